@@ -1,0 +1,45 @@
+# OTE hub and agent. `make run` starts the hub on its embedded defaults;
+# `make test` runs every test (starting the machine's PostgreSQL when it can).
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+export CGO_ENABLED ?= 0
+
+.PHONY: all build run test test-go vet fmt-check pg bench clean
+
+all: build
+
+build:
+	$(GO) build -trimpath -o $(BIN)/hub ./hub/cmd/hub
+
+run: build
+	./$(BIN)/hub $(ARGS)
+
+# PostgreSQL for the store and API tests: started when this user can start it
+# (root with Debian's pg_ctlcluster); otherwise those tests say loudly that
+# they did not run, and fail if CI or OTE_REQUIRE_POSTGRES is set.
+pg:
+	@if [ "$$(id -u)" = 0 ] && command -v pg_ctlcluster >/dev/null; then \
+		bash test/pg/start.sh >/dev/null && echo "PostgreSQL is up"; \
+	else \
+		echo "!!! cannot start PostgreSQL here (need root and pg_ctlcluster); PostgreSQL tests will not run"; \
+	fi
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# The race detector needs cgo; the binaries themselves are built without it.
+test-go:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
+
+test: pg fmt-check vet test-go
+
+bench: pg
+	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./hub/...
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"errors"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// businessResponse is a business as the seed's list and get show it, with its
+// id, times and namespace added.
+type businessResponse struct {
+	ID         uint64 `json:"id"`
+	Name       string `json:"name"`
+	UserID     uint64 `json:"userId"`
+	Introduce  string `json:"introduce"`
+	Objective  string `json:"objective"`
+	Scale      string `json:"scale"`
+	Comment    string `json:"comment"`
+	Status     int    `json:"status"`
+	Namespace  string `json:"namespace"`
+	CreateTime int64  `json:"createTime"`
+	UpdateTime int64  `json:"updateTime"`
+}
+
+func toBusinessResponse(b *store.Business) businessResponse {
+	return businessResponse{
+		ID: b.ID, Name: b.Name, UserID: b.UserID, Introduce: b.Introduce, Objective: b.Objective,
+		Scale: b.Scale, Comment: b.Comment, Status: int(b.Status), Namespace: b.Namespace(),
+		CreateTime: b.CreatedAt.Unix(), UpdateTime: b.UpdatedAt.Unix(),
+	}
+}
+
+type createBusinessRequest struct {
+	Name      *string `json:"name"`
+	Introduce *string `json:"introduce"`
+	Objective *string `json:"objective"`
+	Scale     *string `json:"scale"`
+}
+
+// createBusiness: POST /v1/business, for an approved general administrator
+// without a pending or approved business.
+func (s *server) createBusiness(c *fiber.Ctx) error {
+	me := callerOf(c).user
+	if !me.IsAdmin || me.IsSysAdmin || me.Status != store.UserApproved {
+		return forbidden("only an approved general administrator may create a business")
+	}
+	var req createBusinessRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	b := &store.Business{UserID: me.ID}
+	var err error
+	if b.Name, err = requireString("name", req.Name, 64); err != nil {
+		return err
+	}
+	if b.Introduce, err = requireString("introduce", req.Introduce, 2000); err != nil {
+		return err
+	}
+	if b.Objective, err = requireString("objective", req.Objective, 2000); err != nil {
+		return err
+	}
+	if b.Scale, err = requireString("scale", req.Scale, 255); err != nil {
+		return err
+	}
+	switch err := s.store.CreateBusiness(c.UserContext(), b); {
+	case errors.Is(err, store.ErrConflict):
+		return conflict("business %q already exists", b.Name)
+	case errors.Is(err, store.ErrHasBusiness):
+		return conflict("you already have a business; only one per administrator")
+	case err != nil:
+		return err
+	}
+	return ok(c, toBusinessResponse(b))
+}
+
+// listBusinesses: GET /v1/business. The system administrator sees all,
+// others their own.
+func (s *server) listBusinesses(c *fiber.Ctx) error {
+	page, err := parsePage(c, 10, false)
+	if err != nil {
+		return err
+	}
+	if _, err := parseOrderBy(c, "id"); err != nil {
+		return err
+	}
+	desc, err := parseOrder(c, "asc")
+	if err != nil {
+		return err
+	}
+	name := c.Query("name")
+	if err := checkText("name", name, 64); err != nil {
+		return err
+	}
+	q := store.BusinessQuery{NameContains: name, Desc: desc, Page: page}
+	if me := callerOf(c).user; me.Role() != store.RoleSysAdmin {
+		if me.BusinessID == 0 {
+			return list(c, []businessResponse{}, 0)
+		}
+		q.OnlyID = me.BusinessID
+	}
+	bs, total, err := s.store.ListBusinesses(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]businessResponse, len(bs))
+	for i := range bs {
+		out[i] = toBusinessResponse(&bs[i])
+	}
+	return list(c, out, total)
+}
+
+// visibleBusiness loads the business of path parameter id if the caller may see it.
+func (s *server) visibleBusiness(c *fiber.Ctx) (*store.Business, error) {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return nil, err
+	}
+	me := callerOf(c).user
+	if me.Role() != store.RoleSysAdmin && me.BusinessID != id {
+		return nil, notFound("business %d not found", id)
+	}
+	b, err := s.store.BusinessByID(c.UserContext(), id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("business %d not found", id)
+	}
+	return b, err
+}
+
+// getBusiness: GET /v1/business/id/{id}.
+func (s *server) getBusiness(c *fiber.Ctx) error {
+	b, err := s.visibleBusiness(c)
+	if err != nil {
+		return err
+	}
+	return ok(c, toBusinessResponse(b))
+}
+
+type auditBusinessRequest struct {
+	Status  *int    `json:"status"`
+	Comment *string `json:"comment"`
+}
+
+// auditBusiness: PUT /v1/business/id/{id}, system administrator only.
+// Approval makes ns<id> desired in every edge cluster.
+func (s *server) auditBusiness(c *fiber.Ctx) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	var req auditBusinessRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Status == nil {
+		return invalid("status", "is required (1 approved, 2 disapproved)")
+	}
+	st := store.BusinessStatus(*req.Status)
+	if st != store.BusinessApproved && st != store.BusinessDisapproved {
+		return invalid("status", "must be 1 (approved) or 2 (disapproved), got %d", *req.Status)
+	}
+	if req.Comment == nil {
+		return invalid("comment", "is required")
+	}
+	if err := checkText("comment", *req.Comment, 2000); err != nil {
+		return err
+	}
+	b, err := s.store.AuditBusiness(c.UserContext(), id, st, *req.Comment)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("business %d not found", id)
+	case errors.Is(err, store.ErrAlreadyAudited):
+		return conflict("business %d is already approved; an approval cannot be changed", id)
+	case err != nil:
+		return err
+	}
+	s.log.Info("business audited", "business", b.ID, "status", int(b.Status), "namespace", b.Namespace())
+	return ok(c, toBusinessResponse(b))
+}

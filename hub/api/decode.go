@@ -1,0 +1,170 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// decodeJSON reads the request body into v. Bodies must be JSON (a missing
+// Content-Type is taken as JSON); problems are 415 or 422 naming what is wrong.
+func decodeJSON(c *fiber.Ctx, v any) error {
+	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
+		return errorf(fiber.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+	}
+	body := c.Body()
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errorf(fiber.StatusUnprocessableEntity, "request body is empty: expected a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(v); err != nil {
+		return jsonError(err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(fiber.StatusUnprocessableEntity, "invalid JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+func jsonError(err error) *Error {
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		return errorf(fiber.StatusUnprocessableEntity, "invalid JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return errorf(fiber.StatusUnprocessableEntity, "invalid JSON: expected an object, got %s", typ.Value)
+		}
+		return invalid(typ.Field, "must be %s, got %s", jsonType(typ.Type.Kind().String()), typ.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errorf(fiber.StatusUnprocessableEntity, "invalid JSON: unexpected end of input")
+	default:
+		return errorf(fiber.StatusUnprocessableEntity, "invalid JSON: %v", err)
+	}
+}
+
+func jsonType(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "an integer"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "bool":
+		return "a boolean"
+	case kind == "string":
+		return "a string"
+	case kind == "slice":
+		return "an array"
+	default:
+		return "a " + kind
+	}
+}
+
+// requireString checks a required string field: present, not blank, at most
+// max characters, no control characters. It returns the trimmed value.
+func requireString(field string, v *string, max int) (string, error) {
+	if v == nil {
+		return "", invalid(field, "is required")
+	}
+	s := strings.TrimSpace(*v)
+	if s == "" {
+		return "", invalid(field, "must not be empty")
+	}
+	return s, checkText(field, s, max)
+}
+
+func checkText(field, s string, max int) error {
+	if !utf8.ValidString(s) {
+		return invalid(field, "must be valid UTF-8")
+	}
+	if n := utf8.RuneCountInString(s); n > max {
+		return invalid(field, "must be at most %d characters, got %d", max, n)
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) && r != '\n' && r != '\t' && r != '\r' {
+			return invalid(field, "must not contain control characters")
+		}
+	}
+	return nil
+}
+
+// pathID parses a positive integer path parameter.
+func pathID(c *fiber.Ctx, name string) (uint64, error) {
+	raw := c.Params(name)
+	id, err := strconv.ParseUint(raw, 10, 64)
+	if err != nil || id == 0 {
+		return 0, invalid(name, "must be a positive integer, got %q", raw)
+	}
+	return id, nil
+}
+
+// maxPageSize bounds pages of lists whose seed does not allow "no limit".
+const maxPageSize = 1000
+
+// parsePage reads page (default 1) and pageSize (default def). pageSize 0
+// means "no limit" only where the seed says so (zeroUnlimited).
+func parsePage(c *fiber.Ctx, def int, zeroUnlimited bool) (store.Page, error) {
+	page, err := queryInt(c, "page", 1)
+	if err != nil {
+		return store.Page{}, err
+	}
+	if page < 1 {
+		return store.Page{}, invalid("page", "must be 1 or more, got %d", page)
+	}
+	size, err := queryInt(c, "pageSize", def)
+	if err != nil {
+		return store.Page{}, err
+	}
+	switch {
+	case size == 0 && zeroUnlimited:
+		return store.Page{}, nil
+	case size < 1 || size > maxPageSize:
+		return store.Page{}, invalid("pageSize", "must be between 1 and %d, got %d", maxPageSize, size)
+	}
+	return store.Page{Offset: (page - 1) * size, Limit: size}, nil
+}
+
+func queryInt(c *fiber.Ctx, name string, def int) (int, error) {
+	raw := c.Query(name)
+	if raw == "" {
+		return def, nil
+	}
+	v, err := strconv.Atoi(raw)
+	if err != nil {
+		return 0, invalid(name, "must be an integer, got %q", raw)
+	}
+	return v, nil
+}
+
+// parseOrder reads order: asc or desc (def when absent).
+func parseOrder(c *fiber.Ctx, def string) (desc bool, err error) {
+	switch o := strings.ToLower(c.Query("order", def)); o {
+	case "asc":
+		return false, nil
+	case "desc":
+		return true, nil
+	default:
+		return false, invalid("order", "must be asc or desc, got %q", o)
+	}
+}
+
+// parseOrderBy reads orderBy among allowed (the first is the default).
+func parseOrderBy(c *fiber.Ctx, allowed ...string) (string, error) {
+	v := c.Query("orderBy", allowed[0])
+	for _, a := range allowed {
+		if v == a {
+			return v, nil
+		}
+	}
+	return "", invalid("orderBy", "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+}

@@ -1,0 +1,106 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// Error is an error with the HTTP status and the message shown to the client.
+// Cause, when set, is logged but never sent.
+type Error struct {
+	Status     int
+	Message    string
+	Cause      error
+	RetryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil {
+		return fmt.Sprintf("%d %s: %v", e.Status, e.Message, e.Cause)
+	}
+	return fmt.Sprintf("%d %s", e.Status, e.Message)
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+func errorf(status int, format string, args ...any) *Error {
+	return &Error{Status: status, Message: fmt.Sprintf(format, args...)}
+}
+
+func invalid(field, format string, args ...any) *Error {
+	return &Error{Status: fiber.StatusUnprocessableEntity, Message: field + ": " + fmt.Sprintf(format, args...)}
+}
+
+func unauthorized(msg string) *Error { return &Error{Status: fiber.StatusUnauthorized, Message: msg} }
+func forbidden(msg string) *Error    { return &Error{Status: fiber.StatusForbidden, Message: msg} }
+func notFound(format string, args ...any) *Error {
+	return errorf(fiber.StatusNotFound, format, args...)
+}
+func conflict(format string, args ...any) *Error {
+	return errorf(fiber.StatusConflict, format, args...)
+}
+
+// envelope is the shape of every response body.
+type envelope struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+	Data    any    `json:"data"`
+	Total   *int64 `json:"total,omitempty"`
+}
+
+func ok(c *fiber.Ctx, data any) error {
+	return c.JSON(envelope{Code: 0, Message: "success", Data: data})
+}
+
+func created(c *fiber.Ctx, data any) error {
+	return c.Status(fiber.StatusCreated).JSON(envelope{Code: 0, Message: "success", Data: data})
+}
+
+// list answers a page of items; items must be a non-nil slice so that an empty
+// page is [] and not null.
+func list(c *fiber.Ctx, items any, total int64) error {
+	return c.JSON(envelope{Code: 0, Message: "success", Data: items, Total: &total})
+}
+
+// handleError is fiber's ErrorHandler: the one place where errors become status
+// codes and envelopes.
+func (s *server) handleError(c *fiber.Ctx, err error) error {
+	status, msg := fiber.StatusInternalServerError, "internal error"
+	var apiErr *Error
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &apiErr):
+		status, msg = apiErr.Status, apiErr.Message
+		if apiErr.RetryAfter > 0 {
+			secs := int((apiErr.RetryAfter + time.Second - 1) / time.Second)
+			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
+		}
+	case errors.As(err, &fe):
+		status, msg = fe.Code, fe.Message
+		switch fe.Code {
+		case fiber.StatusNotFound:
+			msg = "no route for " + c.Method() + " " + c.Path()
+		case fiber.StatusMethodNotAllowed:
+			msg = "method " + c.Method() + " is not allowed on " + c.Path()
+		case fiber.StatusRequestEntityTooLarge:
+			msg = fmt.Sprintf("request body is larger than %d bytes", s.cfg.BodyLimit)
+		}
+	case errors.Is(err, store.ErrNotFound):
+		status, msg = fiber.StatusNotFound, "not found"
+	case errors.Is(err, context.DeadlineExceeded):
+		status, msg = fiber.StatusServiceUnavailable, "the request took too long; try again"
+	}
+	if status >= 500 {
+		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
+	} else {
+		s.log.Debug("request refused", "method", c.Method(), "path", c.Path(), "status", status, "reason", msg)
+	}
+	return c.Status(status).JSON(envelope{Code: status, Message: msg})
+}

@@ -1,0 +1,76 @@
+package api
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ote_hub_http_requests_total",
+			Help: "HTTP requests served, by method, route template and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "ote_hub_http_request_duration_seconds",
+			Help:    "HTTP request latency, by method, route template and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"method", "route", "status"}),
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// observe is the outermost middleware: it turns a handler's error into its
+// response (so that the status is known here) and records the request under its
+// route template, never its raw path, to keep label cardinality bounded.
+func (s *server) observe(c *fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	status := c.Response().StatusCode()
+	route := c.Route().Path
+	if status == fiber.StatusNotFound && route == "/" || status == fiber.StatusMethodNotAllowed {
+		route = "unmatched"
+	}
+	// fasthttp reuses the request buffers: copy before the strings outlive the request.
+	labels := []string{strings.Clone(c.Method()), strings.Clone(route), strconv.Itoa(status)}
+	s.metrics.requests.WithLabelValues(labels...).Inc()
+	s.metrics.duration.WithLabelValues(labels...).Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func (s *server) metricsHandler() fiber.Handler {
+	return adaptor.HTTPHandler(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
+}
+
+func (s *server) healthz(c *fiber.Ctx) error {
+	return ok(c, fiber.Map{"status": "ok"})
+}
+
+// readyz answers 200 when the database answers.
+func (s *server) readyz(c *fiber.Ctx) error {
+	if err := s.store.Ping(c.UserContext()); err != nil {
+		return &Error{Status: fiber.StatusServiceUnavailable, Message: "database is not reachable", Cause: err}
+	}
+	return ok(c, fiber.Map{"status": "ready"})
+}

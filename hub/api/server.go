@@ -1,0 +1,147 @@
+// Package api serves the hub's /v1 REST API with fiber: routes, the envelope,
+// the error mapping, authentication and the handlers. Handlers decode and
+// validate input, call store.Store and return errors; handleError does the rest.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ote-stack/ote/hub/auth"
+	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/pkg/ratelimit"
+)
+
+// Features are hub-wide switches reported by GET /v1/authorization.
+type Features struct {
+	// PrivateProject: new image projects are private.
+	PrivateProject bool
+	EnableIngress  bool
+	EnableAlert    bool
+	// EnableAdminAutoDeploy: administrators' deployments skip the audit.
+	EnableAdminAutoDeploy bool
+}
+
+// LoginLimits slow down password guessing. Failed logins count against the
+// user name; every attempt counts against the client address.
+type LoginLimits struct {
+	UserBurst int
+	UserEvery time.Duration
+	IPBurst   int
+	IPEvery   time.Duration
+}
+
+// DefaultLoginLimits: 5 failed logins per user name, then one a minute; 30
+// attempts per address, then one every 2 seconds.
+var DefaultLoginLimits = LoginLimits{UserBurst: 5, UserEvery: time.Minute, IPBurst: 30, IPEvery: 2 * time.Second}
+
+// Config wires the API to its dependencies.
+type Config struct {
+	Store  store.Store
+	Tokens *auth.Tokens
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics; Gatherer is served on /metrics.
+	Registerer prometheus.Registerer
+	Gatherer   prometheus.Gatherer
+	Features   Features
+	Login      LoginLimits
+	// BodyLimit is the largest request body accepted, in bytes.
+	BodyLimit int
+	// RequestTimeout bounds the store calls of one request.
+	RequestTimeout time.Duration
+}
+
+type server struct {
+	cfg       Config
+	store     store.Store
+	tokens    *auth.Tokens
+	log       *slog.Logger
+	userLimit *ratelimit.Limiter
+	ipLimit   *ratelimit.Limiter
+	metrics   *httpMetrics
+}
+
+// New builds the fiber app that serves the API.
+func New(cfg Config) (*fiber.App, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.BodyLimit <= 0 {
+		cfg.BodyLimit = 1 << 20
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 15 * time.Second
+	}
+	if cfg.Registerer == nil {
+		r := prometheus.NewRegistry()
+		cfg.Registerer, cfg.Gatherer = r, r
+	}
+	s := &server{
+		cfg:       cfg,
+		store:     cfg.Store,
+		tokens:    cfg.Tokens,
+		log:       cfg.Logger,
+		userLimit: ratelimit.New(cfg.Login.UserBurst, cfg.Login.UserEvery),
+		ipLimit:   ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
+	}
+	m, err := newHTTPMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	s.metrics = m
+
+	app := fiber.New(fiber.Config{
+		AppName:               "ote-hub",
+		BodyLimit:             cfg.BodyLimit,
+		ErrorHandler:          s.handleError,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+	})
+	app.Use(s.observe, s.requestContext)
+	s.routes(app)
+	return app, nil
+}
+
+func (s *server) routes(app *fiber.App) {
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	app.Get("/metrics", s.metricsHandler())
+
+	v1 := app.Group("/v1")
+	authed := s.authenticate
+	admin := s.requireRole(store.RoleBusinessAdmin, store.RoleSysAdmin)
+	sysAdmin := s.requireRole(store.RoleSysAdmin)
+
+	v1.Post("/authorization", s.login)
+	v1.Put("/authorization", authed, s.refreshToken)
+	v1.Delete("/authorization", authed, s.logout)
+	v1.Get("/authorization", authed, s.authorizationInfo)
+
+	v1.Post("/user", s.register)
+	v1.Put("/user", authed, s.changePassword)
+
+	v1.Get("/admin/user", authed, admin, s.listUsers)
+	v1.Post("/admin/user", authed, admin, s.createSubUser)
+	v1.Delete("/admin/user/:userid", authed, admin, s.deleteUser)
+	v1.Put("/admin/user/:userId/password", authed, admin, s.resetPassword)
+	v1.Put("/admin/user/:userId", authed, sysAdmin, s.auditUser)
+
+	v1.Post("/business", authed, s.createBusiness)
+	v1.Get("/business", authed, s.listBusinesses)
+	v1.Get("/business/id/:id", authed, s.getBusiness)
+	v1.Put("/business/id/:id", authed, sysAdmin, s.auditBusiness)
+}
+
+// requestContext gives every handler a context with a deadline for its store calls.
+func (s *server) requestContext(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
+	defer cancel()
+	c.SetUserContext(ctx)
+	return c.Next()
+}

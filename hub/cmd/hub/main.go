@@ -1,0 +1,152 @@
+// Command hub serves the OTE platform's /v1 REST API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ote-stack/ote/hub/api"
+	"github.com/ote-stack/ote/hub/auth"
+	"github.com/ote-stack/ote/hub/config"
+	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/hub/store/sqlstore"
+)
+
+func main() {
+	opts := config.Default()
+	fs := flag.NewFlagSet("hub", flag.ExitOnError)
+	opts.Bind(fs, os.Getenv)
+	_ = fs.Parse(os.Args[1:])
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "hub: invalid options:\n%v\n", err)
+		os.Exit(2)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.SlogLevel()}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, opts, log); err != nil {
+		log.Error("hub stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
+	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	st, err := sqlstore.Open(openCtx, opts.DBDSN())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	version, _ := st.SchemaVersion(openCtx)
+	log.Info("database ready", "dialect", st.Dialect(), "schema_version", version)
+
+	if err := ensureAdmin(openCtx, st, opts); err != nil {
+		return err
+	}
+	key := []byte(opts.JWTKey)
+	if len(key) == 0 {
+		if key, err = auth.LoadOrCreateKey(opts.JWTKeyFile()); err != nil {
+			return err
+		}
+	}
+	tokens, err := auth.NewTokens(key)
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	app, err := api.New(api.Config{
+		Store:      st,
+		Tokens:     tokens,
+		Logger:     log,
+		Registerer: reg,
+		Gatherer:   reg,
+		BodyLimit:  opts.BodyLimit,
+		Login:      api.DefaultLoginLimits,
+		Features: api.Features{
+			PrivateProject:        opts.PrivateProject,
+			EnableIngress:         opts.EnableIngress,
+			EnableAlert:           opts.EnableAlert,
+			EnableAdminAutoDeploy: opts.EnableAdminAutoDeploy,
+		},
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return err
+	}
+	log.Info("hub listening", "addr", ln.Addr().String(), "api", "http://"+displayAddr(ln.Addr())+"/v1")
+
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	if err := app.ShutdownWithTimeout(opts.ShutdownTimeout); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	<-served
+	log.Info("hub stopped cleanly")
+	return nil
+}
+
+// ensureAdmin creates the first system administrator. A generated password is
+// written once to standard error, outside the structured log.
+func ensureAdmin(ctx context.Context, st store.Store, opts *config.Options) error {
+	pw, generated := opts.AdminPassword, false
+	if pw == "" {
+		pw, generated = auth.GeneratePassword(), true
+	}
+	hash, err := auth.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	u := &store.User{Name: opts.AdminUser, PasswordHash: hash, RealName: "System Administrator", Phone: "00000"}
+	created, err := st.EnsureSysAdmin(ctx, u)
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("cannot create system administrator %q: a user of that name exists", opts.AdminUser)
+	}
+	if err != nil || !created {
+		return err
+	}
+	if generated {
+		fmt.Fprintf(os.Stderr, "\n"+
+			"  System administrator created.\n"+
+			"    user:     %s\n"+
+			"    password: %s\n"+
+			"  This password is shown only this once; change it with PUT /v1/user.\n\n", u.Name, pw)
+	} else {
+		fmt.Fprintf(os.Stderr, "\n  System administrator %q created with the password given in --admin-password.\n\n", u.Name)
+	}
+	return nil
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return fmt.Sprintf("localhost:%d", tcp.Port)
+		}
+	}
+	return a.String()
+}

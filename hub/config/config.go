@@ -1,0 +1,183 @@
+// Package config holds the hub's options: defaults, flags that also read
+// environment variables, and validation.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ote-stack/ote/hub/auth"
+)
+
+// Options configure one hub process.
+type Options struct {
+	// Listen is the address of the REST API (and, later, the agents' tunnel).
+	Listen string
+	// DB is sqlite://PATH or a postgres:// DSN; empty means
+	// sqlite://<DataDir>/hub.db.
+	DB string
+	// DataDir holds the SQLite file, generated keys and registry storage.
+	DataDir string
+	// AdminUser and AdminPassword seed the first system administrator; with
+	// no password one is generated and printed once.
+	AdminUser     string
+	AdminPassword string
+	// JWTKey signs access tokens; empty means a key generated into DataDir.
+	JWTKey string
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+	// BodyLimit is the largest request body accepted, in bytes.
+	BodyLimit int
+	// ShutdownTimeout bounds the graceful shutdown.
+	ShutdownTimeout time.Duration
+
+	PrivateProject        bool
+	EnableIngress         bool
+	EnableAlert           bool
+	EnableAdminAutoDeploy bool
+
+	envErrs []error
+}
+
+// Default returns the options of a hub started with no flags.
+func Default() *Options {
+	return &Options{
+		Listen:          ":8080",
+		DataDir:         "./data",
+		AdminUser:       "admin",
+		LogLevel:        "info",
+		BodyLimit:       1 << 20,
+		ShutdownTimeout: 15 * time.Second,
+		PrivateProject:  true,
+	}
+}
+
+// Bind registers every option as a flag whose default comes from its
+// environment variable (read through getenv) when that is set.
+func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
+	b := binder{fs: fs, getenv: getenv, o: o}
+	b.str(&o.Listen, "listen", "OTE_LISTEN", "address of the REST API")
+	b.str(&o.DB, "db", "OTE_DB", "database: sqlite://PATH or postgres://user:pass@host/db (default sqlite://<data-dir>/hub.db)")
+	b.str(&o.DataDir, "data-dir", "OTE_DATA_DIR", "directory of the SQLite file, generated keys and registry storage")
+	b.str(&o.AdminUser, "admin-user", "OTE_ADMIN_USER", "name of the system administrator created on first start")
+	b.str(&o.AdminPassword, "admin-password", "OTE_ADMIN_PASSWORD", "password of that administrator (default: generated and printed once)")
+	b.str(&o.JWTKey, "jwt-key", "OTE_JWT_KEY", "HMAC key of access tokens, 32 bytes or more (default: generated into the data dir)")
+	b.str(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
+	b.int(&o.BodyLimit, "body-limit", "OTE_BODY_LIMIT", "largest request body in bytes")
+	b.dur(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
+	b.bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
+	b.bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
+	b.bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
+	b.bool(&o.EnableAdminAutoDeploy, "enable-admin-auto-deploy", "OTE_ENABLE_ADMIN_AUTO_DEPLOY", "administrators' deployments run without audit")
+}
+
+// DBDSN is the database to open.
+func (o *Options) DBDSN() string {
+	if o.DB != "" {
+		return o.DB
+	}
+	return "sqlite://" + filepath.Join(o.DataDir, "hub.db")
+}
+
+// JWTKeyFile is where a generated JWT key is kept.
+func (o *Options) JWTKeyFile() string { return filepath.Join(o.DataDir, "jwt.key") }
+
+// SlogLevel parses LogLevel.
+func (o *Options) SlogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(o.LogLevel))
+	return l
+}
+
+// Validate reports every problem with the options at once.
+func (o *Options) Validate() error {
+	errs := append([]error(nil), o.envErrs...)
+	if o.Listen == "" {
+		errs = append(errs, errors.New("--listen must not be empty"))
+	}
+	if o.DataDir == "" {
+		errs = append(errs, errors.New("--data-dir must not be empty"))
+	}
+	if db := o.DBDSN(); !strings.HasPrefix(db, "sqlite://") && !strings.HasPrefix(db, "postgres://") && !strings.HasPrefix(db, "postgresql://") {
+		errs = append(errs, errors.New("--db must be sqlite://PATH or postgres://..."))
+	}
+	if o.AdminUser == "" {
+		errs = append(errs, errors.New("--admin-user must not be empty"))
+	}
+	if o.AdminPassword != "" {
+		if err := auth.ValidatePassword(o.AdminPassword); err != nil {
+			errs = append(errs, fmt.Errorf("--admin-password %v", err))
+		}
+	}
+	if o.JWTKey != "" && len(o.JWTKey) < 32 {
+		errs = append(errs, errors.New("--jwt-key must be at least 32 bytes"))
+	}
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", o.LogLevel))
+	}
+	if o.BodyLimit < 1024 {
+		errs = append(errs, errors.New("--body-limit must be at least 1024 bytes"))
+	}
+	if o.ShutdownTimeout <= 0 {
+		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+	}
+	return errors.Join(errs...)
+}
+
+type binder struct {
+	fs     *flag.FlagSet
+	getenv func(string) string
+	o      *Options
+}
+
+func (b binder) usage(env, usage string) string { return usage + " (env " + env + ")" }
+
+func (b binder) str(p *string, name, env, usage string) {
+	if v := b.getenv(env); v != "" {
+		*p = v
+	}
+	b.fs.StringVar(p, name, *p, b.usage(env, usage))
+}
+
+func (b binder) int(p *int, name, env, usage string) {
+	if v := b.getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			b.o.envErrs = append(b.o.envErrs, fmt.Errorf("%s=%q is not an integer", env, v))
+		} else {
+			*p = n
+		}
+	}
+	b.fs.IntVar(p, name, *p, b.usage(env, usage))
+}
+
+func (b binder) dur(p *time.Duration, name, env, usage string) {
+	if v := b.getenv(env); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.o.envErrs = append(b.o.envErrs, fmt.Errorf("%s=%q is not a duration", env, v))
+		} else {
+			*p = d
+		}
+	}
+	b.fs.DurationVar(p, name, *p, b.usage(env, usage))
+}
+
+func (b binder) bool(p *bool, name, env, usage string) {
+	if v := b.getenv(env); v != "" {
+		x, err := strconv.ParseBool(v)
+		if err != nil {
+			b.o.envErrs = append(b.o.envErrs, fmt.Errorf("%s=%q is not a boolean", env, v))
+		} else {
+			*p = x
+		}
+	}
+	b.fs.BoolVar(p, name, *p, b.usage(env, usage))
+}

@@ -1,0 +1,64 @@
+package config
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func parse(t *testing.T, env map[string]string, args ...string) (*Options, error) {
+	t.Helper()
+	o := Default()
+	fs := flag.NewFlagSet("hub", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	o.Bind(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, o.Validate()
+}
+
+func TestDefaults(t *testing.T) {
+	o, err := parse(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Listen != ":8080" || o.DBDSN() != "sqlite://data/hub.db" || o.AdminUser != "admin" || !o.PrivateProject {
+		t.Fatalf("defaults: %+v dsn %s", o, o.DBDSN())
+	}
+}
+
+func TestEnvThenFlagsWin(t *testing.T) {
+	env := map[string]string{
+		"OTE_LISTEN": ":9000", "OTE_DB": "postgres://u@h/db", "OTE_DATA_DIR": "/var/lib/ote",
+		"OTE_ENABLE_ADMIN_AUTO_DEPLOY": "true", "OTE_SHUTDOWN_TIMEOUT": "3s",
+	}
+	o, err := parse(t, env, "--listen", ":9100")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Listen != ":9100" || o.DBDSN() != "postgres://u@h/db" || !o.EnableAdminAutoDeploy || o.ShutdownTimeout != 3*time.Second {
+		t.Fatalf("got %+v", o)
+	}
+	if o.JWTKeyFile() != "/var/lib/ote/jwt.key" {
+		t.Fatalf("key file %s", o.JWTKeyFile())
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	env := map[string]string{"OTE_ENABLE_ALERT": "maybe", "OTE_BODY_LIMIT": "lots"}
+	_, err := parse(t, env, "--db", "mysql://x", "--admin-password", "weak", "--jwt-key", "short", "--log-level", "loud")
+	if err == nil {
+		t.Fatal("want errors")
+	}
+	for _, want := range []string{"OTE_ENABLE_ALERT", "OTE_BODY_LIMIT", "--db", "--admin-password", "--jwt-key", "--log-level"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "weak") {
+		t.Errorf("error repeats the password: %v", err)
+	}
+}

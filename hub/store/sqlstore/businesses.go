@@ -1,0 +1,169 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// businessRow is the gorm model of table businesses.
+type businessRow struct {
+	ID        uint64 `gorm:"primaryKey"`
+	Name      string
+	UserID    uint64
+	Introduce string
+	Objective string
+	Scale     string
+	Comment   string
+	Status    int
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+func (businessRow) TableName() string { return "businesses" }
+
+func (r *businessRow) toBusiness() *store.Business {
+	return &store.Business{
+		ID: r.ID, Name: r.Name, UserID: r.UserID,
+		Introduce: r.Introduce, Objective: r.Objective, Scale: r.Scale,
+		Comment: r.Comment, Status: store.BusinessStatus(r.Status),
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+	}
+}
+
+// desiredNamespaceRow is the gorm model of table desired_namespaces.
+type desiredNamespaceRow struct {
+	Name       string `gorm:"primaryKey"`
+	BusinessID uint64
+	CreatedAt  time.Time
+}
+
+func (desiredNamespaceRow) TableName() string { return "desired_namespaces" }
+
+func (s *Store) CreateBusiness(ctx context.Context, b *store.Business) error {
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var owner userView
+		q := tx.Table("users").Select("users.*, businesses.status AS business_status").
+			Joins("LEFT JOIN businesses ON businesses.id = users.business_id").
+			Where("users.id = ?", b.UserID)
+		if s.dialect == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE", Table: clause.Table{Name: "users"}})
+		}
+		if err := q.Take(&owner).Error; err != nil {
+			return translate(err, fmt.Sprintf("owner %d", b.UserID))
+		}
+		if owner.Row.BusinessID.Valid {
+			switch store.BusinessStatus(owner.BusinessStatus.Int64) {
+			case store.BusinessPending, store.BusinessApproved:
+				return fmt.Errorf("user %d owns business %d: %w", b.UserID, owner.Row.BusinessID.Int64, store.ErrHasBusiness)
+			}
+		}
+		r := &businessRow{
+			Name: b.Name, UserID: b.UserID, Introduce: b.Introduce, Objective: b.Objective,
+			Scale: b.Scale, Status: int(store.BusinessPending),
+		}
+		if err := tx.Create(r).Error; err != nil {
+			return translate(err, fmt.Sprintf("create business %q", b.Name))
+		}
+		res := tx.Model(&userRow{}).Where("id = ?", b.UserID).Updates(map[string]any{
+			"business_id": r.ID,
+			"updated_at":  s.db.NowFunc(),
+		})
+		if err := rowsAffected(res, fmt.Sprintf("owner %d", b.UserID)); err != nil {
+			return err
+		}
+		*b = *r.toBusiness()
+		return nil
+	})
+	return err
+}
+
+func (s *Store) BusinessByID(ctx context.Context, id uint64) (*store.Business, error) {
+	var r businessRow
+	if err := s.db.WithContext(ctx).Where("id = ?", id).Take(&r).Error; err != nil {
+		return nil, translate(err, fmt.Sprintf("business %d", id))
+	}
+	return r.toBusiness(), nil
+}
+
+func (s *Store) ListBusinesses(ctx context.Context, q store.BusinessQuery) ([]store.Business, int64, error) {
+	db := s.db.WithContext(ctx).Model(&businessRow{})
+	if q.OnlyID != 0 {
+		db = db.Where("id = ?", q.OnlyID)
+	}
+	if q.NameContains != "" {
+		db = db.Where("name LIKE ? ESCAPE '\\'", "%"+escapeLike(q.NameContains)+"%")
+	}
+	var total int64
+	if err := db.Count(&total).Error; err != nil {
+		return nil, 0, translate(err, "count businesses")
+	}
+	var rows []businessRow
+	err := paginate(db.Order(clause.OrderByColumn{Column: clause.Column{Name: "id"}, Desc: q.Desc}), q.Page).Find(&rows).Error
+	if err != nil {
+		return nil, 0, translate(err, "list businesses")
+	}
+	out := make([]store.Business, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].toBusiness()
+	}
+	return out, total, nil
+}
+
+// AuditBusiness moves a business from pending (or disapproved) to approved or
+// disapproved. An approved business is final: taking approval back would orphan
+// the workloads in its namespace, so it is refused with ErrAlreadyAudited.
+func (s *Store) AuditBusiness(ctx context.Context, id uint64, status store.BusinessStatus, comment string) (*store.Business, error) {
+	var out *store.Business
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var r businessRow
+		q := tx.Where("id = ?", id)
+		if s.dialect == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		if err := q.Take(&r).Error; err != nil {
+			return translate(err, fmt.Sprintf("business %d", id))
+		}
+		if store.BusinessStatus(r.Status) == store.BusinessApproved || store.BusinessStatus(r.Status) == store.BusinessDeleted {
+			return fmt.Errorf("business %d has status %d: %w", id, r.Status, store.ErrAlreadyAudited)
+		}
+		r.Status, r.Comment, r.UpdatedAt = int(status), comment, s.db.NowFunc()
+		res := tx.Model(&businessRow{}).Where("id = ?", id).Updates(map[string]any{
+			"status": r.Status, "comment": r.Comment, "updated_at": r.UpdatedAt,
+		})
+		if err := rowsAffected(res, fmt.Sprintf("business %d", id)); err != nil {
+			return err
+		}
+		if status == store.BusinessApproved {
+			ns := desiredNamespaceRow{Name: store.Namespace(id), BusinessID: id}
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&ns).Error; err != nil {
+				return translate(err, "record desired namespace")
+			}
+		}
+		out = r.toBusiness()
+		return nil
+	})
+	return out, err
+}
+
+func (s *Store) ListDesiredNamespaces(ctx context.Context) ([]store.DesiredNamespace, error) {
+	var rows []desiredNamespaceRow
+	if err := s.db.WithContext(ctx).Order("business_id").Find(&rows).Error; err != nil {
+		return nil, translate(err, "list desired namespaces")
+	}
+	out := make([]store.DesiredNamespace, len(rows))
+	for i, r := range rows {
+		out[i] = store.DesiredNamespace{Name: r.Name, BusinessID: r.BusinessID, CreatedAt: r.CreatedAt}
+	}
+	return out, nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}

@@ -1,0 +1,196 @@
+// Package store defines the hub's persistence boundary: the domain types the API
+// works with, the Store interface it calls, and the sentinel errors every
+// implementation returns. gorm lives only in the sqlstore implementation.
+package store
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with detail; callers test with errors.Is.
+var (
+	// ErrNotFound: the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique name is taken.
+	ErrConflict = errors.New("conflict")
+	// ErrLastSysAdmin: the change would leave no approved system administrator.
+	ErrLastSysAdmin = errors.New("last system administrator")
+	// ErrHasBusiness: the user already owns a pending or approved business.
+	ErrHasBusiness = errors.New("user already has a business")
+	// ErrAlreadyAudited: the business is not in a state that this audit may change.
+	ErrAlreadyAudited = errors.New("business already audited")
+)
+
+// Store is everything the hub persists. Every method takes the request's context.
+type Store interface {
+	Ping(ctx context.Context) error
+	Close() error
+
+	// CreateUser inserts u and sets its ID and times. ErrConflict when the name is taken.
+	CreateUser(ctx context.Context, u *User) error
+	// EnsureSysAdmin creates u as an approved system administrator unless one
+	// exists already; it reports whether it created u.
+	EnsureSysAdmin(ctx context.Context, u *User) (bool, error)
+	UserByID(ctx context.Context, id uint64) (*User, error)
+	UserByName(ctx context.Context, name string) (*User, error)
+	ListUsers(ctx context.Context, q UserQuery) ([]User, int64, error)
+	// SetUserPassword replaces the hash and invalidates every token issued before.
+	SetUserPassword(ctx context.Context, id uint64, hash []byte) error
+	// SetUserStatus audits a user. ErrLastSysAdmin when it would demote the last one.
+	SetUserStatus(ctx context.Context, id uint64, status UserStatus) error
+	// DeleteUser removes a user. ErrLastSysAdmin when it is the last one.
+	DeleteUser(ctx context.Context, id uint64) error
+
+	// CreateBusiness inserts b (pending) and makes it the business of b.UserID.
+	// ErrConflict when the name is taken, ErrHasBusiness when the owner has a live one.
+	CreateBusiness(ctx context.Context, b *Business) error
+	BusinessByID(ctx context.Context, id uint64) (*Business, error)
+	ListBusinesses(ctx context.Context, q BusinessQuery) ([]Business, int64, error)
+	// AuditBusiness sets status and comment. Approval records the business's
+	// namespace as desired in every edge cluster, in the same transaction.
+	AuditBusiness(ctx context.Context, id uint64, status BusinessStatus, comment string) (*Business, error)
+	// ListDesiredNamespaces returns the namespaces every edge cluster must have.
+	ListDesiredNamespaces(ctx context.Context) ([]DesiredNamespace, error)
+
+	// RevokeToken records a token ID as revoked until it would have expired anyway.
+	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error
+	TokenRevoked(ctx context.Context, tokenID string) (bool, error)
+}
+
+// UserStatus is the audit state of a user, numbered as in the seed API.
+type UserStatus int
+
+const (
+	UserPending     UserStatus = 0
+	UserApproved    UserStatus = 1
+	UserNotApproved UserStatus = 2
+	UserForbidden   UserStatus = 3
+)
+
+// Valid reports whether s is one of the seed's four values.
+func (s UserStatus) Valid() bool { return s >= UserPending && s <= UserForbidden }
+
+// Role is what a user may do, numbered as in the seed's GET /v1/authorization.
+type Role int
+
+const (
+	RolePending       Role = 0 // registered, waiting for approval
+	RoleApproved      Role = 1 // approved, no approved business
+	RoleUser          Role = 2 // general user of an approved business
+	RoleBusinessAdmin Role = 3 // administrator of an approved business
+	RoleSysAdmin      Role = 4 // system administrator
+)
+
+// User is a platform account. PasswordHash never leaves the hub.
+type User struct {
+	ID           uint64
+	Name         string
+	PasswordHash []byte
+	Phone        string
+	RealName     string
+	// IsAdmin marks a general (business) administrator.
+	IsAdmin bool
+	// IsSysAdmin marks a system administrator.
+	IsSysAdmin bool
+	Status     UserStatus
+	// BusinessID is the user's business, 0 for none.
+	BusinessID uint64
+	// BusinessStatus is the status of BusinessID, filled by reads.
+	BusinessStatus BusinessStatus
+	// TokenGeneration grows when the password changes; tokens carry the
+	// generation they were issued at and die when it moves on.
+	TokenGeneration int64
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
+}
+
+// Role derives the seed's role number from the user's flags, status and business.
+func (u *User) Role() Role {
+	switch {
+	case u.Status != UserApproved:
+		return RolePending
+	case u.IsSysAdmin:
+		return RoleSysAdmin
+	case u.BusinessID != 0 && u.BusinessStatus == BusinessApproved && u.IsAdmin:
+		return RoleBusinessAdmin
+	case u.BusinessID != 0 && u.BusinessStatus == BusinessApproved:
+		return RoleUser
+	default:
+		return RoleApproved
+	}
+}
+
+// UserQuery selects and pages users.
+type UserQuery struct {
+	// BusinessID restricts the list to one business when non-zero.
+	BusinessID uint64
+	OrderBy    UserOrder
+	Desc       bool
+	Page       Page
+}
+
+// UserOrder is a sortable column of users.
+type UserOrder string
+
+const (
+	UserOrderID   UserOrder = "id"
+	UserOrderName UserOrder = "user_name"
+)
+
+// Page is an offset window; Limit 0 means no limit.
+type Page struct {
+	Offset int
+	Limit  int
+}
+
+// BusinessStatus is the audit state of a business, numbered as in the seed API.
+type BusinessStatus int
+
+const (
+	BusinessPending     BusinessStatus = 0
+	BusinessApproved    BusinessStatus = 1
+	BusinessDisapproved BusinessStatus = 2
+	BusinessDeleted     BusinessStatus = 3
+)
+
+// Business is a tenant. Once approved it owns the namespace Namespace() in every
+// edge cluster.
+type Business struct {
+	ID        uint64
+	Name      string
+	UserID    uint64
+	Introduce string
+	Objective string
+	Scale     string
+	Comment   string
+	Status    BusinessStatus
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Namespace is the Kubernetes namespace of business id: "ns" followed by the id.
+func Namespace(businessID uint64) string { return "ns" + strconv.FormatUint(businessID, 10) }
+
+// Namespace is the Kubernetes namespace of b.
+func (b *Business) Namespace() string { return Namespace(b.ID) }
+
+// BusinessQuery selects and pages businesses.
+type BusinessQuery struct {
+	// OnlyID restricts the list to one business when non-zero (what a
+	// non-system-administrator may see).
+	OnlyID uint64
+	// NameContains filters by a substring of the name.
+	NameContains string
+	Desc         bool
+	Page         Page
+}
+
+// DesiredNamespace is a namespace that must exist in every edge cluster.
+type DesiredNamespace struct {
+	Name       string
+	BusinessID uint64
+	CreatedAt  time.Time
+}
