@@ -53,7 +53,7 @@ func (s *syncBuffer) String() string {
 
 // hub is a running API over a real listener and a real store.
 type hub struct {
-	t       *testing.T
+	t       testing.TB
 	url     string
 	store   *sqlstore.Store
 	logs    *syncBuffer
@@ -74,7 +74,7 @@ var jwtKey = []byte("0123456789abcdef0123456789abcdef")
 
 // startHub serves the API on 127.0.0.1 backed by st, seeding the system
 // administrator when st has none.
-func startHub(t *testing.T, st *sqlstore.Store, opts ...option) *hub {
+func startHub(t testing.TB, st *sqlstore.Store, opts ...option) *hub {
 	t.Helper()
 	logs := &syncBuffer{}
 	hash, _ := auth.HashPassword(adminPass)
@@ -142,7 +142,7 @@ type reply struct {
 	Raw     string
 }
 
-func (r *reply) into(t *testing.T, v any) {
+func (r *reply) into(t testing.TB, v any) {
 	t.Helper()
 	if err := json.Unmarshal(r.Data, v); err != nil {
 		t.Fatalf("decode data %s: %v", r.Data, err)

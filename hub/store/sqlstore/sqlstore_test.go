@@ -42,8 +42,8 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 					t.Fatalf("open #%d: %v", i+1, err)
 				}
 				v, err := s.SchemaVersion(ctx(t))
-				if err != nil || v != 1 {
-					t.Fatalf("schema version = %d, %v; want 1", v, err)
+				if err != nil || v != 2 {
+					t.Fatalf("schema version = %d, %v; want 2", v, err)
 				}
 				_ = s.Close()
 			}
@@ -286,4 +286,53 @@ func names(us []store.User) []string {
 
 func contains(s, sub string) bool {
 	return strings.Contains(s, sub)
+}
+
+// The user counts behind list totals are kept by triggers; they must match
+// the rows through inserts, deletes, business moves and bulk inserts.
+func TestUserCountsMatchRows(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		c := ctx(t)
+		check := func(step string) {
+			t.Helper()
+			var rows []struct {
+				BusinessID uint64
+				N          int64
+			}
+			s.DB().Raw("SELECT COALESCE(business_id, 0) AS business_id, COUNT(*) AS n FROM users GROUP BY COALESCE(business_id, 0)").Scan(&rows)
+			var all int64
+			for _, r := range rows {
+				all += r.N
+				if r.BusinessID == 0 {
+					continue
+				}
+				_, total, err := s.ListUsers(c, store.UserQuery{BusinessID: r.BusinessID, Page: store.Page{Limit: 1}})
+				if err != nil || total != r.N {
+					t.Fatalf("%s: business %d total %d, rows %d (%v)", step, r.BusinessID, total, r.N, err)
+				}
+			}
+			_, total, err := s.ListUsers(c, store.UserQuery{Page: store.Page{Limit: 1}})
+			if err != nil || total != all {
+				t.Fatalf("%s: total %d, rows %d (%v)", step, total, all, err)
+			}
+		}
+		check("empty")
+		owner := newUser(t, s, "owner", func(u *store.User) { u.IsAdmin, u.Status = true, store.UserApproved })
+		x := newUser(t, s, "x", nil)
+		check("two users")
+		b := &store.Business{Name: "b", UserID: owner.ID, Introduce: "i", Objective: "o", Scale: "s"}
+		if err := s.CreateBusiness(c, b); err != nil {
+			t.Fatal(err)
+		}
+		check("owner moved into a business")
+		storetest.SeedUsers(t, s, "bulk", 2500, []byte("h"), b.ID)
+		check("bulk insert")
+		if err := s.DeleteUser(c, x.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteUser(c, owner.ID); err != nil {
+			t.Fatal(err)
+		}
+		check("deletes")
+	})
 }

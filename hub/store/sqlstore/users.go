@@ -141,9 +141,9 @@ func (s *Store) ListUsers(ctx context.Context, q store.UserQuery) ([]store.User,
 		}
 		return db
 	}
-	var total int64
-	if err := filter(s.db.WithContext(ctx).Model(&userRow{})).Count(&total).Error; err != nil {
-		return nil, 0, translate(err, "count users")
+	total, err := s.countUsers(ctx, q.BusinessID)
+	if err != nil {
+		return nil, 0, err
 	}
 	col := "users.id"
 	if q.OrderBy == store.UserOrderName {
@@ -160,6 +160,20 @@ func (s *Store) ListUsers(ctx context.Context, q store.UserQuery) ([]store.User,
 		out[i] = *views[i].toUser()
 	}
 	return out, total, nil
+}
+
+// countUsers reads the trigger-maintained user_counts (migration 2): all
+// users, or those of one business.
+func (s *Store) countUsers(ctx context.Context, businessID uint64) (int64, error) {
+	db := s.db.WithContext(ctx).Table("user_counts")
+	if businessID != 0 {
+		db = db.Where("business_id = ?", businessID)
+	}
+	var total sql.NullInt64
+	if err := db.Select("SUM(n)").Scan(&total).Error; err != nil {
+		return 0, translate(err, "count users")
+	}
+	return total.Int64, nil
 }
 
 func (s *Store) SetUserPassword(ctx context.Context, id uint64, hash []byte) error {

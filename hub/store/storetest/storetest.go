@@ -145,3 +145,36 @@ func redact(dsn string) string {
 	u.User = url.User(u.User.Username())
 	return u.String()
 }
+
+// SeedUsers inserts n approved general users named <prefix><i> in bulk, all
+// with the same password hash, in business businessID (0: none).
+func SeedUsers(tb testing.TB, s *sqlstore.Store, prefix string, n int, hash []byte, businessID uint64) {
+	tb.Helper()
+	now := time.Now().UTC()
+	const batch = 1000
+	rows := make([]map[string]any, 0, batch)
+	flush := func() {
+		if len(rows) == 0 {
+			return
+		}
+		if err := s.DB().Table("users").Create(rows).Error; err != nil {
+			tb.Fatalf("seed users: %v", err)
+		}
+		rows = rows[:0]
+	}
+	for i := 0; i < n; i++ {
+		r := map[string]any{
+			"user_name": fmt.Sprintf("%s%d", prefix, i), "password_hash": string(hash),
+			"phone": "13800000000", "real_name": "Seeded", "is_admin": false, "is_sys_admin": false,
+			"status": 1, "token_generation": 0, "created_at": now, "updated_at": now,
+		}
+		if businessID != 0 {
+			r["business_id"] = businessID
+		}
+		rows = append(rows, r)
+		if len(rows) == batch {
+			flush()
+		}
+	}
+	flush()
+}
