@@ -63,12 +63,9 @@ type hub struct {
 
 type option func(*api.Config)
 
-func withLogin(l api.LoginLimits) option        { return func(c *api.Config) { c.Login = l } }
-func withFeatures(f api.Features) option        { return func(c *api.Config) { c.Features = f } }
-func withBodyLimit(n int) option                { return func(c *api.Config) { c.BodyLimit = n } }
-func withStore(s *sqlstore.Store) func(*hubOpt) { return func(o *hubOpt) { o.store = s } }
-
-type hubOpt struct{ store *sqlstore.Store }
+func withLogin(l api.LoginLimits) option { return func(c *api.Config) { c.Login = l } }
+func withFeatures(f api.Features) option { return func(c *api.Config) { c.Features = f } }
+func withBodyLimit(n int) option         { return func(c *api.Config) { c.BodyLimit = n } }
 
 var jwtKey = []byte("0123456789abcdef0123456789abcdef")
 

@@ -22,6 +22,9 @@ var (
 	ErrHasBusiness = errors.New("user already has a business")
 	// ErrAlreadyAudited: the business is not in a state that this audit may change.
 	ErrAlreadyAudited = errors.New("business already audited")
+	// ErrClusterJoined: a bootstrap join names a cluster whose agent has
+	// already connected with its credential.
+	ErrClusterJoined = errors.New("cluster already joined")
 )
 
 // Store is everything the hub persists. Every method takes the request's context.
@@ -54,6 +57,10 @@ type Store interface {
 	AuditBusiness(ctx context.Context, id uint64, status BusinessStatus, comment string) (*Business, error)
 	// ListDesiredNamespaces returns the namespaces every edge cluster must have.
 	ListDesiredNamespaces(ctx context.Context) ([]DesiredNamespace, error)
+
+	Clusters
+	Nodes
+	Desired
 
 	// RevokeToken records a token ID as revoked until it would have expired anyway.
 	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error
@@ -192,5 +199,5 @@ type BusinessQuery struct {
 type DesiredNamespace struct {
 	Name       string
 	BusinessID uint64
-	CreatedAt  time.Time
+	Revision   uint64
 }

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"encoding/json"
+	"strconv"
 	"fmt"
 	"strings"
 	"time"
@@ -37,14 +39,8 @@ func (r *businessRow) toBusiness() *store.Business {
 	}
 }
 
-// desiredNamespaceRow is the gorm model of table desired_namespaces.
-type desiredNamespaceRow struct {
-	Name       string `gorm:"primaryKey"`
-	BusinessID uint64
-	CreatedAt  time.Time
-}
-
-func (desiredNamespaceRow) TableName() string { return "desired_namespaces" }
+// BusinessLabel marks a business's namespace with the business id.
+const BusinessLabel = "ote-stack.io/business-id"
 
 func (s *Store) CreateBusiness(ctx context.Context, b *store.Business) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -141,8 +137,9 @@ func (s *Store) AuditBusiness(ctx context.Context, id uint64, status store.Busin
 			return err
 		}
 		if status == store.BusinessApproved {
-			ns := desiredNamespaceRow{Name: store.Namespace(id), BusinessID: id}
-			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&ns).Error; err != nil {
+			spec, _ := json.Marshal(map[string]any{"labels": map[string]string{BusinessLabel: strconv.FormatUint(id, 10)}})
+			item := store.DesiredItem{ClusterID: store.AllClusters, Kind: store.ItemNamespace, Name: store.Namespace(id), Spec: spec}
+			if _, err := putDesired(tx, &item); err != nil {
 				return translate(err, "record desired namespace")
 			}
 		}
@@ -153,13 +150,16 @@ func (s *Store) AuditBusiness(ctx context.Context, id uint64, status store.Busin
 }
 
 func (s *Store) ListDesiredNamespaces(ctx context.Context) ([]store.DesiredNamespace, error) {
-	var rows []desiredNamespaceRow
-	if err := s.db.WithContext(ctx).Order("business_id").Find(&rows).Error; err != nil {
+	var rows []desiredItemRow
+	err := s.db.WithContext(ctx).Where("cluster_id = ? AND kind = ? AND deleted = ?", store.AllClusters, store.ItemNamespace, false).
+		Order("revision").Find(&rows).Error
+	if err != nil {
 		return nil, translate(err, "list desired namespaces")
 	}
 	out := make([]store.DesiredNamespace, len(rows))
 	for i, r := range rows {
-		out[i] = store.DesiredNamespace{Name: r.Name, BusinessID: r.BusinessID, CreatedAt: r.CreatedAt}
+		id, _ := strconv.ParseUint(strings.TrimPrefix(r.Name, "ns"), 10, 64)
+		out[i] = store.DesiredNamespace{Name: r.Name, BusinessID: id, Revision: r.Revision}
 	}
 	return out, nil
 }

@@ -115,6 +115,95 @@ var migrations = []migration{
 				FOR EACH ROW EXECUTE FUNCTION users_count_trigger()`,
 		},
 	},
+	{
+		// Edge clusters, their nodes and labels, and desired state as items
+		// with revisions. One counter row hands out revisions: a transaction
+		// that writes desired state holds its row lock until commit, so
+		// revisions become visible in order and a reader that has seen
+		// revision N has seen every revision below it.
+		version: 3,
+		name:    "clusters, nodes, labels, desired items",
+		stmts: []string{
+			`CREATE TABLE clusters (
+				id {{pk}},
+				name VARCHAR(63) NOT NULL,
+				credential_hash VARCHAR(64) NOT NULL,
+				online BOOLEAN NOT NULL DEFAULT FALSE,
+				session VARCHAR(64) NOT NULL DEFAULT '',
+				agent_version VARCHAR(64) NOT NULL DEFAULT '',
+				first_connected_at {{ts}},
+				last_seen {{ts}},
+				created_at {{ts}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX clusters_name ON clusters (name)`,
+			`CREATE TABLE cluster_labels (
+				cluster_id BIGINT NOT NULL,
+				label VARCHAR(63) NOT NULL,
+				created_at {{ts}} NOT NULL,
+				PRIMARY KEY (cluster_id, label)
+			)`,
+			`CREATE INDEX cluster_labels_label ON cluster_labels (label, cluster_id)`,
+			`CREATE TABLE nodes (
+				cluster_id BIGINT NOT NULL,
+				name VARCHAR(253) NOT NULL,
+				operating_system VARCHAR(64) NOT NULL DEFAULT '',
+				os_image VARCHAR(255) NOT NULL DEFAULT '',
+				kernel_version VARCHAR(128) NOT NULL DEFAULT '',
+				ip VARCHAR(64) NOT NULL DEFAULT '',
+				cpu BIGINT NOT NULL DEFAULT 0,
+				memory BIGINT NOT NULL DEFAULT 0,
+				disk BIGINT NOT NULL DEFAULT 0,
+				gpu_count BIGINT NOT NULL DEFAULT 0,
+				gpu_memory BIGINT NOT NULL DEFAULT 0,
+				ready BOOLEAN NOT NULL DEFAULT FALSE,
+				updated_at {{ts}} NOT NULL,
+				PRIMARY KEY (cluster_id, name)
+			)`,
+			`CREATE INDEX nodes_name ON nodes (name)`,
+			`CREATE TABLE node_labels (
+				cluster_id BIGINT NOT NULL,
+				node_name VARCHAR(253) NOT NULL,
+				label VARCHAR(63) NOT NULL,
+				created_at {{ts}} NOT NULL,
+				PRIMARY KEY (cluster_id, node_name, label)
+			)`,
+			`CREATE INDEX node_labels_label ON node_labels (label)`,
+			`CREATE TABLE desired_items (
+				cluster_id BIGINT NOT NULL,
+				kind VARCHAR(32) NOT NULL,
+				name VARCHAR(512) NOT NULL,
+				revision BIGINT NOT NULL,
+				deleted BOOLEAN NOT NULL DEFAULT FALSE,
+				spec TEXT NOT NULL DEFAULT '',
+				PRIMARY KEY (cluster_id, kind, name)
+			)`,
+			`CREATE INDEX desired_items_cluster_revision ON desired_items (cluster_id, revision)`,
+			`CREATE INDEX desired_items_revision ON desired_items (revision)`,
+			`CREATE TABLE revision_counter (
+				id INTEGER PRIMARY KEY,
+				value BIGINT NOT NULL
+			)`,
+			`CREATE TABLE item_status (
+				cluster_id BIGINT NOT NULL,
+				kind VARCHAR(32) NOT NULL,
+				name VARCHAR(512) NOT NULL,
+				revision BIGINT NOT NULL,
+				state VARCHAR(16) NOT NULL,
+				message TEXT NOT NULL DEFAULT '',
+				updated_at {{ts}} NOT NULL,
+				PRIMARY KEY (cluster_id, kind, name)
+			)`,
+			// The namespaces of businesses approved so far become desired
+			// items; their business ids are increasing, so they serve as
+			// their first revisions.
+			`INSERT INTO desired_items (cluster_id, kind, name, revision, deleted, spec)
+				SELECT 0, 'namespace', name, business_id, FALSE,
+					'{"labels":{"ote-stack.io/business-id":"' || business_id || '"}}'
+				FROM desired_namespaces`,
+			`INSERT INTO revision_counter (id, value) SELECT 1, COALESCE(MAX(revision), 0) FROM desired_items`,
+			`DROP TABLE desired_namespaces`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {
@@ -131,7 +220,7 @@ const migrationLockKey = 0x07e5_7ac4
 
 // migrate applies, in order, every migration whose version is not recorded in
 // schema_migrations. Each runs in its own transaction together with its record.
-func (s *Store) migrate(ctx context.Context) error {
+func (s *Store) migrate(ctx context.Context, upTo int) error {
 	db := s.db.WithContext(ctx)
 	if err := db.Exec(s.expand(`CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY,
@@ -141,6 +230,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("create schema_migrations: %w", err)
 	}
 	for _, m := range migrations {
+		if m.version > upTo {
+			break
+		}
 		err := db.Transaction(func(tx *gorm.DB) error {
 			if s.dialect == Postgres {
 				if err := tx.Exec("SELECT pg_advisory_xact_lock(?)", migrationLockKey).Error; err != nil {
@@ -174,6 +266,9 @@ func (s *Store) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// LatestSchemaVersion is the version of the newest migration.
+func LatestSchemaVersion() int { return migrations[len(migrations)-1].version }
 
 // SchemaVersion returns the highest applied migration version.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {

@@ -39,6 +39,10 @@ var _ store.Store = (*Store)(nil)
 // Open connects to dsn, which is either sqlite://PATH or a postgres:// (or
 // postgresql://) URL, and runs the schema migrations that are not applied yet.
 func Open(ctx context.Context, dsn string) (*Store, error) {
+	return open(ctx, dsn, LatestSchemaVersion())
+}
+
+func open(ctx context.Context, dsn string, upTo int) (*Store, error) {
 	dialector, dialect, err := dialectorFor(dsn)
 	if err != nil {
 		return nil, err
@@ -73,7 +77,7 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 		_ = s.Close()
 		return nil, fmt.Errorf("connect to %s database: %w", dialect, err)
 	}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrate(ctx, upTo); err != nil {
 		_ = s.Close()
 		return nil, err
 	}

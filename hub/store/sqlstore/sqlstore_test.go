@@ -42,10 +42,48 @@ func TestMigrationsAreVersionedAndIdempotent(t *testing.T) {
 					t.Fatalf("open #%d: %v", i+1, err)
 				}
 				v, err := s.SchemaVersion(ctx(t))
-				if err != nil || v != 2 {
-					t.Fatalf("schema version = %d, %v; want 2", v, err)
+				if want := sqlstore.LatestSchemaVersion(); err != nil || v != want {
+					t.Fatalf("schema version = %d, %v; want %d", v, err, want)
 				}
 				_ = s.Close()
+			}
+		})
+	}
+}
+
+// Businesses approved before migration 3 had rows in desired_namespaces; the
+// migration turns them into desired items with revisions and carries on the
+// revision counter from there.
+func TestMigration3KeepsApprovedNamespaces(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(string(d), func(t *testing.T) {
+			dsn := storetest.DSN(t, d)
+			old, err := sqlstore.OpenAt(ctx(t), dsn, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			for _, id := range []int{3, 7} {
+				if err := old.DB().Exec("INSERT INTO desired_namespaces (name, business_id, created_at) VALUES (?, ?, ?)", fmt.Sprintf("ns%d", id), id, now).Error; err != nil {
+					t.Fatal(err)
+				}
+			}
+			old.Close()
+			s, err := sqlstore.Open(ctx(t), dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			nss, err := s.ListDesiredNamespaces(ctx(t))
+			if err != nil || len(nss) != 2 || nss[0].Name != "ns3" || nss[1].BusinessID != 7 {
+				t.Fatalf("namespaces after migration: %+v %v", nss, err)
+			}
+			items, _ := s.DesiredSince(ctx(t), 42, 0, 10)
+			if len(items) != 2 || !strings.Contains(string(items[0].Spec), `"ote-stack.io/business-id":"3"`) {
+				t.Fatalf("items %+v", items)
+			}
+			if rev, _ := s.Revision(ctx(t)); rev != 7 {
+				t.Fatalf("revision after migration %d, want 7", rev)
 			}
 		})
 	}

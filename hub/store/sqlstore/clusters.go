@@ -1,0 +1,231 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// clusterRow is the gorm model of table clusters.
+type clusterRow struct {
+	ID               uint64 `gorm:"primaryKey"`
+	Name             string
+	CredentialHash   string
+	Online           bool
+	Session          string
+	AgentVersion     string
+	FirstConnectedAt sql.NullTime
+	LastSeen         sql.NullTime
+	CreatedAt        time.Time
+}
+
+func (clusterRow) TableName() string { return "clusters" }
+
+// clusterView is a cluster row with its node counts.
+type clusterView struct {
+	Row            clusterRow `gorm:"embedded"`
+	NodeCount      int64
+	ReadyNodeCount int64
+}
+
+func (r *clusterRow) toCluster() *store.Cluster {
+	return &store.Cluster{
+		ID: r.ID, Name: r.Name, CredentialHash: []byte(r.CredentialHash), Online: r.Online,
+		Session: r.Session, AgentVersion: r.AgentVersion,
+		FirstConnectedAt: r.FirstConnectedAt.Time, LastSeen: r.LastSeen.Time, CreatedAt: r.CreatedAt,
+	}
+}
+
+type clusterLabelRow struct {
+	ClusterID uint64 `gorm:"primaryKey"`
+	Label     string `gorm:"primaryKey"`
+	CreatedAt time.Time
+}
+
+func (clusterLabelRow) TableName() string { return "cluster_labels" }
+
+func (s *Store) JoinCluster(ctx context.Context, name string, credentialHash []byte) (*store.Cluster, error) {
+	var out *store.Cluster
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var r clusterRow
+		q := tx.Where("name = ?", name)
+		if s.dialect == Postgres {
+			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+		}
+		err := q.Take(&r).Error
+		switch {
+		case errors.Is(err, gorm.ErrRecordNotFound):
+			r = clusterRow{Name: name, CredentialHash: string(credentialHash)}
+			if err := tx.Create(&r).Error; err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case r.FirstConnectedAt.Valid:
+			return fmt.Errorf("cluster %q: %w", name, store.ErrClusterJoined)
+		default:
+			r.CredentialHash = string(credentialHash)
+			if err := tx.Model(&clusterRow{}).Where("id = ?", r.ID).Update("credential_hash", r.CredentialHash).Error; err != nil {
+				return err
+			}
+		}
+		out = r.toCluster()
+		return nil
+	})
+	if err != nil {
+		return nil, translate(err, fmt.Sprintf("join cluster %q", name))
+	}
+	return out, nil
+}
+
+func (s *Store) ClusterByName(ctx context.Context, name string) (*store.Cluster, error) {
+	var r clusterRow
+	if err := s.db.WithContext(ctx).Where("name = ?", name).Take(&r).Error; err != nil {
+		return nil, translate(err, fmt.Sprintf("cluster %q", name))
+	}
+	return r.toCluster(), nil
+}
+
+func (s *Store) ListClusters(ctx context.Context, q store.ClusterQuery) ([]store.Cluster, int64, error) {
+	db := s.db.WithContext(ctx).Table("clusters")
+	if q.Label != "" {
+		db = db.Where("EXISTS (SELECT 1 FROM cluster_labels l WHERE l.cluster_id = clusters.id AND l.label = ?)", q.Label)
+	}
+	var total int64
+	if err := db.Count(&total).Error; err != nil {
+		return nil, 0, translate(err, "count clusters")
+	}
+	var views []clusterView
+	err := paginate(db.Select(`clusters.*,
+		(SELECT COUNT(*) FROM nodes n WHERE n.cluster_id = clusters.id) AS node_count,
+		(SELECT COUNT(*) FROM nodes n WHERE n.cluster_id = clusters.id AND n.ready) AS ready_node_count`).
+		Order("clusters.id"), q.Page).Find(&views).Error
+	if err != nil {
+		return nil, 0, translate(err, "list clusters")
+	}
+	out := make([]store.Cluster, len(views))
+	ids := make([]uint64, len(views))
+	at := map[uint64]int{}
+	for i := range views {
+		out[i] = *views[i].Row.toCluster()
+		out[i].NodeCount, out[i].ReadyNodeCount, out[i].Labels = views[i].NodeCount, views[i].ReadyNodeCount, []string{}
+		ids[i] = out[i].ID
+		at[out[i].ID] = i
+	}
+	if len(ids) > 0 {
+		var labels []clusterLabelRow
+		if err := s.db.WithContext(ctx).Where("cluster_id IN ?", ids).Order("label").Find(&labels).Error; err != nil {
+			return nil, 0, translate(err, "cluster labels")
+		}
+		for _, l := range labels {
+			i := at[l.ClusterID]
+			out[i].Labels = append(out[i].Labels, l.Label)
+		}
+	}
+	return out, total, nil
+}
+
+func (s *Store) ClusterConnected(ctx context.Context, id uint64, session, agentVersion string, at time.Time) error {
+	res := s.db.WithContext(ctx).Model(&clusterRow{}).Where("id = ?", id).Updates(map[string]any{
+		"online": true, "session": session, "agent_version": agentVersion, "last_seen": at.UTC(),
+		"first_connected_at": gorm.Expr("COALESCE(first_connected_at, ?)", at.UTC()),
+	})
+	return rowsAffected(res, fmt.Sprintf("cluster %d", id))
+}
+
+func (s *Store) ClusterDisconnected(ctx context.Context, id uint64, session string, at time.Time) error {
+	err := s.db.WithContext(ctx).Model(&clusterRow{}).Where("id = ? AND session = ?", id, session).
+		Updates(map[string]any{"online": false, "last_seen": at.UTC()}).Error
+	return translate(err, fmt.Sprintf("cluster %d", id))
+}
+
+func (s *Store) TouchClusters(ctx context.Context, ids []uint64, at time.Time) error {
+	for start := 0; start < len(ids); start += 500 {
+		end := min(start+500, len(ids))
+		err := s.db.WithContext(ctx).Model(&clusterRow{}).Where("id IN ?", ids[start:end]).Update("last_seen", at.UTC()).Error
+		if err != nil {
+			return translate(err, "touch clusters")
+		}
+	}
+	return nil
+}
+
+// clusterIDs resolves names to ids; ErrNotFound names the first missing one.
+func clusterIDs(tx *gorm.DB, names []string) ([]uint64, error) {
+	var rows []clusterRow
+	if err := tx.Select("id, name").Where("name IN ?", names).Find(&rows).Error; err != nil {
+		return nil, err
+	}
+	byName := map[string]uint64{}
+	for _, r := range rows {
+		byName[r.Name] = r.ID
+	}
+	ids := make([]uint64, 0, len(names))
+	for _, n := range names {
+		id, ok := byName[n]
+		if !ok {
+			return nil, fmt.Errorf("cluster %q: %w", n, store.ErrNotFound)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func (s *Store) AddClusterLabel(ctx context.Context, clusters []string, label string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ids, err := clusterIDs(tx, clusters)
+		if err != nil {
+			return err
+		}
+		now := s.db.NowFunc()
+		rows := make([]clusterLabelRow, len(ids))
+		for i, id := range ids {
+			rows[i] = clusterLabelRow{ClusterID: id, Label: label, CreatedAt: now}
+		}
+		return translate(tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error, "add cluster label")
+	})
+}
+
+func (s *Store) RemoveClusterLabel(ctx context.Context, clusters []string, label string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ids, err := clusterIDs(tx, clusters)
+		if err != nil {
+			return err
+		}
+		return translate(tx.Where("cluster_id IN ? AND label = ?", ids, label).Delete(&clusterLabelRow{}).Error, "remove cluster label")
+	})
+}
+
+func (s *Store) ClusterLabelNames(ctx context.Context) ([]string, error) {
+	out := []string{}
+	err := s.db.WithContext(ctx).Model(&clusterLabelRow{}).Distinct("label").Order("label").Pluck("label", &out).Error
+	return out, translate(err, "cluster labels")
+}
+
+func (s *Store) ClusterLabels(ctx context.Context, cluster string, p store.Page) ([]store.Label, int64, error) {
+	c, err := s.ClusterByName(ctx, cluster)
+	if err != nil {
+		return nil, 0, err
+	}
+	db := s.db.WithContext(ctx).Model(&clusterLabelRow{}).Where("cluster_id = ?", c.ID)
+	var total int64
+	if err := db.Count(&total).Error; err != nil {
+		return nil, 0, translate(err, "count cluster labels")
+	}
+	var rows []clusterLabelRow
+	if err := paginate(db.Order("label"), p).Find(&rows).Error; err != nil {
+		return nil, 0, translate(err, "cluster labels")
+	}
+	out := make([]store.Label, len(rows))
+	for i, r := range rows {
+		out[i] = store.Label{Name: r.Label, CreatedAt: r.CreatedAt}
+	}
+	return out, total, nil
+}

@@ -1,0 +1,215 @@
+package protocol
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// HTTP paths and headers of joining and of the tunnel.
+const (
+	JoinPath             = "/v1/agent/join"
+	TunnelPath           = "/v1/agent/tunnel"
+	HeaderBootstrapToken = "X-OTE-Bootstrap-Token"
+	HeaderCluster        = "X-OTE-Cluster"
+	HeaderProtocol       = "X-OTE-Protocol"
+)
+
+// MaxMessageSize bounds one tunnel message, in bytes, on both sides.
+const MaxMessageSize = 4 << 20
+
+// JoinRequest is the body of POST JoinPath.
+type JoinRequest struct {
+	// ClusterName names the new cluster: a DNS label (1-63 lower case
+	// letters, digits and '-').
+	ClusterName string `json:"clusterName"`
+}
+
+// JoinResponse is the data of a successful join.
+type JoinResponse struct {
+	ClusterName string `json:"clusterName"`
+	// Credential authenticates the cluster's tunnel from now on. The hub keeps
+	// only its SHA-256 digest; it is shown this once.
+	Credential string `json:"credential"`
+}
+
+// Kind tells which body a Message carries.
+type Kind string
+
+const (
+	KindHello     Kind = "hello"
+	KindWelcome   Kind = "welcome"
+	KindDesired   Kind = "desired"
+	KindStatus    Kind = "status"
+	KindInventory Kind = "inventory"
+	KindHeartbeat Kind = "heartbeat"
+	KindError     Kind = "error"
+)
+
+func (k Kind) String() string { return string(k) }
+
+// Message is one tunnel message: Kind and the body of that kind.
+type Message struct {
+	Kind      Kind       `json:"kind"`
+	Hello     *Hello     `json:"hello,omitempty"`
+	Welcome   *Welcome   `json:"welcome,omitempty"`
+	Desired   *Desired   `json:"desired,omitempty"`
+	Status    *Status    `json:"status,omitempty"`
+	Inventory *Inventory `json:"inventory,omitempty"`
+	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+	Error     *Error     `json:"error,omitempty"`
+}
+
+// Hello is the agent's first message on a tunnel.
+type Hello struct {
+	// ProtocolVersion is the agent's Version.
+	ProtocolVersion int `json:"protocolVersion"`
+	// AgentVersion is the agent's build, for display.
+	AgentVersion string `json:"agentVersion,omitempty"`
+	// AppliedRevision is the highest revision the agent has processed in this
+	// process's life; 0 asks for the full desired state.
+	AppliedRevision uint64 `json:"appliedRevision"`
+}
+
+// Welcome answers Hello.
+type Welcome struct {
+	ProtocolVersion int `json:"protocolVersion"`
+	// HeartbeatMillis is how often the agent must send Heartbeat; the hub
+	// marks the cluster not ready after three silent periods.
+	HeartbeatMillis int64 `json:"heartbeatMillis"`
+	// Revision is the hub's newest revision for this cluster when it answered.
+	Revision uint64 `json:"revision"`
+}
+
+// ItemKind is the kind of a desired item.
+type ItemKind string
+
+const (
+	// ItemNamespace: a namespace that must exist. Name is the namespace.
+	ItemNamespace ItemKind = "namespace"
+	// ItemNodeLabel: an OTE label on a Node. Name is "<node>/<label>".
+	ItemNodeLabel ItemKind = "nodelabel"
+)
+
+// ItemKey identifies a desired item within a cluster.
+type ItemKey struct {
+	Kind ItemKind `json:"kind"`
+	Name string   `json:"name"`
+}
+
+func (k ItemKey) String() string { return string(k.Kind) + "/" + k.Name }
+
+// Item is the latest state of one desired item.
+type Item struct {
+	ItemKey
+	// Revision is the revision at which this state was written.
+	Revision uint64 `json:"revision"`
+	// Deleted means the item must no longer exist.
+	Deleted bool `json:"deleted,omitempty"`
+	// Spec is the kind's spec (NamespaceSpec, NodeLabelSpec); absent when Deleted.
+	Spec json.RawMessage `json:"spec,omitempty"`
+}
+
+// NamespaceSpec is the spec of ItemNamespace.
+type NamespaceSpec struct {
+	// Labels are set on the namespace.
+	Labels map[string]string `json:"labels,omitempty"`
+}
+
+// NodeLabelSpec is the spec of ItemNodeLabel.
+type NodeLabelSpec struct {
+	Node  string `json:"node"`
+	Label string `json:"label"`
+}
+
+// NodeLabelPrefix is the Kubernetes label key prefix of OTE node labels: the
+// API's label "gpu-a" becomes "label.ote-stack.io/gpu-a": "true" on the Node.
+const NodeLabelPrefix = "label.ote-stack.io/"
+
+// NodeLabelKey is the Kubernetes label key of an OTE node label.
+func NodeLabelKey(label string) string { return NodeLabelPrefix + label }
+
+// Desired carries items in increasing revision order.
+type Desired struct {
+	Items []Item `json:"items"`
+	// Resync marks the answer to Hello (what changed since AppliedRevision).
+	Resync bool `json:"resync,omitempty"`
+	// UpTo is the revision the agent has caught up to once it has processed
+	// this message (at least the last item's revision).
+	UpTo uint64 `json:"upTo"`
+}
+
+// ItemState is the outcome of applying an item.
+type ItemState string
+
+const (
+	StateApplied ItemState = "applied"
+	StateFailed  ItemState = "failed"
+)
+
+// ItemStatus reports the outcome of applying one revision of one item.
+type ItemStatus struct {
+	ItemKey
+	Revision uint64    `json:"revision"`
+	State    ItemState `json:"state"`
+	// Message explains a failure (the API server's reason).
+	Message string `json:"message,omitempty"`
+}
+
+// Status carries item outcomes.
+type Status struct {
+	Items []ItemStatus `json:"items"`
+	// AppliedRevision is the highest revision the agent has processed.
+	AppliedRevision uint64 `json:"appliedRevision"`
+}
+
+// Node is what the hub knows of one Kubernetes Node.
+type Node struct {
+	Name            string `json:"name"`
+	OperatingSystem string `json:"operatingSystem"`
+	OSImage         string `json:"osImage"`
+	KernelVersion   string `json:"kernelVersion"`
+	IP              string `json:"ip"`
+	// CPU is the capacity in whole cores.
+	CPU int64 `json:"cpu"`
+	// Memory and Disk (ephemeral-storage) capacity in bytes.
+	Memory int64 `json:"memory"`
+	Disk   int64 `json:"disk"`
+	// GPUCount is the nvidia.com/gpu capacity.
+	GPUCount int64 `json:"gpuCount"`
+	// GPUMemory is GPUCount times the per-GPU memory that GPU feature
+	// discovery publishes (label nvidia.com/gpu.memory, MiB), in bytes; 0 when
+	// the label is absent.
+	GPUMemory int64 `json:"gpuMemory"`
+	Ready     bool  `json:"ready"`
+}
+
+// Inventory reports nodes: a full snapshot replaces what the hub knew of the
+// cluster; a delta upserts Nodes and removes Removed.
+type Inventory struct {
+	Full    bool     `json:"full"`
+	Nodes   []Node   `json:"nodes"`
+	Removed []string `json:"removed,omitempty"`
+}
+
+// Heartbeat keeps the cluster ready.
+type Heartbeat struct {
+	// UnixMillis is the sender's clock, for display.
+	UnixMillis int64 `json:"unixMillis"`
+}
+
+// Error is a refusal; its sender closes the session after sending it.
+type Error struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Error codes.
+const (
+	ErrCodeBadMessage  = "bad_message"
+	ErrCodeUnsupported = "unsupported"
+	ErrCodeProtocol    = "protocol_version"
+	ErrCodeReplaced    = "replaced"
+	ErrCodeShutdown    = "shutdown"
+)
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
