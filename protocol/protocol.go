@@ -49,7 +49,10 @@ func (k Kind) String() string { return string(k) }
 
 // Message is one tunnel message: Kind and the body of that kind.
 type Message struct {
-	Kind      Kind       `json:"kind"`
+	Kind Kind `json:"kind"`
+	// Cluster, when set, names the cluster the message is about; the hub
+	// refuses a message that names another cluster than the session's.
+	Cluster   string     `json:"cluster,omitempty"`
 	Hello     *Hello     `json:"hello,omitempty"`
 	Welcome   *Welcome   `json:"welcome,omitempty"`
 	Desired   *Desired   `json:"desired,omitempty"`
@@ -205,11 +208,13 @@ type Error struct {
 
 // Error codes.
 const (
-	ErrCodeBadMessage  = "bad_message"
-	ErrCodeUnsupported = "unsupported"
-	ErrCodeProtocol    = "protocol_version"
-	ErrCodeReplaced    = "replaced"
-	ErrCodeShutdown    = "shutdown"
+	ErrCodeBadMessage   = "bad_message"
+	ErrCodeUnsupported  = "unsupported"
+	ErrCodeProtocol     = "protocol_version"
+	ErrCodeReplaced     = "replaced"
+	ErrCodeShutdown     = "shutdown"
+	ErrCodeWrongCluster = "wrong_cluster"
+	ErrCodeUnexpected   = "unexpected"
 )
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }

@@ -175,6 +175,9 @@ func (s *server) auditBusiness(c *fiber.Ctx) error {
 	case err != nil:
 		return err
 	}
+	if b.Status == store.BusinessApproved {
+		s.cfg.Tunnel.Notify()
+	}
 	s.log.Info("business audited", "business", b.ID, "status", int(b.Status), "namespace", b.Namespace())
 	return ok(c, toBusinessResponse(b))
 }

@@ -53,6 +53,8 @@ type envelope struct {
 	Message string `json:"message"`
 	Data    any    `json:"data"`
 	Total   *int64 `json:"total,omitempty"`
+	// ReadyNodeCount is set by GET /v1/node.
+	ReadyNodeCount *int64 `json:"readyNodeCount,omitempty"`
 }
 
 func ok(c *fiber.Ctx, data any) error {

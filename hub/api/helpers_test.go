@@ -21,6 +21,7 @@ import (
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/store/storetest"
+	"github.com/ote-stack/ote/hub/tunnel"
 )
 
 func init() {
@@ -29,8 +30,10 @@ func init() {
 }
 
 const (
-	adminName = "admin"
-	adminPass = "Admin-Pass1"
+	adminName      = "admin"
+	adminPass      = "Admin-Pass1"
+	bootstrapToken = "bootstrap-token-for-tests"
+	testHeartbeat  = 200 * time.Millisecond
 )
 
 // syncBuffer collects log output written from server goroutines.
@@ -58,6 +61,7 @@ type hub struct {
 	store   *sqlstore.Store
 	logs    *syncBuffer
 	secrets []string // passwords used in the test; never to be seen in output
+	tunnel  *tunnel.Hub
 	stop    func()
 }
 
@@ -79,9 +83,18 @@ func startHub(t testing.TB, st *sqlstore.Store, opts ...option) *hub {
 		t.Fatal(err)
 	}
 	tokens, _ := auth.NewTokens(jwtKey)
+	tun, err := tunnel.New(st, slog.New(slog.NewTextHandler(logs, nil)), nil, tunnel.Options{Heartbeat: testHeartbeat, PollEvery: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tun.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	cfg := api.Config{
-		Store:  st,
-		Tokens: tokens,
+		Store:          st,
+		Tokens:         tokens,
+		Tunnel:         tun,
+		BootstrapToken: bootstrapToken,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Login:  api.LoginLimits{}, // unlimited unless a test asks
 	}
@@ -100,8 +113,10 @@ func startHub(t testing.TB, st *sqlstore.Store, opts ...option) *hub {
 	go func() { defer close(done); _ = app.Listener(ln) }()
 	h := &hub{t: t, url: "http://" + ln.Addr().String(), store: st, logs: logs, secrets: []string{adminPass}}
 	var once sync.Once
+	h.tunnel = tun
 	h.stop = func() {
 		once.Do(func() {
+			tun.Stop()
 			_ = app.ShutdownWithTimeout(5 * time.Second)
 			<-done
 		})

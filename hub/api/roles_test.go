@@ -59,6 +59,15 @@ func roleMatrix(t *testing.T, h *hub) {
 		{"GET", "/v1/business", nil, all},
 		{"GET", fmt.Sprintf("/v1/business/id/%d", acme.business.ID), nil, all},
 		{"PUT", fmt.Sprintf("/v1/business/id/%d", acme.business.ID), map[string]any{"status": 9}, []int{4}},
+		{"GET", "/v1/cluster", nil, []int{1, 2, 3, 4}},
+		{"POST", "/v1/cluster/label", map[string]any{}, []int{4}},
+		{"DELETE", "/v1/cluster/label", map[string]any{}, []int{4}},
+		{"GET", "/v1/cluster/label", nil, []int{1, 2, 3, 4}},
+		{"GET", "/v1/cluster/label/edge-1", nil, []int{1, 2, 3, 4}},
+		{"GET", "/v1/node", nil, []int{1, 2, 3, 4}},
+		{"POST", "/v1/node/label", map[string]any{}, []int{4}},
+		{"DELETE", "/v1/node/label", map[string]any{}, []int{4}},
+		{"GET", "/v1/node/label", nil, []int{1, 2, 3, 4}},
 	}
 	for _, rt := range routes {
 		allowed := map[int]bool{}

@@ -14,6 +14,8 @@ import (
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/pkg/ratelimit"
+	"github.com/ote-stack/ote/pkg/wsconn"
+	"github.com/ote-stack/ote/protocol"
 )
 
 // Features are hub-wide switches reported by GET /v1/authorization.
@@ -53,6 +55,20 @@ type Config struct {
 	BodyLimit int
 	// RequestTimeout bounds the store calls of one request.
 	RequestTimeout time.Duration
+	// Tunnel serves the agents' tunnels and hears of desired-state writes.
+	Tunnel Tunnel
+	// BootstrapToken admits new clusters; empty disables joining.
+	BootstrapToken string
+}
+
+// Tunnel is the hub's end of the agents' tunnels (package tunnel).
+type Tunnel interface {
+	// Serve runs the session of an authenticated cluster on conn.
+	Serve(conn wsconn.Conn, cluster *store.Cluster)
+	// Notify says that desired state was written.
+	Notify()
+	// ReadyWindow is how long a cluster counts as ready after it was heard.
+	ReadyWindow() time.Duration
 }
 
 type server struct {
@@ -62,6 +78,7 @@ type server struct {
 	log       *slog.Logger
 	userLimit *ratelimit.Limiter
 	ipLimit   *ratelimit.Limiter
+	joinLimit *ratelimit.Limiter
 	metrics   *httpMetrics
 }
 
@@ -87,6 +104,7 @@ func New(cfg Config) (*fiber.App, error) {
 		log:       cfg.Logger,
 		userLimit: ratelimit.New(cfg.Login.UserBurst, cfg.Login.UserEvery),
 		ipLimit:   ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
+		joinLimit: ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
 	}
 	m, err := newHTTPMetrics(cfg.Registerer)
 	if err != nil {
@@ -136,6 +154,21 @@ func (s *server) routes(app *fiber.App) {
 	v1.Get("/business", authed, s.listBusinesses)
 	v1.Get("/business/id/:id", authed, s.getBusiness)
 	v1.Put("/business/id/:id", authed, sysAdmin, s.auditBusiness)
+
+	approved := s.requireRole(store.RoleApproved, store.RoleUser, store.RoleBusinessAdmin, store.RoleSysAdmin)
+	v1.Get("/cluster", authed, approved, s.listClusters)
+	v1.Post("/cluster/label", authed, sysAdmin, s.addClusterLabel)
+	v1.Delete("/cluster/label", authed, sysAdmin, s.removeClusterLabel)
+	v1.Get("/cluster/label", authed, approved, s.clusterLabelNames)
+	v1.Get("/cluster/label/:clusterName", authed, approved, s.clusterLabels)
+
+	v1.Get("/node", authed, approved, s.listNodes)
+	v1.Post("/node/label", authed, sysAdmin, s.addNodeLabel)
+	v1.Delete("/node/label", authed, sysAdmin, s.removeNodeLabel)
+	v1.Get("/node/label", authed, approved, s.nodeLabelNames)
+
+	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
+	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, s.tunnel())
 }
 
 // requestContext gives every handler a context with a deadline for its store calls.

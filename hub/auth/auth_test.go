@@ -121,3 +121,20 @@ func TestLoadOrCreateKey(t *testing.T) {
 		t.Fatal("garbage key accepted")
 	}
 }
+
+func TestCredentials(t *testing.T) {
+	c1, d1 := NewCredential()
+	c2, _ := NewCredential()
+	if c1 == c2 || !strings.HasPrefix(c1, "otec_") || len(c1) < 40 {
+		t.Fatalf("credentials %q %q", c1, c2)
+	}
+	if strings.Contains(string(d1), c1) || len(d1) != 64 {
+		t.Fatalf("digest %q", d1)
+	}
+	if !CredentialMatches(c1, d1) || CredentialMatches(c2, d1) || CredentialMatches("", d1) {
+		t.Fatal("CredentialMatches gave a wrong answer")
+	}
+	if !TokenMatches("boot", "boot") || TokenMatches("boot", "Boot") || TokenMatches("", "") {
+		t.Fatal("TokenMatches gave a wrong answer")
+	}
+}

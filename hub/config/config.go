@@ -36,6 +36,10 @@ type Options struct {
 	BodyLimit int
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
+	// AgentBootstrapToken admits new edge clusters; empty disables joining.
+	AgentBootstrapToken string
+	// HeartbeatInterval is the agents' heartbeat period.
+	HeartbeatInterval time.Duration
 
 	PrivateProject        bool
 	EnableIngress         bool
@@ -53,8 +57,9 @@ func Default() *Options {
 		AdminUser:       "admin",
 		LogLevel:        "info",
 		BodyLimit:       1 << 20,
-		ShutdownTimeout: 15 * time.Second,
-		PrivateProject:  true,
+		ShutdownTimeout:   15 * time.Second,
+		HeartbeatInterval: 10 * time.Second,
+		PrivateProject:    true,
 	}
 }
 
@@ -71,6 +76,8 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.str(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
 	b.int(&o.BodyLimit, "body-limit", "OTE_BODY_LIMIT", "largest request body in bytes")
 	b.dur(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
+	b.str(&o.AgentBootstrapToken, "agent-bootstrap-token", "OTE_AGENT_BOOTSTRAP_TOKEN", "token with which new edge clusters' agents join (empty: joining disabled)")
+	b.dur(&o.HeartbeatInterval, "heartbeat-interval", "OTE_HEARTBEAT_INTERVAL", "agents' heartbeat period; a cluster silent for three periods is not ready")
 	b.bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
 	b.bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
 	b.bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
@@ -124,6 +131,12 @@ func (o *Options) Validate() error {
 	}
 	if o.BodyLimit < 1024 {
 		errs = append(errs, errors.New("--body-limit must be at least 1024 bytes"))
+	}
+	if o.AgentBootstrapToken != "" && len(o.AgentBootstrapToken) < 16 {
+		errs = append(errs, errors.New("--agent-bootstrap-token must be at least 16 characters"))
+	}
+	if o.HeartbeatInterval < 100*time.Millisecond {
+		errs = append(errs, errors.New("--heartbeat-interval must be at least 100ms"))
 	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))

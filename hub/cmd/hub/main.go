@@ -21,6 +21,7 @@ import (
 	"github.com/ote-stack/ote/hub/config"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
+	"github.com/ote-stack/ote/hub/tunnel"
 )
 
 func main() {
@@ -69,7 +70,20 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	tun, err := tunnel.New(st, log, reg, tunnel.Options{Heartbeat: opts.HeartbeatInterval})
+	if err != nil {
+		return err
+	}
+	if err := tun.Start(openCtx); err != nil {
+		return err
+	}
+	defer tun.Stop()
+	if opts.AgentBootstrapToken == "" {
+		log.Warn("no --agent-bootstrap-token: edge clusters cannot join")
+	}
 	app, err := api.New(api.Config{
+		Tunnel:         tun,
+		BootstrapToken: opts.AgentBootstrapToken,
 		Store:      st,
 		Tokens:     tokens,
 		Logger:     log,
@@ -102,6 +116,9 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
+	// Agents first: their sessions are hijacked connections that the HTTP
+	// server's shutdown does not wait for.
+	tun.Stop()
 	if err := app.ShutdownWithTimeout(opts.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

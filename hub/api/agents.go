@@ -1,0 +1,90 @@
+package api
+
+import (
+	"errors"
+	"regexp"
+
+	"github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ote-stack/ote/hub/auth"
+	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/protocol"
+)
+
+// clusterNameRE: cluster names are DNS labels, as Kubernetes names go.
+var clusterNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// joinCluster: POST /v1/agent/join. An agent presents the hub's bootstrap
+// token and a new cluster name and receives the cluster's credential.
+func (s *server) joinCluster(c *fiber.Ctx) error {
+	if s.cfg.BootstrapToken == "" {
+		return forbidden("joining is disabled: the hub has no --agent-bootstrap-token")
+	}
+	ip := c.IP()
+	if ok, wait := s.joinLimit.Check(ip); !ok {
+		return &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed joins from this address; try again later", RetryAfter: wait}
+	}
+	if !auth.TokenMatches(c.Get(protocol.HeaderBootstrapToken), s.cfg.BootstrapToken) {
+		s.joinLimit.Allow(ip)
+		s.log.Warn("agent join refused: wrong bootstrap token", "remote", ip)
+		return unauthorized("wrong or missing bootstrap token (header " + protocol.HeaderBootstrapToken + ")")
+	}
+	var req protocol.JoinRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if !clusterNameRE.MatchString(req.ClusterName) {
+		return invalid("clusterName", "must be 1-63 lower case letters, digits or '-', starting and ending with a letter or digit")
+	}
+	cred, digest := auth.NewCredential()
+	cl, err := s.store.JoinCluster(c.UserContext(), req.ClusterName, digest)
+	if errors.Is(err, store.ErrClusterJoined) {
+		s.log.Warn("agent join refused: cluster name taken", "cluster", req.ClusterName, "remote", ip)
+		return conflict("cluster %q has already joined; its agent must use its credential", req.ClusterName)
+	}
+	if err != nil {
+		return err
+	}
+	s.log.Info("cluster joined", "cluster", cl.Name, "remote", ip)
+	return ok(c, protocol.JoinResponse{ClusterName: cl.Name, Credential: cred})
+}
+
+const clusterKey = "ote.cluster"
+
+// authenticateAgent admits a tunnel request whose credential matches its cluster.
+func (s *server) authenticateAgent(c *fiber.Ctx) error {
+	name := c.Get(protocol.HeaderCluster)
+	cred := bearerToken(c.Get(fiber.HeaderAuthorization))
+	if name == "" || cred == "" {
+		return unauthorized("a tunnel needs headers " + protocol.HeaderCluster + " and Authorization: Bearer <credential>")
+	}
+	cl, err := s.store.ClusterByName(c.UserContext(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("tunnel refused: unknown cluster", "cluster", name, "remote", c.IP())
+		return unauthorized("cluster " + name + " has not joined this hub")
+	}
+	if err != nil {
+		return err
+	}
+	if !auth.CredentialMatches(cred, cl.CredentialHash) {
+		s.log.Warn("tunnel refused: wrong credential", "cluster", name, "remote", c.IP())
+		return unauthorized("wrong credential for cluster " + name)
+	}
+	if !websocket.IsWebSocketUpgrade(c) {
+		return errorf(fiber.StatusUpgradeRequired, "the tunnel is a websocket: send an upgrade request")
+	}
+	c.Locals(clusterKey, cl)
+	return c.Next()
+}
+
+// tunnel upgrades to a websocket and hands it to the tunnel hub.
+func (s *server) tunnel() fiber.Handler {
+	return websocket.New(func(conn *websocket.Conn) {
+		cl, _ := conn.Locals(clusterKey).(*store.Cluster)
+		s.cfg.Tunnel.Serve(conn.Conn, cl)
+	}, websocket.Config{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+	})
+}

@@ -1,0 +1,408 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/ote-stack/ote/hub/store/sqlstore"
+	"github.com/ote-stack/ote/hub/store/storetest"
+	"github.com/ote-stack/ote/protocol"
+)
+
+// join registers a cluster through POST /v1/agent/join and returns its credential.
+func (h *hub) join(name string) string {
+	h.t.Helper()
+	r := h.joinAs(bootstrapToken, name)
+	if r.Status != 200 {
+		h.t.Fatalf("join %s: %d %s", name, r.Status, r.Message)
+	}
+	var jr protocol.JoinResponse
+	r.into(h.t, &jr)
+	if jr.ClusterName != name || !strings.HasPrefix(jr.Credential, "otec_") {
+		h.t.Fatalf("join answer %+v", jr)
+	}
+	return jr.Credential
+}
+
+func (h *hub) joinAs(token, name string) *reply {
+	h.t.Helper()
+	req, _ := http.NewRequest("POST", h.url+protocol.JoinPath, strings.NewReader(fmt.Sprintf(`{"clusterName":%q}`, name)))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(protocol.HeaderBootstrapToken, token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	r := &reply{Status: resp.StatusCode}
+	json.NewDecoder(resp.Body).Decode(r)
+	return r
+}
+
+// agent is a test agent speaking the protocol by hand.
+type agent struct {
+	t    testing.TB
+	conn *websocket.Conn
+}
+
+func (h *hub) dial(cluster, credential string) (*websocket.Conn, *http.Response, error) {
+	hdr := http.Header{}
+	hdr.Set(protocol.HeaderCluster, cluster)
+	hdr.Set("Authorization", "Bearer "+credential)
+	return websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(h.url, "http")+protocol.TunnelPath, hdr)
+}
+
+// connect opens a tunnel, says hello and reads the welcome and the resync.
+func (h *hub) connect(cluster, credential string, applied uint64) (*agent, *protocol.Welcome, *protocol.Desired) {
+	h.t.Helper()
+	c, resp, err := h.dial(cluster, credential)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		h.t.Fatalf("dial tunnel of %s: %v (HTTP %d)", cluster, err, status)
+	}
+	a := &agent{t: h.t, conn: c}
+	h.t.Cleanup(func() { c.Close() })
+	a.send(&protocol.Message{Kind: protocol.KindHello, Hello: &protocol.Hello{ProtocolVersion: protocol.Version, AgentVersion: "test", AppliedRevision: applied}})
+	w := a.expect(protocol.KindWelcome).Welcome
+	d := a.expect(protocol.KindDesired).Desired
+	if !d.Resync {
+		h.t.Fatalf("first desired message is not the resync: %+v", d)
+	}
+	return a, w, d
+}
+
+func (a *agent) send(m *protocol.Message) {
+	a.t.Helper()
+	b, err := protocol.Encode(m)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := a.conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *agent) read(timeout time.Duration) (*protocol.Message, error) {
+	a.conn.SetReadDeadline(time.Now().Add(timeout))
+	_, b, err := a.conn.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	return protocol.Decode(b)
+}
+
+func (a *agent) expect(kind protocol.Kind) *protocol.Message {
+	a.t.Helper()
+	m, err := a.read(5 * time.Second)
+	if err != nil {
+		a.t.Fatalf("waiting for %s: %v", kind, err)
+	}
+	if m.Kind != kind {
+		a.t.Fatalf("got %s (%+v), want %s", m.Kind, m.Error, kind)
+	}
+	return m
+}
+
+// closed waits for the hub to close the session and returns the close error.
+func (a *agent) closed() *websocket.CloseError {
+	a.t.Helper()
+	for {
+		_, err := a.read(5 * time.Second)
+		if err == nil {
+			continue
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce
+		}
+		a.t.Fatalf("expected a close, got %v", err)
+	}
+}
+
+func itemNames(items []protocol.Item) []string {
+	out := []string{}
+	for _, it := range items {
+		s := it.ItemKey.String()
+		if it.Deleted {
+			s += "(deleted)"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestJoin(t *testing.T) {
+	eachHub(t, func(t *testing.T, h *hub) {
+		if r := h.joinAs("wrong-token", "edge-1"); r.Status != 401 || !strings.Contains(r.Message, "bootstrap token") {
+			t.Fatalf("wrong token: %d %s", r.Status, r.Message)
+		}
+		for _, bad := range []string{"", "Edge", "edge_1", "-edge", strings.Repeat("a", 64)} {
+			if r := h.joinAs(bootstrapToken, bad); r.Status != 422 || !strings.HasPrefix(r.Message, "clusterName:") {
+				t.Fatalf("name %q: %d %s", bad, r.Status, r.Message)
+			}
+		}
+		first := h.join("edge-1")
+		// The agent died before keeping its credential: it may join again,
+		// and the first credential stops working.
+		second := h.join("edge-1")
+		if _, resp, err := h.dial("edge-1", first); err == nil || resp.StatusCode != 401 {
+			t.Fatalf("replaced credential still opens a tunnel: %v", err)
+		}
+		h.connect("edge-1", second, 0)
+		// Once connected, the name is taken for good.
+		if r := h.joinAs(bootstrapToken, "edge-1"); r.Status != 409 {
+			t.Fatalf("stolen name: %d %s", r.Status, r.Message)
+		}
+		if strings.Contains(h.logs.String(), second) || strings.Contains(h.logs.String(), bootstrapToken) {
+			t.Fatal("a secret appears in the hub's log")
+		}
+	})
+}
+
+func TestTunnelAuthentication(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	cred := h.join("edge-1")
+	for name, c := range map[string][2]string{
+		"no credential":    {"edge-1", ""},
+		"wrong credential": {"edge-1", "otec_wrong"},
+		"unknown cluster":  {"edge-9", cred},
+		"another's cred":   {"", cred},
+	} {
+		_, resp, err := h.dial(c[0], c[1])
+		if err == nil || resp == nil || resp.StatusCode != 401 {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	req, _ := http.NewRequest("GET", h.url+protocol.TunnelPath, nil)
+	req.Header.Set(protocol.HeaderCluster, "edge-1")
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 426 {
+		t.Fatalf("plain GET of the tunnel: %v %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+}
+
+func TestTunnelSyncsInventoryAndDesiredState(t *testing.T) {
+	eachHub(t, func(t *testing.T, h *hub) {
+		root := h.login(adminName, adminPass)
+		c1 := h.join("edge-1")
+		c2 := h.join("edge-2")
+		a1, w, resync := h.connect("edge-1", c1, 0)
+		if w.HeartbeatMillis != testHeartbeat.Milliseconds() || w.ProtocolVersion != protocol.Version || len(resync.Items) != 0 {
+			t.Fatalf("welcome %+v resync %+v", w, resync)
+		}
+		a1.send(&protocol.Message{Kind: protocol.KindInventory, Cluster: "edge-1", Inventory: &protocol.Inventory{Full: true, Nodes: []protocol.Node{
+			{Name: "n1", OperatingSystem: "linux", OSImage: "Ubuntu 24.04", KernelVersion: "6.8", IP: "10.0.0.1", CPU: 8, Memory: 32 << 30, Disk: 200 << 30, GPUCount: 2, GPUMemory: 2 * 16 << 30, Ready: true},
+			{Name: "n2", OperatingSystem: "linux", CPU: 4, Memory: 16 << 30, Ready: false},
+		}}})
+
+		// The nodes show with their figures; the cluster is ready.
+		var nodes []map[string]any
+		waitFor(t, "nodes of edge-1", func() bool {
+			r := h.expect(200, "GET", "/v1/node?clusterName=edge-1", root, nil)
+			r.into(t, &nodes)
+			return len(nodes) == 2
+		})
+		r := h.expect(200, "GET", "/v1/node?clusterName=edge-1&nodeName=n1", root, nil)
+		r.into(t, &nodes)
+		n1 := nodes[0]
+		if n1["cpu"].(float64) != 8 || n1["memory"].(float64) != float64(32<<30) || n1["gpu"].(float64) != float64(32<<30) ||
+			n1["gpuCount"].(float64) != 2 || n1["disk"].(float64) != float64(200<<30) || n1["isReady"] != true ||
+			n1["kernelVersion"] != "6.8" || n1["ip"] != "10.0.0.1" || n1["operatingSystem"] != "linux" || n1["clusterName"] != "edge-1" {
+			t.Fatalf("node n1 %+v", n1)
+		}
+		r = h.expect(200, "GET", "/v1/node?field=nodeName,isReady", root, nil)
+		var picked []map[string]any
+		r.into(t, &picked)
+		if *r.Total != 2 || len(picked[0]) != 2 || picked[1]["isReady"] != false {
+			t.Fatalf("field selection: %+v", picked)
+		}
+		var env struct{ ReadyNodeCount int64 }
+		json.Unmarshal([]byte(r.Raw), &env)
+		if env.ReadyNodeCount != 1 {
+			t.Fatalf("readyNodeCount %d", env.ReadyNodeCount)
+		}
+		h.expect(422, "GET", "/v1/node?field=password", root, nil)
+
+		var clusters []map[string]any
+		h.expect(200, "GET", "/v1/cluster", root, nil).into(t, &clusters)
+		if len(clusters) != 2 || clusters[0]["clusterName"] != "edge-1" || clusters[0]["isReady"] != true || clusters[0]["nodeCount"].(float64) != 2 {
+			t.Fatalf("clusters %+v", clusters)
+		}
+		if clusters[1]["isReady"] != false {
+			t.Fatalf("edge-2 never connected but is ready: %+v", clusters[1])
+		}
+
+		// Approving a business pushes its namespace to the connected agent.
+		tn := h.newTenant(root, "acme")
+		d := a1.expect(protocol.KindDesired).Desired
+		ns := fmt.Sprintf("ns%d", tn.business.ID)
+		if fmt.Sprint(itemNames(d.Items)) != "[namespace/"+ns+"]" || d.Resync {
+			t.Fatalf("pushed %v", itemNames(d.Items))
+		}
+		var spec protocol.NamespaceSpec
+		json.Unmarshal(d.Items[0].Spec, &spec)
+		if spec.Labels["ote-stack.io/business-id"] != fmt.Sprint(tn.business.ID) {
+			t.Fatalf("namespace spec %s", d.Items[0].Spec)
+		}
+		nsRev := d.Items[0].Revision
+
+		// A node label reaches the node's cluster only.
+		a2, _, resync2 := h.connect("edge-2", c2, 0)
+		if fmt.Sprint(itemNames(resync2.Items)) != "[namespace/"+ns+"]" {
+			t.Fatalf("edge-2 resync %v", itemNames(resync2.Items))
+		}
+		h.expect(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{"n1"}, "nodeLabel": "gpu.big"})
+		d = a1.expect(protocol.KindDesired).Desired
+		if fmt.Sprint(itemNames(d.Items)) != "[nodelabel/n1/gpu.big]" {
+			t.Fatalf("label push %v", itemNames(d.Items))
+		}
+		if m, err := a2.read(300 * time.Millisecond); err == nil && m.Kind == protocol.KindDesired && len(m.Desired.Items) > 0 {
+			t.Fatalf("edge-2 got edge-1's label: %v", itemNames(m.Desired.Items))
+		}
+		labelRev := d.Items[0].Revision
+
+		// Status reports are recorded.
+		a1.send(&protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{AppliedRevision: labelRev, Items: []protocol.ItemStatus{
+			{ItemKey: protocol.ItemKey{Kind: protocol.ItemNamespace, Name: ns}, Revision: nsRev, State: protocol.StateApplied},
+		}}})
+		cl, _ := h.store.ClusterByName(context.Background(), "edge-1")
+		waitFor(t, "status recorded", func() bool {
+			st, _ := h.store.ItemStatuses(context.Background(), cl.ID)
+			return len(st) == 1 && st[0].State == "applied" && st[0].Revision == nsRev
+		})
+
+		// Reconnecting from a revision sends only what came after it.
+		h.expect(200, "DELETE", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{"n1"}, "nodeLabel": "gpu.big"})
+		a1.expect(protocol.KindDesired)
+		a1.conn.Close()
+		_, _, d = h.connect("edge-1", c1, nsRev)
+		if fmt.Sprint(itemNames(d.Items)) != "[nodelabel/n1/gpu.big(deleted)]" {
+			t.Fatalf("resync after %d: %v", nsRev, itemNames(d.Items))
+		}
+	})
+}
+
+func TestSecondSessionReplacesFirst(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	cred := h.join("edge-1")
+	first, _, _ := h.connect("edge-1", cred, 0)
+	second, _, _ := h.connect("edge-1", cred, 0)
+	m := first.expect(protocol.KindError)
+	if m.Error.Code != protocol.ErrCodeReplaced {
+		t.Fatalf("first session told %+v", m.Error)
+	}
+	if ce := first.closed(); ce.Code != 4001 {
+		t.Fatalf("close code %d", ce.Code)
+	}
+	// The newer session is the live one: it keeps the cluster online.
+	second.send(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{}})
+	time.Sleep(2 * testHeartbeat)
+	cl, _ := h.store.ClusterByName(context.Background(), "edge-1")
+	if !cl.Online || !h.tunnel.Connected(cl.ID) {
+		t.Fatal("the replaced session's end took the cluster offline")
+	}
+}
+
+func TestSilentClusterBecomesNotReady(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	root := h.login(adminName, adminPass)
+	cred := h.join("edge-1")
+	a, _, _ := h.connect("edge-1", cred, 0)
+	ready := func() bool {
+		var cls []map[string]any
+		h.expect(200, "GET", "/v1/cluster", root, nil).into(t, &cls)
+		return cls[0]["isReady"] == true
+	}
+	// Heartbeats keep it ready over several periods.
+	for i := 0; i < 6; i++ {
+		a.send(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{UnixMillis: time.Now().UnixMilli()}})
+		time.Sleep(testHeartbeat / 2)
+	}
+	if !ready() {
+		t.Fatal("a heartbeating cluster is not ready")
+	}
+	// The agent goes silent (it stops reading, so it answers no ping either).
+	start := time.Now()
+	waitFor(t, "cluster not ready", func() bool { return !ready() })
+	if el := time.Since(start); el > 3*testHeartbeat+time.Second {
+		t.Fatalf("not ready only after %v; want within three periods (%v)", el, 3*testHeartbeat)
+	}
+}
+
+func TestBadTunnelMessages(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	cred := h.join("edge-1")
+	for _, c := range []struct {
+		name string
+		msg  []byte
+		code string
+	}{
+		{"malformed", []byte(`{"kind":`), protocol.ErrCodeBadMessage},
+		{"unknown kind", []byte(`{"kind":"teleport"}`), protocol.ErrCodeUnsupported},
+		{"wrong cluster", []byte(`{"kind":"heartbeat","cluster":"edge-2","heartbeat":{}}`), protocol.ErrCodeWrongCluster},
+		{"hub-only kind", []byte(`{"kind":"welcome","welcome":{}}`), protocol.ErrCodeUnexpected},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, _, _ := h.connect("edge-1", cred, 0)
+			a.conn.WriteMessage(websocket.TextMessage, c.msg)
+			m := a.expect(protocol.KindError)
+			if m.Error.Code != c.code {
+				t.Fatalf("error %+v, want code %s", m.Error, c.code)
+			}
+			a.closed()
+		})
+	}
+	t.Run("oversized", func(t *testing.T) {
+		a, _, _ := h.connect("edge-1", cred, 0)
+		a.conn.WriteMessage(websocket.TextMessage, make([]byte, protocol.MaxMessageSize+10))
+		if _, err := a.read(5 * time.Second); err == nil {
+			t.Fatal("session survived an oversized message")
+		}
+	})
+	t.Run("hello must come first", func(t *testing.T) {
+		c, _, err := h.dial("edge-1", cred)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := &agent{t: t, conn: c}
+		a.send(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{}})
+		if m := a.expect(protocol.KindError); m.Error.Code != protocol.ErrCodeUnexpected {
+			t.Fatalf("%+v", m.Error)
+		}
+	})
+	t.Run("protocol version", func(t *testing.T) {
+		c, _, _ := h.dial("edge-1", cred)
+		a := &agent{t: t, conn: c}
+		a.send(&protocol.Message{Kind: protocol.KindHello, Hello: &protocol.Hello{ProtocolVersion: 99}})
+		if m := a.expect(protocol.KindError); m.Error.Code != protocol.ErrCodeProtocol {
+			t.Fatalf("%+v", m.Error)
+		}
+	})
+	// The hub is unharmed.
+	h.expect(200, "GET", "/healthz", "", nil)
+	h.connect("edge-1", cred, 0)
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -1,0 +1,363 @@
+// Package tunnel is the hub's end of the agents' websocket tunnels: one
+// session per connected cluster, resync on connect, fan-out of new desired
+// state, inventory and status intake, and the heartbeats that keep a cluster
+// ready.
+//
+// Desired state flows from the database, its source of truth: writers commit
+// items with increasing revisions and call Notify; the hub's tail loop reads
+// the new items once into an in-memory log and wakes the sessions concerned,
+// which send each agent what it has not seen. The loop also polls, so writes
+// made by other hub replicas reach this replica's agents within PollEvery.
+package tunnel
+
+import (
+	"context"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// Options tune the tunnel.
+type Options struct {
+	// Heartbeat is the agents' heartbeat period; a cluster silent for three
+	// periods is not ready and its session is closed.
+	Heartbeat time.Duration
+	// PollEvery is how often the database is polled for desired state
+	// written elsewhere (another replica).
+	PollEvery time.Duration
+	// LogSize is how many recent desired items are kept in memory for
+	// fan-out; agents further behind are served from the database.
+	LogSize int
+	// Batch is the most items in one Desired message.
+	Batch int
+}
+
+func (o *Options) defaults() {
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 10 * time.Second
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = time.Second
+	}
+	if o.LogSize <= 0 {
+		o.LogSize = 100_000
+	}
+	if o.Batch <= 0 {
+		o.Batch = 500
+	}
+}
+
+// Hub holds the sessions of one hub process.
+type Hub struct {
+	store   store.Store
+	log     *slog.Logger
+	opts    Options
+	metrics *metrics
+
+	wake     chan struct{}            // Notify → tail loop
+	statuses chan []store.ItemStatus  // sessions → status writer
+	cancel   context.CancelFunc       // stops the background loops
+	loops    sync.WaitGroup           // the background loops
+	serving  sync.WaitGroup           // Serve calls in flight
+	stopping atomic.Bool
+
+	mu       sync.Mutex // guards sessions
+	sessions map[uint64]*session
+
+	logMu sync.RWMutex // guards items, floor and head
+	// items holds every desired item with floor < revision <= head, in
+	// revision order: the recent past of all clusters.
+	items       []store.DesiredItem
+	floor, head uint64
+}
+
+// New returns a hub; Start it before serving.
+func New(st store.Store, log *slog.Logger, reg prometheus.Registerer, opts Options) (*Hub, error) {
+	opts.defaults()
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, err
+	}
+	return &Hub{
+		store: st, log: log, opts: opts, metrics: m,
+		wake:     make(chan struct{}, 1),
+		statuses: make(chan []store.ItemStatus, 1024),
+		sessions: map[uint64]*session{},
+	}, nil
+}
+
+// Heartbeat is the agents' heartbeat period.
+func (h *Hub) Heartbeat() time.Duration { return h.opts.Heartbeat }
+
+// ReadyWindow is how long a cluster stays ready after its agent was last heard.
+func (h *Hub) ReadyWindow() time.Duration { return 3 * h.opts.Heartbeat }
+
+// Start reads the current revision and runs the background loops until Stop.
+func (h *Hub) Start(ctx context.Context) error {
+	rev, err := h.store.Revision(ctx)
+	if err != nil {
+		return err
+	}
+	h.floor, h.head = rev, rev
+	h.metrics.revision.Set(float64(rev))
+	ctx, h.cancel = context.WithCancel(context.Background())
+	h.loops.Add(3)
+	go func() { defer h.loops.Done(); h.tailLoop(ctx) }()
+	go func() { defer h.loops.Done(); h.heartbeatLoop(ctx) }()
+	go func() { defer h.loops.Done(); h.statusLoop(ctx) }()
+	return nil
+}
+
+// Stop closes every session, waits for them to end, then stops the loops.
+func (h *Hub) Stop() {
+	h.stopping.Store(true)
+	h.mu.Lock()
+	for _, s := range h.sessions {
+		s.shutdown()
+	}
+	h.mu.Unlock()
+	h.serving.Wait()
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.loops.Wait()
+}
+
+// Notify tells the hub that desired state was written. It never blocks.
+func (h *Hub) Notify() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Connected reports whether cluster id has a session on this hub.
+func (h *Hub) Connected(id uint64) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	_, ok := h.sessions[id]
+	return ok
+}
+
+// register makes s the session of its cluster and returns the one it replaces.
+func (h *Hub) register(s *session) *session {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := h.sessions[s.cluster.ID]
+	h.sessions[s.cluster.ID] = s
+	h.metrics.sessions.Set(float64(len(h.sessions)))
+	return old
+}
+
+// unregister removes s unless a newer session replaced it; it reports whether
+// s was still the cluster's session.
+func (h *Hub) unregister(s *session) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions[s.cluster.ID] != s {
+		return false
+	}
+	delete(h.sessions, s.cluster.ID)
+	h.metrics.sessions.Set(float64(len(h.sessions)))
+	return true
+}
+
+// tailLoop reads newly written desired items into the log and wakes the
+// sessions they concern.
+func (h *Hub) tailLoop(ctx context.Context) {
+	poll := time.NewTicker(h.opts.PollEvery)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-h.wake:
+		case <-poll.C:
+		}
+		h.readTail(ctx)
+	}
+}
+
+func (h *Hub) readTail(ctx context.Context) {
+	all := false
+	clusters := map[uint64]bool{}
+	for {
+		h.logMu.RLock()
+		head := h.head
+		h.logMu.RUnlock()
+		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		items, err := h.store.DesiredTail(qctx, head, 1000)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				h.log.Error("read desired state", "err", err)
+			}
+			break
+		}
+		if len(items) == 0 {
+			break
+		}
+		h.logMu.Lock()
+		h.items = append(h.items, items...)
+		h.head = items[len(items)-1].Revision
+		if over := len(h.items) - h.opts.LogSize; over > 0 {
+			h.floor = h.items[over-1].Revision
+			h.items = append([]store.DesiredItem(nil), h.items[over:]...)
+		}
+		h.metrics.revision.Set(float64(h.head))
+		h.logMu.Unlock()
+		for _, it := range items {
+			if it.ClusterID == store.AllClusters {
+				all = true
+			} else {
+				clusters[it.ClusterID] = true
+			}
+		}
+		if len(items) < 1000 {
+			break
+		}
+	}
+	if !all && len(clusters) == 0 {
+		return
+	}
+	h.mu.Lock()
+	for id, s := range h.sessions {
+		if all || clusters[id] {
+			s.poke()
+		}
+	}
+	h.mu.Unlock()
+}
+
+// itemsFor returns up to Batch items of cluster id after revision after, and
+// the revision the agent has caught up to once it has them.
+func (h *Hub) itemsFor(ctx context.Context, id, after uint64) ([]store.DesiredItem, uint64, error) {
+	h.logMu.RLock()
+	if after >= h.floor {
+		defer h.logMu.RUnlock()
+		i := sort.Search(len(h.items), func(i int) bool { return h.items[i].Revision > after })
+		var out []store.DesiredItem
+		upTo := max(after, h.head)
+		for ; i < len(h.items); i++ {
+			it := h.items[i]
+			if it.ClusterID != store.AllClusters && it.ClusterID != id {
+				continue
+			}
+			if len(out) == h.opts.Batch {
+				upTo = out[len(out)-1].Revision
+				break
+			}
+			out = append(out, it)
+		}
+		return latestOnly(out), upTo, nil
+	}
+	h.logMu.RUnlock()
+	items, err := h.store.DesiredSince(ctx, id, after, h.opts.Batch)
+	if err != nil {
+		return nil, after, err
+	}
+	upTo := after
+	if len(items) > 0 {
+		upTo = items[len(items)-1].Revision
+	}
+	return items, upTo, nil
+}
+
+// heartbeatLoop records, once a period, which clusters were heard from.
+func (h *Hub) heartbeatLoop(ctx context.Context) {
+	t := time.NewTicker(h.opts.Heartbeat)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			var ids []uint64
+			h.mu.Lock()
+			for id, s := range h.sessions {
+				if time.Unix(0, s.lastHeard.Load()).After(last) {
+					ids = append(ids, id)
+				}
+			}
+			h.mu.Unlock()
+			last = now
+			if len(ids) == 0 {
+				continue
+			}
+			qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := h.store.TouchClusters(qctx, ids, now); err != nil && ctx.Err() == nil {
+				h.log.Error("record heartbeats", "clusters", len(ids), "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// statusLoop writes the agents' item reports in batches.
+func (h *Hub) statusLoop(ctx context.Context) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	var pending []store.ItemStatus
+	flush := func() {
+		if len(pending) == 0 {
+			return
+		}
+		qctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := h.store.SaveItemStatuses(qctx, pending); err != nil {
+			h.log.Error("record item statuses", "items", len(pending), "err", err)
+		}
+		cancel()
+		pending = pending[:0]
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			for {
+				select {
+				case b := <-h.statuses:
+					pending = append(pending, b...)
+				default:
+					flush()
+					return
+				}
+			}
+		case b := <-h.statuses:
+			pending = append(pending, b...)
+			if len(pending) >= 2000 {
+				flush()
+			}
+		case <-t.C:
+			flush()
+		}
+	}
+}
+
+// latestOnly drops the items that a later item of the same key supersedes
+// (the log keeps history; an agent needs only the newest state of each).
+func latestOnly(items []store.DesiredItem) []store.DesiredItem {
+	type key struct {
+		cluster    uint64
+		kind, name string
+	}
+	last := make(map[key]int, len(items))
+	for i, it := range items {
+		last[key{it.ClusterID, it.Kind, it.Name}] = i
+	}
+	if len(last) == len(items) {
+		return items
+	}
+	out := items[:0:0]
+	for i, it := range items {
+		if last[key{it.ClusterID, it.Kind, it.Name}] == i {
+			out = append(out, it)
+		}
+	}
+	return out
+}

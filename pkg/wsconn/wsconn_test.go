@@ -1,0 +1,125 @@
+package wsconn
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+var opts = Options{ReadTimeout: 300 * time.Millisecond, PingEvery: 50 * time.Millisecond, WriteTimeout: time.Second, MaxMessage: 1024}
+
+// serve runs handler on the server side of a real websocket over loopback.
+func serve(t *testing.T, handler func(*websocket.Conn)) *websocket.Conn {
+	t.Helper()
+	up := websocket.Upgrader{}
+	var mu sync.Mutex
+	var handlers []chan struct{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		done := make(chan struct{})
+		mu.Lock()
+		handlers = append(handlers, done)
+		mu.Unlock()
+		defer close(done)
+		handler(c)
+	}))
+	t.Cleanup(func() {
+		srv.Close()
+		mu.Lock()
+		hs := handlers
+		mu.Unlock()
+		for _, d := range hs {
+			<-d
+		}
+	})
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestEchoAndPingsKeepAlive(t *testing.T) {
+	client := serve(t, func(c *websocket.Conn) {
+		p := New(c, opts)
+		_ = p.Run(context.Background(), func(m []byte) error { return p.Send(context.Background(), append([]byte("echo:"), m...)) })
+	})
+	cp := New(client, opts)
+	got := make(chan string, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- cp.Run(ctx, func(m []byte) error { got <- string(m); return nil }) }()
+	for i := 0; i < 3; i++ {
+		cp.Send(ctx, []byte("hi"))
+		// Idle longer than ReadTimeout in total: pings keep both sides alive.
+		time.Sleep(200 * time.Millisecond)
+	}
+	for i := 0; i < 3; i++ {
+		if m := <-got; m != "echo:hi" {
+			t.Fatalf("got %q", m)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run after cancel: %v", err)
+	}
+	if err := cp.Send(context.Background(), []byte("late")); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after close: %v", err)
+	}
+}
+
+func TestSilentPeerTimesOut(t *testing.T) {
+	client := serve(t, func(c *websocket.Conn) {
+		// A peer that never reads cannot answer pings.
+		time.Sleep(time.Second)
+	})
+	start := time.Now()
+	err := New(client, opts).Run(context.Background(), func([]byte) error { return nil })
+	if err == nil || time.Since(start) > 900*time.Millisecond {
+		t.Fatalf("Run = %v after %v, want a read timeout near %v", err, time.Since(start), opts.ReadTimeout)
+	}
+}
+
+func TestOversizedMessageEndsTheSession(t *testing.T) {
+	serverErr := make(chan error, 1)
+	client := serve(t, func(c *websocket.Conn) {
+		serverErr <- New(c, opts).Run(context.Background(), func([]byte) error { return nil })
+	})
+	client.WriteMessage(websocket.TextMessage, make([]byte, 4096))
+	select {
+	case err := <-serverErr:
+		if err == nil {
+			t.Fatal("oversized message accepted")
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("server kept the session")
+	}
+}
+
+func TestHandlerErrorClosesWithReason(t *testing.T) {
+	client := serve(t, func(c *websocket.Conn) {
+		p := New(c, opts)
+		_ = p.Run(context.Background(), func(m []byte) error {
+			p.Close(4000, "bad message")
+			return nil
+		})
+	})
+	client.WriteMessage(websocket.TextMessage, []byte("x"))
+	client.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, _, err := client.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != 4000 || ce.Text != "bad message" {
+		t.Fatalf("close: %v", err)
+	}
+}
