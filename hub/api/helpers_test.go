@@ -95,8 +95,8 @@ func startHub(t testing.TB, st *sqlstore.Store, opts ...option) *hub {
 		Tokens:         tokens,
 		Tunnel:         tun,
 		BootstrapToken: bootstrapToken,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Login:  api.LoginLimits{}, // unlimited unless a test asks
+		Logger:         slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Login:          api.LoginLimits{}, // unlimited unless a test asks
 	}
 	for _, o := range opts {
 		o(&cfg)

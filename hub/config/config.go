@@ -52,11 +52,11 @@ type Options struct {
 // Default returns the options of a hub started with no flags.
 func Default() *Options {
 	return &Options{
-		Listen:          ":8080",
-		DataDir:         "./data",
-		AdminUser:       "admin",
-		LogLevel:        "info",
-		BodyLimit:       1 << 20,
+		Listen:            ":8080",
+		DataDir:           "./data",
+		AdminUser:         "admin",
+		LogLevel:          "info",
+		BodyLimit:         1 << 20,
 		ShutdownTimeout:   15 * time.Second,
 		HeartbeatInterval: 10 * time.Second,
 		PrivateProject:    true,

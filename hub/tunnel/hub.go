@@ -60,11 +60,11 @@ type Hub struct {
 	opts    Options
 	metrics *metrics
 
-	wake     chan struct{}            // Notify → tail loop
-	statuses chan []store.ItemStatus  // sessions → status writer
-	cancel   context.CancelFunc       // stops the background loops
-	loops    sync.WaitGroup           // the background loops
-	serving  sync.WaitGroup           // Serve calls in flight
+	wake     chan struct{}           // Notify → tail loop
+	statuses chan []store.ItemStatus // sessions → status writer
+	cancel   context.CancelFunc      // stops the background loops
+	loops    sync.WaitGroup          // the background loops
+	serving  sync.WaitGroup          // Serve calls in flight
 	stopping atomic.Bool
 
 	mu       sync.Mutex // guards sessions

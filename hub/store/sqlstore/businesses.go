@@ -3,8 +3,8 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
-	"strconv"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
