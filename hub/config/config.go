@@ -8,11 +8,11 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ote-stack/ote/hub/auth"
+	"github.com/ote-stack/ote/pkg/flagenv"
 )
 
 // Options configure one hub process.
@@ -46,7 +46,7 @@ type Options struct {
 	EnableAlert           bool
 	EnableAdminAutoDeploy bool
 
-	envErrs []error
+	envErr error
 }
 
 // Default returns the options of a hub started with no flags.
@@ -66,22 +66,23 @@ func Default() *Options {
 // Bind registers every option as a flag whose default comes from its
 // environment variable (read through getenv) when that is set.
 func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
-	b := binder{fs: fs, getenv: getenv, o: o}
-	b.str(&o.Listen, "listen", "OTE_LISTEN", "address of the REST API")
-	b.str(&o.DB, "db", "OTE_DB", "database: sqlite://PATH or postgres://user:pass@host/db (default sqlite://<data-dir>/hub.db)")
-	b.str(&o.DataDir, "data-dir", "OTE_DATA_DIR", "directory of the SQLite file, generated keys and registry storage")
-	b.str(&o.AdminUser, "admin-user", "OTE_ADMIN_USER", "name of the system administrator created on first start")
-	b.str(&o.AdminPassword, "admin-password", "OTE_ADMIN_PASSWORD", "password of that administrator (default: generated and printed once)")
-	b.str(&o.JWTKey, "jwt-key", "OTE_JWT_KEY", "HMAC key of access tokens, 32 bytes or more (default: generated into the data dir)")
-	b.str(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
-	b.int(&o.BodyLimit, "body-limit", "OTE_BODY_LIMIT", "largest request body in bytes")
-	b.dur(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
-	b.str(&o.AgentBootstrapToken, "agent-bootstrap-token", "OTE_AGENT_BOOTSTRAP_TOKEN", "token with which new edge clusters' agents join (empty: joining disabled)")
-	b.dur(&o.HeartbeatInterval, "heartbeat-interval", "OTE_HEARTBEAT_INTERVAL", "agents' heartbeat period; a cluster silent for three periods is not ready")
-	b.bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
-	b.bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
-	b.bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
-	b.bool(&o.EnableAdminAutoDeploy, "enable-admin-auto-deploy", "OTE_ENABLE_ADMIN_AUTO_DEPLOY", "administrators' deployments run without audit")
+	b := &flagenv.Binder{FS: fs, Getenv: getenv}
+	defer func() { o.envErr = b.Err() }()
+	b.String(&o.Listen, "listen", "OTE_LISTEN", "address of the REST API")
+	b.String(&o.DB, "db", "OTE_DB", "database: sqlite://PATH or postgres://user:pass@host/db (default sqlite://<data-dir>/hub.db)")
+	b.String(&o.DataDir, "data-dir", "OTE_DATA_DIR", "directory of the SQLite file, generated keys and registry storage")
+	b.String(&o.AdminUser, "admin-user", "OTE_ADMIN_USER", "name of the system administrator created on first start")
+	b.String(&o.AdminPassword, "admin-password", "OTE_ADMIN_PASSWORD", "password of that administrator (default: generated and printed once)")
+	b.String(&o.JWTKey, "jwt-key", "OTE_JWT_KEY", "HMAC key of access tokens, 32 bytes or more (default: generated into the data dir)")
+	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
+	b.Int(&o.BodyLimit, "body-limit", "OTE_BODY_LIMIT", "largest request body in bytes")
+	b.Duration(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
+	b.String(&o.AgentBootstrapToken, "agent-bootstrap-token", "OTE_AGENT_BOOTSTRAP_TOKEN", "token with which new edge clusters' agents join (empty: joining disabled)")
+	b.Duration(&o.HeartbeatInterval, "heartbeat-interval", "OTE_HEARTBEAT_INTERVAL", "agents' heartbeat period; a cluster silent for three periods is not ready")
+	b.Bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
+	b.Bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
+	b.Bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
+	b.Bool(&o.EnableAdminAutoDeploy, "enable-admin-auto-deploy", "OTE_ENABLE_ADMIN_AUTO_DEPLOY", "administrators' deployments run without audit")
 }
 
 // DBDSN is the database to open.
@@ -104,7 +105,7 @@ func (o *Options) SlogLevel() slog.Level {
 
 // Validate reports every problem with the options at once.
 func (o *Options) Validate() error {
-	errs := append([]error(nil), o.envErrs...)
+	errs := []error{o.envErr}
 	if o.Listen == "" {
 		errs = append(errs, errors.New("--listen must not be empty"))
 	}
@@ -142,55 +143,4 @@ func (o *Options) Validate() error {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
 	return errors.Join(errs...)
-}
-
-type binder struct {
-	fs     *flag.FlagSet
-	getenv func(string) string
-	o      *Options
-}
-
-func (b binder) usage(env, usage string) string { return usage + " (env " + env + ")" }
-
-func (b binder) str(p *string, name, env, usage string) {
-	if v := b.getenv(env); v != "" {
-		*p = v
-	}
-	b.fs.StringVar(p, name, *p, b.usage(env, usage))
-}
-
-func (b binder) int(p *int, name, env, usage string) {
-	if v := b.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			b.o.envErrs = append(b.o.envErrs, fmt.Errorf("%s=%q is not an integer", env, v))
-		} else {
-			*p = n
-		}
-	}
-	b.fs.IntVar(p, name, *p, b.usage(env, usage))
-}
-
-func (b binder) dur(p *time.Duration, name, env, usage string) {
-	if v := b.getenv(env); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			b.o.envErrs = append(b.o.envErrs, fmt.Errorf("%s=%q is not a duration", env, v))
-		} else {
-			*p = d
-		}
-	}
-	b.fs.DurationVar(p, name, *p, b.usage(env, usage))
-}
-
-func (b binder) bool(p *bool, name, env, usage string) {
-	if v := b.getenv(env); v != "" {
-		x, err := strconv.ParseBool(v)
-		if err != nil {
-			b.o.envErrs = append(b.o.envErrs, fmt.Errorf("%s=%q is not a boolean", env, v))
-		} else {
-			*p = x
-		}
-	}
-	b.fs.BoolVar(p, name, *p, b.usage(env, usage))
 }

@@ -1,4 +1,5 @@
-// Package e2e drives the real hub binary over HTTP, as a user would.
+// Package e2e drives the real hub and agent binaries, as a user would, against
+// a real kube-apiserver from the test harness.
 package e2e
 
 import (
@@ -20,7 +21,7 @@ import (
 	"time"
 )
 
-var hubBin string
+var hubBin, agentBin string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "ote-e2e-bin")
@@ -28,27 +29,113 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hubBin = filepath.Join(dir, "hub")
-	build := exec.Command("go", "build", "-o", hubBin, "github.com/ote-stack/ote/hub/cmd/hub")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build hub:", err)
-		os.Exit(1)
+	hubBin, agentBin = filepath.Join(dir, "hub"), filepath.Join(dir, "agent")
+	for bin, pkg := range map[string]string{hubBin: "./hub/cmd/hub", agentBin: "./agent/cmd/agent"} {
+		build := exec.Command("go", "build", "-o", bin, pkg)
+		build.Dir = "../.."
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
-// hubProc is one running hub binary.
-type hubProc struct {
+// proc is one running binary whose output is kept.
+type proc struct {
 	t      *testing.T
+	name   string
 	cmd    *exec.Cmd
-	url    string
 	mu     sync.Mutex
 	output bytes.Buffer
 	exited chan error
+}
+
+func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan error, 1)}
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.output.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+		}
+	}()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.exited <- cmd.Wait(); pw.Close() }()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, tailOf(p.logs(), 6000))
+		}
+	})
+	return p
+}
+
+func (p *proc) logs() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.output.String()
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (p *proc) stop() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			p.t.Errorf("%s did not exit cleanly on SIGTERM: %v", p.name, err)
+		}
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.exited
+		p.t.Errorf("%s did not stop within 30s of SIGTERM", p.name)
+	}
+}
+
+// kill ends the process at once, as a crash would.
+func (p *proc) kill() {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// waitLog waits until the output matches re.
+func (p *proc) waitLog(re string) {
+	p.t.Helper()
+	rx := regexp.MustCompile(re)
+	deadline := time.Now().Add(30 * time.Second)
+	for !rx.MatchString(p.logs()) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s never logged %q", p.name, re)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// hubProc is a running hub binary.
+type hubProc struct {
+	*proc
+	url  string
+	addr string
 }
 
 func freePort(t *testing.T) string {
@@ -61,28 +148,15 @@ func freePort(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// startHub runs the binary with args and waits until /readyz answers.
-func startHub(t *testing.T, args ...string) *hubProc {
+// startHub runs the hub binary on addr (a free port when empty) and waits
+// until /readyz answers.
+func startHub(t *testing.T, addr string, args ...string) *hubProc {
 	t.Helper()
-	addr := freePort(t)
-	cmd := exec.Command(hubBin, append([]string{"--listen", addr}, args...)...)
-	cmd.Env = append(os.Environ(), "OTE_LOG_LEVEL=debug")
-	h := &hubProc{t: t, cmd: cmd, url: "http://" + addr, exited: make(chan error, 1)}
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			h.mu.Lock()
-			h.output.WriteString(sc.Text() + "\n")
-			h.mu.Unlock()
-		}
-	}()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+	if addr == "" {
+		addr = freePort(t)
 	}
-	go func() { h.exited <- cmd.Wait(); pw.Close() }()
-	t.Cleanup(func() { h.stop() })
+	p := startProc(t, "hub", hubBin, []string{"OTE_LOG_LEVEL=debug"}, append([]string{"--listen", addr}, args...)...)
+	h := &hubProc{proc: p, url: "http://" + addr, addr: addr}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := http.Get(h.url + "/readyz")
@@ -93,46 +167,24 @@ func startHub(t *testing.T, args ...string) *hubProc {
 			}
 		}
 		select {
-		case err := <-h.exited:
-			t.Fatalf("hub exited before it was ready: %v\n%s", err, h.logs())
+		case err := <-p.exited:
+			t.Fatalf("hub exited before it was ready: %v\n%s", err, p.logs())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("hub not ready after 30s:\n%s", h.logs())
+			t.Fatalf("hub not ready after 30s:\n%s", p.logs())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-func (h *hubProc) logs() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.output.String()
-}
-
-// stop sends SIGTERM and expects a clean exit.
-func (h *hubProc) stop() {
-	if h.cmd.ProcessState != nil {
-		return
-	}
-	_ = h.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-h.exited:
-		if err != nil {
-			h.t.Errorf("hub did not exit cleanly on SIGTERM: %v\n%s", err, h.logs())
-		}
-	case <-time.After(20 * time.Second):
-		_ = h.cmd.Process.Kill()
-		h.t.Errorf("hub did not stop within 20s of SIGTERM")
-	}
-}
-
 type envelope struct {
-	status  int
-	Code    int             `json:"code"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data"`
-	Total   *int64          `json:"total"`
+	status         int
+	Code           int             `json:"code"`
+	Message        string          `json:"message"`
+	Data           json.RawMessage `json:"data"`
+	Total          *int64          `json:"total"`
+	ReadyNodeCount *int64          `json:"readyNodeCount"`
 }
 
 func (h *hubProc) call(method, path, token string, body any) envelope {
@@ -192,4 +244,31 @@ var printedPassword = regexp.MustCompile(`password: (\S+)`)
 func runHub(args ...string) (string, error) {
 	out, err := exec.Command(hubBin, args...).CombinedOutput()
 	return string(out), err
+}
+
+// eventually retries cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func tailOf(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func regexpFind(re, s string) string {
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		return ""
+	}
+	return m[1]
 }

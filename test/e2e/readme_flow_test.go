@@ -25,7 +25,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 			if d == sqlstore.Postgres {
 				args = append(args, "--db", storetest.DSN(t, d))
 			}
-			h := startHub(t, args...)
+			h := startHub(t, "", args...)
 			m := printedPassword.FindStringSubmatch(h.logs())
 			if m == nil {
 				t.Fatalf("no generated password in the output:\n%s", h.logs())
@@ -85,7 +85,7 @@ func TestReadmeWalkthrough(t *testing.T) {
 				t.Fatalf("no clean shutdown in the log:\n%s", h.logs())
 			}
 
-			h2 := startHub(t, args...)
+			h2 := startHub(t, "", args...)
 			if strings.Contains(h2.logs(), "password:") {
 				t.Fatal("a second start printed a password again")
 			}

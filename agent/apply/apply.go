@@ -1,0 +1,110 @@
+// Package apply makes desired items true in the cluster, one applier per kind
+// of item. Every applier is idempotent: applying the same item twice, or
+// deleting what is gone, succeeds.
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ote-stack/ote/agent/credential"
+	"github.com/ote-stack/ote/protocol"
+)
+
+// Applier applies items of one kind.
+type Applier interface {
+	Apply(ctx context.Context, item protocol.Item) error
+}
+
+// Set dispatches items to the applier of their kind.
+type Set map[protocol.ItemKind]Applier
+
+// NewSet returns the appliers of every kind this agent knows.
+func NewSet(client kubernetes.Interface) Set {
+	return Set{
+		protocol.ItemNamespace: &Namespaces{Client: client},
+		protocol.ItemNodeLabel: &NodeLabels{Client: client},
+	}
+}
+
+// Apply applies item with the applier of its kind.
+func (s Set) Apply(ctx context.Context, item protocol.Item) error {
+	a, ok := s[item.Kind]
+	if !ok {
+		return fmt.Errorf("this agent cannot apply items of kind %q", item.Kind)
+	}
+	return a.Apply(ctx, item)
+}
+
+// ManagedBy marks what the agent made.
+var ManagedBy = map[string]string{"app.kubernetes.io/managed-by": credential.FieldManager}
+
+// Namespaces applies namespaces by server-side apply with the agent's field
+// manager; a deleted item deletes the namespace.
+type Namespaces struct{ Client kubernetes.Interface }
+
+func (a *Namespaces) Apply(ctx context.Context, item protocol.Item) error {
+	if item.Deleted {
+		err := a.Client.CoreV1().Namespaces().Delete(ctx, item.Name, metav1.DeleteOptions{})
+		if apierrors.IsNotFound(err) {
+			return nil
+		}
+		return err
+	}
+	var spec protocol.NamespaceSpec
+	if len(item.Spec) > 0 {
+		if err := json.Unmarshal(item.Spec, &spec); err != nil {
+			return fmt.Errorf("namespace spec: %w", err)
+		}
+	}
+	labels := map[string]string{}
+	for k, v := range spec.Labels {
+		labels[k] = v
+	}
+	for k, v := range ManagedBy {
+		labels[k] = v
+	}
+	ns := applycorev1.Namespace(item.Name).WithLabels(labels)
+	_, err := a.Client.CoreV1().Namespaces().Apply(ctx, ns, metav1.ApplyOptions{FieldManager: credential.FieldManager, Force: true})
+	return err
+}
+
+// NodeLabels puts OTE labels on Nodes (protocol.NodeLabelKey) by merge patch,
+// which, unlike apply, never creates a Node that does not exist.
+type NodeLabels struct{ Client kubernetes.Interface }
+
+func (a *NodeLabels) Apply(ctx context.Context, item protocol.Item) error {
+	node, label, ok := splitNodeLabel(item.Name)
+	if !ok {
+		return fmt.Errorf("node label item %q is not <node>/<label>", item.Name)
+	}
+	var value any = "true"
+	if item.Deleted {
+		value = nil
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": map[string]any{protocol.NodeLabelKey(label): value}}})
+	_, err := a.Client.CoreV1().Nodes().Patch(ctx, node, types.MergePatchType, patch, metav1.PatchOptions{FieldManager: credential.FieldManager})
+	if apierrors.IsNotFound(err) {
+		if item.Deleted {
+			return nil
+		}
+		return fmt.Errorf("node %s not found", node)
+	}
+	return err
+}
+
+func splitNodeLabel(name string) (node, label string, ok bool) {
+	for i := len(name) - 1; i >= 0; i-- {
+		if name[i] == '/' {
+			return name[:i], name[i+1:], i > 0 && i < len(name)-1
+		}
+	}
+	return "", "", false
+}

@@ -1,0 +1,222 @@
+// Package tunnel is the agent's end of the tunnel: it joins the hub once,
+// keeps the cluster's credential, dials the hub's websocket, reports the
+// inventory, applies desired items and reports their status, and reconnects
+// with jittered exponential backoff whenever the connection is lost.
+package tunnel
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/ote-stack/ote/pkg/backoff"
+	"github.com/ote-stack/ote/protocol"
+)
+
+// Credentials keep the cluster's credential (package credential).
+type Credentials interface {
+	Load(ctx context.Context, cluster string) (string, error)
+	Save(ctx context.Context, cluster, credential string) error
+}
+
+// Inventory reports the cluster's nodes (package inventory).
+type Inventory interface {
+	Snapshot() []protocol.Node
+	Delta() (nodes []protocol.Node, removed []string)
+	Changed() <-chan struct{}
+}
+
+// Applier applies desired items (package apply).
+type Applier interface {
+	Apply(ctx context.Context, item protocol.Item) error
+}
+
+// Config wires a Client.
+type Config struct {
+	HubURL         string
+	ClusterName    string
+	BootstrapToken string
+	// TLS verifies the hub (nil: system roots).
+	TLS          *tls.Config
+	Credentials  Credentials
+	Inventory    Inventory
+	Applier      Applier
+	Log          *slog.Logger
+	Registerer   prometheus.Registerer
+	AgentVersion string
+	// Backoff between connection attempts (default 1s to 1m, jittered).
+	Backoff *backoff.Backoff
+	// RetryFailedEvery re-applies failed items (default 15s).
+	RetryFailedEvery time.Duration
+	// CoalesceInventory waits this long after a node change to gather more
+	// changes into one delta (default 500ms).
+	CoalesceInventory time.Duration
+}
+
+// Client maintains the tunnel. Run it once.
+type Client struct {
+	cfg     Config
+	base    *url.URL
+	http    *retryablehttp.Client
+	dialer  *websocket.Dialer
+	log     *slog.Logger
+	metrics *metrics
+
+	applied   atomic.Uint64 // highest revision processed, across sessions
+	connected atomic.Bool
+
+	mu     sync.Mutex // guards failed
+	failed map[protocol.ItemKey]protocol.Item
+}
+
+// New returns a client.
+func New(cfg Config) (*Client, error) {
+	base, err := url.Parse(strings.TrimRight(cfg.HubURL, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("hub URL: %w", err)
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Backoff == nil {
+		cfg.Backoff = backoff.New(time.Second, time.Minute)
+	}
+	if cfg.RetryFailedEvery <= 0 {
+		cfg.RetryFailedEvery = 15 * time.Second
+	}
+	if cfg.CoalesceInventory <= 0 {
+		cfg.CoalesceInventory = 500 * time.Millisecond
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	hc := retryablehttp.NewClient()
+	hc.RetryMax = 4
+	hc.RetryWaitMin, hc.RetryWaitMax = 500*time.Millisecond, 5*time.Second
+	hc.Logger = nil
+	hc.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg.TLS, Proxy: http.ProxyFromEnvironment}}
+	return &Client{
+		cfg: cfg, base: base, http: hc, log: cfg.Log.With("cluster", cfg.ClusterName), metrics: m,
+		dialer: &websocket.Dialer{TLSClientConfig: cfg.TLS, HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment},
+		failed: map[protocol.ItemKey]protocol.Item{},
+	}, nil
+}
+
+// Connected reports whether a session is up (for /healthz).
+func (c *Client) Connected() bool { return c.connected.Load() }
+
+// AppliedRevision is the highest revision processed.
+func (c *Client) AppliedRevision() uint64 { return c.applied.Load() }
+
+// Run keeps a session with the hub until ctx ends.
+func (c *Client) Run(ctx context.Context) error {
+	for {
+		established, err := c.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if established {
+			c.cfg.Backoff.Reset()
+		}
+		wait := c.cfg.Backoff.Next()
+		c.log.Warn("tunnel down; reconnecting", "err", err, "in", wait.Round(time.Millisecond))
+		c.metrics.reconnects.Inc()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// runOnce obtains the credential and runs one session; it reports whether
+// the session got as far as the hub's welcome.
+func (c *Client) runOnce(ctx context.Context) (bool, error) {
+	cred, err := c.credential(ctx)
+	if err != nil {
+		return false, err
+	}
+	return c.session(ctx, cred)
+}
+
+// credential loads the stored credential or joins the hub for one.
+func (c *Client) credential(ctx context.Context) (string, error) {
+	cred, err := c.cfg.Credentials.Load(ctx, c.cfg.ClusterName)
+	if err != nil || cred != "" {
+		return cred, err
+	}
+	if c.cfg.BootstrapToken == "" {
+		return "", errors.New("no stored credential and no bootstrap token to join with")
+	}
+	cred, err = c.join(ctx)
+	if err != nil {
+		return "", err
+	}
+	if err := c.cfg.Credentials.Save(ctx, c.cfg.ClusterName, cred); err != nil {
+		// The hub lets a cluster that never connected join again, so the
+		// next attempt recovers.
+		return "", fmt.Errorf("keep credential: %w", err)
+	}
+	c.log.Info("joined the hub; credential kept")
+	return cred, nil
+}
+
+type envelope struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+func (c *Client) join(ctx context.Context) (string, error) {
+	body, _ := json.Marshal(protocol.JoinRequest{ClusterName: c.cfg.ClusterName})
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodPost, c.base.String()+protocol.JoinPath, bytes.NewReader(body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(protocol.HeaderBootstrapToken, c.cfg.BootstrapToken)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("join: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var env envelope
+	_ = json.Unmarshal(raw, &env)
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("join refused by the hub: HTTP %d: %s", resp.StatusCode, env.Message)
+	}
+	var jr protocol.JoinResponse
+	if err := json.Unmarshal(env.Data, &jr); err != nil || jr.Credential == "" {
+		return "", fmt.Errorf("join: unexpected answer")
+	}
+	return jr.Credential, nil
+}
+
+func (c *Client) tunnelURL() string {
+	u := *c.base
+	switch u.Scheme {
+	case "https":
+		u.Scheme = "wss"
+	default:
+		u.Scheme = "ws"
+	}
+	u.Path = strings.TrimRight(u.Path, "/") + protocol.TunnelPath
+	return u.String()
+}

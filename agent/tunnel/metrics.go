@@ -1,0 +1,32 @@
+package tunnel
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	connected  prometheus.Gauge
+	reconnects prometheus.Counter
+	revision   prometheus.Gauge
+	nodes      prometheus.Gauge
+	items      *prometheus.CounterVec
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		connected:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "ote_agent_connected", Help: "1 while the tunnel to the hub is up."}),
+		reconnects: prometheus.NewCounter(prometheus.CounterOpts{Name: "ote_agent_reconnects_total", Help: "Tunnel connection attempts after a failure or a cut."}),
+		revision:   prometheus.NewGauge(prometheus.GaugeOpts{Name: "ote_agent_applied_revision", Help: "Highest desired-state revision processed."}),
+		nodes:      prometheus.NewGauge(prometheus.GaugeOpts{Name: "ote_agent_nodes", Help: "Nodes in the last full inventory."}),
+		items: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ote_agent_items_total", Help: "Desired items applied, by kind and outcome (applied, failed).",
+		}, []string{"kind", "state"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.connected, m.reconnects, m.revision, m.nodes, m.items} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
