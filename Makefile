@@ -5,15 +5,25 @@ GO ?= go
 BIN := bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run test test-go vet fmt-check pg bench clean
+.PHONY: all build run demo test test-go vet fmt-check pg bench fleet clean
 
 all: build
 
 build:
 	$(GO) build -trimpath -o $(BIN)/hub ./hub/cmd/hub
+	$(GO) build -trimpath -o $(BIN)/agent ./agent/cmd/agent
 
 run: build
 	./$(BIN)/hub $(ARGS)
+
+# A real kube-apiserver with fake nodes, the hub and one agent; no Docker.
+demo: build
+	$(GO) run ./test/demo
+
+# The simulated agent fleet against one hub (N=10000 for the full figures).
+N ?= 1000
+fleet:
+	$(GO) run ./test/fleet -n $(N)
 
 # PostgreSQL for the store and API tests: started when this user can start it
 # (root with Debian's pg_ctlcluster); otherwise those tests say loudly that

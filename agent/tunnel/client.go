@@ -59,7 +59,7 @@ type Config struct {
 	Log          *slog.Logger
 	Registerer   prometheus.Registerer
 	AgentVersion string
-	// Backoff between connection attempts (default 1s to 1m, jittered).
+	// Backoff between connection attempts (default 1s to 30s, jittered).
 	Backoff *backoff.Backoff
 	// RetryFailedEvery re-applies failed items (default 15s).
 	RetryFailedEvery time.Duration
@@ -79,6 +79,7 @@ type Client struct {
 
 	applied   atomic.Uint64 // highest revision processed, across sessions
 	connected atomic.Bool
+	resyncs   atomic.Uint64 // resyncs processed: one per session that got that far
 
 	mu     sync.Mutex // guards failed
 	failed map[protocol.ItemKey]protocol.Item
@@ -94,7 +95,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Log = slog.Default()
 	}
 	if cfg.Backoff == nil {
-		cfg.Backoff = backoff.New(time.Second, time.Minute)
+		cfg.Backoff = backoff.New(time.Second, 30*time.Second)
 	}
 	if cfg.RetryFailedEvery <= 0 {
 		cfg.RetryFailedEvery = 15 * time.Second
@@ -120,6 +121,10 @@ func New(cfg Config) (*Client, error) {
 
 // Connected reports whether a session is up (for /healthz).
 func (c *Client) Connected() bool { return c.connected.Load() }
+
+// Resyncs counts the sessions whose resync (everything the hub had for this
+// agent when it connected) has been applied.
+func (c *Client) Resyncs() uint64 { return c.resyncs.Load() }
 
 // AppliedRevision is the highest revision processed.
 func (c *Client) AppliedRevision() uint64 { return c.applied.Load() }

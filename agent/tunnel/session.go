@@ -155,11 +155,12 @@ func (c *Client) applyLoop(ctx context.Context, peer *wsconn.Peer, desired <-cha
 	for {
 		var items []protocol.Item
 		var upTo uint64
+		resync := false
 		select {
 		case <-ctx.Done():
 			return
 		case d := <-desired:
-			items, upTo = d.Items, d.UpTo
+			items, upTo, resync = d.Items, d.UpTo, d.Resync
 		case <-retry.C:
 			c.mu.Lock()
 			for _, it := range c.failed {
@@ -180,6 +181,9 @@ func (c *Client) applyLoop(ctx context.Context, peer *wsconn.Peer, desired <-cha
 		if upTo > c.applied.Load() {
 			c.applied.Store(upTo)
 			c.metrics.revision.Set(float64(upTo))
+		}
+		if resync {
+			c.resyncs.Add(1)
 		}
 		if len(statuses) == 0 {
 			continue

@@ -1,0 +1,411 @@
+// Command fleet measures one hub against a fleet of simulated agents. It
+// starts the real hub binary as a separate process (so that the two share no
+// file-descriptor budget), joins N clusters, and runs N agents in this process
+// with the agent's real tunnel client (package agent/tunnel) over loopback,
+// each with a fake inventory and an applier that only records what it is
+// asked to apply. It prints:
+//
+//   - the time for all N agents to connect from a cold start,
+//   - the hub's memory per connected agent,
+//   - the time from approving a business to every agent acknowledging its
+//     namespace,
+//   - the time for all N agents to reconnect and resync after a hub restart.
+//
+// Every phase has a deadline; the program stops by itself.
+//
+//	go run ./test/fleet -n 1000
+//	go run ./test/fleet -n 10000 -db postgres://...
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/ote-stack/ote/agent/tunnel"
+	"github.com/ote-stack/ote/pkg/backoff"
+	"github.com/ote-stack/ote/protocol"
+)
+
+const (
+	adminPass = "Fleet-admin1"
+	bootstrap = "fleet-bootstrap-token-0001"
+)
+
+func main() {
+	n := flag.Int("n", 1000, "number of simulated agents")
+	nodes := flag.Int("nodes", 3, "nodes per simulated cluster")
+	db := flag.String("db", "", "hub database (default: SQLite in a temporary directory)")
+	hubBin := flag.String("hub-bin", "", "hub binary (default: built from ./hub/cmd/hub)")
+	heartbeat := flag.Duration("heartbeat", 10*time.Second, "hub heartbeat interval")
+	dialers := flag.Int("dial-concurrency", 512, "agents dialing at once during the cold start")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if err := run(*n, *nodes, *db, *hubBin, *heartbeat, *dialers, log); err != nil {
+		fmt.Fprintln(os.Stderr, "fleet:", err)
+		os.Exit(1)
+	}
+}
+
+type hubProcess struct {
+	cmd  *exec.Cmd
+	addr string
+	done chan struct{}
+}
+
+func startHub(bin, addr, dataDir, db string, heartbeat time.Duration) (*hubProcess, error) {
+	args := []string{"--listen", addr, "--data-dir", dataDir, "--admin-password", adminPass,
+		"--agent-bootstrap-token", bootstrap, "--heartbeat-interval", heartbeat.String(), "--log-level", "warn"}
+	if db != "" {
+		args = append(args, "--db", db)
+	}
+	cmd := exec.Command(bin, args...)
+	logf, err := os.OpenFile(filepath.Join(dataDir, "hub.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	h := &hubProcess{cmd: cmd, addr: addr, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); logf.Close(); close(h.done) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return h, nil
+			}
+		}
+		select {
+		case <-h.done:
+			return nil, fmt.Errorf("hub exited; see %s", filepath.Join(dataDir, "hub.log"))
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return nil, fmt.Errorf("hub not ready")
+}
+
+func (h *hubProcess) stop() {
+	_ = h.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-h.done:
+	case <-time.After(60 * time.Second):
+		_ = h.cmd.Process.Kill()
+		<-h.done
+	}
+}
+
+// rss is the hub's resident memory in bytes.
+func (h *hubProcess) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// simAgent is one simulated cluster's agent: the real tunnel client with fake
+// cluster-side parts.
+type simAgent struct {
+	name   string
+	cred   string
+	nodes  []protocol.Node
+	client *tunnel.Client
+	acked  atomic.Int64 // unix nanos when the watched namespace was applied
+	watch  *atomic.Value
+}
+
+func (a *simAgent) Load(context.Context, string) (string, error) { return a.cred, nil }
+func (a *simAgent) Save(context.Context, string, string) error  { return nil }
+func (a *simAgent) Snapshot() []protocol.Node                    { return a.nodes }
+func (a *simAgent) Delta() ([]protocol.Node, []string)           { return nil, nil }
+func (a *simAgent) Changed() <-chan struct{}                     { return nil }
+func (a *simAgent) Apply(_ context.Context, it protocol.Item) error {
+	if w, _ := a.watch.Load().(string); w != "" && it.Name == w && a.acked.Load() == 0 {
+		a.acked.Store(time.Now().UnixNano())
+	}
+	return nil
+}
+
+func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers int, log *slog.Logger) error {
+	work, err := os.MkdirTemp("", "ote-fleet")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	if hubBin == "" {
+		hubBin = filepath.Join(work, "hub")
+		build := exec.Command("go", "build", "-o", hubBin, "./hub/cmd/hub")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := build.Run(); err != nil {
+			return fmt.Errorf("build hub (run from the repository root): %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	hub, err := startHub(hubBin, addr, work, db, heartbeat)
+	if err != nil {
+		return err
+	}
+	defer func() { hub.stop() }()
+	base := "http://" + addr
+	fmt.Printf("fleet: %d agents x %d nodes against one hub (%s, heartbeat %v), GOMAXPROCS-limited machine with %d cores\n",
+		n, nodesPer, dbName(db), heartbeat, numCPU())
+
+	// Join every cluster (not timed: a one-time act).
+	httpc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	watch := &atomic.Value{}
+	watch.Store("")
+	agents := make([]*simAgent, n)
+	joinStart := time.Now()
+	var joinErr atomic.Value
+	parallel(n, 64, func(i int) {
+		a := &simAgent{name: fmt.Sprintf("sim-%05d", i), watch: watch}
+		for j := 0; j < nodesPer; j++ {
+			a.nodes = append(a.nodes, protocol.Node{Name: fmt.Sprintf("node-%d", j), OperatingSystem: "linux", CPU: 8, Memory: 32 << 30, Disk: 200 << 30, Ready: true, IP: fmt.Sprintf("10.%d.%d.%d", i/250, i%250, j)})
+		}
+		cred, err := join(httpc, base, a.name)
+		if err != nil {
+			joinErr.Store(err)
+			return
+		}
+		a.cred = cred
+		agents[i] = a
+	})
+	if err, _ := joinErr.Load().(error); err != nil {
+		return err
+	}
+	fmt.Printf("joined %d clusters in %v\n", n, time.Since(joinStart).Round(time.Millisecond))
+	rssBefore := hub.rss()
+
+	// Cold start: every agent dials, with bounded concurrency as a rollout would.
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() { cancel(); wg.Wait() }()
+	coldStart := time.Now()
+	sem := make(chan struct{}, dialers)
+	for _, a := range agents {
+		c, err := tunnel.New(tunnel.Config{
+			HubURL: base, ClusterName: a.name, Credentials: a, Inventory: a, Applier: a, Log: log,
+			Backoff: backoff.New(500*time.Millisecond, 10*time.Second),
+		})
+		if err != nil {
+			return err
+		}
+		a.client = c
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Run(ctx) }()
+		go func() {
+			for !c.Connected() && ctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			<-sem
+		}()
+	}
+	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() == 1 }); err != nil {
+		return fmt.Errorf("cold start: %w", err)
+	}
+	connectTime := time.Since(coldStart)
+	fmt.Printf("cold start: all %d agents connected and synced in %v\n", n, connectTime.Round(time.Millisecond))
+	time.Sleep(2 * time.Second) // let inventories land
+	rssAfter := hub.rss()
+	fmt.Printf("hub memory: %.1f MiB before, %.1f MiB with %d agents: %.1f KiB per agent\n",
+		mib(rssBefore), mib(rssAfter), n, float64(rssAfter-rssBefore)/1024/float64(n))
+
+	// Approve a business; time until every agent has applied its namespace.
+	root, err := login(httpc, base)
+	if err != nil {
+		return err
+	}
+	ns, approve, err := prepareBusiness(httpc, base, root)
+	if err != nil {
+		return err
+	}
+	watch.Store(ns)
+	t0 := time.Now()
+	if err := approve(); err != nil {
+		return err
+	}
+	if err := waitAll(agents, 2*time.Minute, func(a *simAgent) bool { return a.acked.Load() != 0 }); err != nil {
+		return fmt.Errorf("fan-out: %w", err)
+	}
+	lat := make([]time.Duration, n)
+	for i, a := range agents {
+		lat[i] = time.Duration(a.acked.Load() - t0.UnixNano())
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	fmt.Printf("approval to namespace applied by every agent: all %v (p50 %v, p99 %v)\n",
+		lat[n-1].Round(time.Millisecond), lat[n/2].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond))
+
+	// Hub restart: all agents reconnect and resync.
+	for _, a := range agents {
+		a.acked.Store(0)
+	}
+	hub.stop()
+	restart := time.Now()
+	hub, err = startHub(hubBin, addr, work, db, heartbeat)
+	if err != nil {
+		return err
+	}
+	hubUp := time.Since(restart)
+	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() == 2 }); err != nil {
+		return fmt.Errorf("reconnect: %w", err)
+	}
+	fmt.Printf("hub restart: hub ready in %v; all %d agents reconnected and resynced %v after the restart began\n",
+		hubUp.Round(time.Millisecond), n, time.Since(restart).Round(time.Millisecond))
+	return nil
+}
+
+func dbName(db string) string {
+	if db == "" {
+		return "SQLite"
+	}
+	return "PostgreSQL"
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return strings.Count(string(b), "processor\t:")
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+// waitAll polls until cond holds for every agent.
+func waitAll(agents []*simAgent, timeout time.Duration, cond func(*simAgent) bool) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		missing := 0
+		for _, a := range agents {
+			if !cond(a) {
+				missing++
+			}
+		}
+		if missing == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d of %d agents not there after %v", missing, len(agents), timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func parallel(n, width int, f func(i int)) {
+	var wg sync.WaitGroup
+	next := atomic.Int64{}
+	for w := 0; w < width; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type envelope struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+}
+
+func call(c *http.Client, method, url, token string, hdr map[string]string, body any, out any) error {
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest(method, url, bytes.NewReader(b))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	var env envelope
+	if err := json.Unmarshal(raw, &env); err != nil || resp.StatusCode != 200 {
+		return fmt.Errorf("%s %s: HTTP %d: %s", method, url, resp.StatusCode, env.Message)
+	}
+	if out != nil {
+		return json.Unmarshal(env.Data, out)
+	}
+	return nil
+}
+
+func join(c *http.Client, base, name string) (string, error) {
+	var jr protocol.JoinResponse
+	err := call(c, "POST", base+protocol.JoinPath, "", map[string]string{protocol.HeaderBootstrapToken: bootstrap}, protocol.JoinRequest{ClusterName: name}, &jr)
+	return jr.Credential, err
+}
+
+func login(c *http.Client, base string) (string, error) {
+	var t struct{ Token string }
+	err := call(c, "POST", base+"/v1/authorization", "", nil, map[string]string{"user": "admin", "password": adminPass}, &t)
+	return t.Token, err
+}
+
+// prepareBusiness creates an approved administrator and its pending business;
+// approve approves the business.
+func prepareBusiness(c *http.Client, base, root string) (string, func() error, error) {
+	var u struct{ ID uint64 }
+	if err := call(c, "POST", base+"/v1/user", "", nil, map[string]any{"user": "fleetowner", "password": "Fleet-owner1", "phone": "13800000000", "isAdmin": true, "realName": "F"}, &u); err != nil {
+		return "", nil, err
+	}
+	if err := call(c, "PUT", fmt.Sprintf("%s/v1/admin/user/%d", base, u.ID), root, nil, map[string]any{"status": 1}, nil); err != nil {
+		return "", nil, err
+	}
+	var tok struct{ Token string }
+	if err := call(c, "POST", base+"/v1/authorization", "", nil, map[string]string{"user": "fleetowner", "password": "Fleet-owner1"}, &tok); err != nil {
+		return "", nil, err
+	}
+	var b struct{ ID uint64 }
+	if err := call(c, "POST", base+"/v1/business", tok.Token, nil, map[string]any{"name": "fleet", "introduce": "i", "objective": "o", "scale": "s"}, &b); err != nil {
+		return "", nil, err
+	}
+	approve := func() error {
+		return call(c, "PUT", fmt.Sprintf("%s/v1/business/id/%d", base, b.ID), root, nil, map[string]any{"status": 1, "comment": "go"}, nil)
+	}
+	return fmt.Sprintf("ns%d", b.ID), approve, nil
+}
