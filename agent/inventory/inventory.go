@@ -34,6 +34,7 @@ type Inventory struct {
 	synced  cache.InformerSynced
 
 	changed chan struct{} // cap 1: some node changed
+	cancel  context.CancelFunc
 
 	mu    sync.Mutex // guards dirty and sent
 	dirty map[string]bool
@@ -56,8 +57,9 @@ func New(client kubernetes.Interface) *Inventory {
 	return inv
 }
 
-// Start runs the informer until ctx ends and waits for its first list.
+// Start runs the informer until ctx ends or Stop, and waits for its first list.
 func (i *Inventory) Start(ctx context.Context) error {
+	ctx, i.cancel = context.WithCancel(ctx)
 	i.factory.Start(ctx.Done())
 	if !cache.WaitForCacheSync(ctx.Done(), i.synced) {
 		return fmt.Errorf("node informer did not sync")
@@ -65,8 +67,13 @@ func (i *Inventory) Start(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown waits for the informer's goroutines after ctx of Start ended.
-func (i *Inventory) Shutdown() { i.factory.Shutdown() }
+// Stop ends the informer and waits for its goroutines.
+func (i *Inventory) Stop() {
+	if i.cancel != nil {
+		i.cancel()
+	}
+	i.factory.Shutdown()
+}
 
 func (i *Inventory) mark(obj any) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {

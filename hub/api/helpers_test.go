@@ -67,6 +67,7 @@ type hub struct {
 
 type option func(*api.Config)
 
+
 func withLogin(l api.LoginLimits) option { return func(c *api.Config) { c.Login = l } }
 func withFeatures(f api.Features) option { return func(c *api.Config) { c.Features = f } }
 func withBodyLimit(n int) option         { return func(c *api.Config) { c.BodyLimit = n } }
@@ -77,13 +78,18 @@ var jwtKey = []byte("0123456789abcdef0123456789abcdef")
 // administrator when st has none.
 func startHub(t testing.TB, st *sqlstore.Store, opts ...option) *hub {
 	t.Helper()
+	return startHubWith(t, st, tunnel.Options{Heartbeat: testHeartbeat, PollEvery: 100 * time.Millisecond}, opts...)
+}
+
+func startHubWith(t testing.TB, st *sqlstore.Store, topts tunnel.Options, opts ...option) *hub {
+	t.Helper()
 	logs := &syncBuffer{}
 	hash, _ := auth.HashPassword(adminPass)
 	if _, err := st.EnsureSysAdmin(context.Background(), &store.User{Name: adminName, PasswordHash: hash, RealName: "Root", Phone: "00000"}); err != nil {
 		t.Fatal(err)
 	}
 	tokens, _ := auth.NewTokens(jwtKey)
-	tun, err := tunnel.New(st, slog.New(slog.NewTextHandler(logs, nil)), nil, tunnel.Options{Heartbeat: testHeartbeat, PollEvery: 100 * time.Millisecond})
+	tun, err := tunnel.New(st, slog.New(slog.NewTextHandler(logs, nil)), nil, topts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/store/storetest"
+	"github.com/ote-stack/ote/hub/tunnel"
 	"github.com/ote-stack/ote/protocol"
 )
 
@@ -404,5 +405,44 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// With a tiny in-memory log and batches of two, agents far behind are served
+// from the database in several messages, and live pushes still arrive.
+func TestResyncBeyondTheLogInBatches(t *testing.T) {
+	h := startHubWith(t, storetest.Open(t, sqlstore.SQLite), tunnel.Options{Heartbeat: time.Second, PollEvery: 50 * time.Millisecond, LogSize: 2, Batch: 2})
+	root := h.login(adminName, adminPass)
+	cred := h.join("edge-1")
+	a, _, _ := h.connect("edge-1", cred, 0)
+	var nodes []protocol.Node
+	for i := 0; i < 5; i++ {
+		nodes = append(nodes, protocol.Node{Name: fmt.Sprint("n", i)})
+	}
+	a.send(&protocol.Message{Kind: protocol.KindInventory, Inventory: &protocol.Inventory{Full: true, Nodes: nodes}})
+	waitFor(t, "inventory", func() bool { return *h.expect(200, "GET", "/v1/node", root, nil).Total == 5 })
+	a.conn.Close()
+	for i := 0; i < 5; i++ {
+		h.expect(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{fmt.Sprint("n", i)}, "nodeLabel": "l"})
+	}
+	time.Sleep(200 * time.Millisecond) // the tail loop has moved the log past revision 3
+
+	a, _, first := h.connect("edge-1", cred, 0)
+	got := itemNames(first.Items)
+	upTo := first.UpTo
+	for upTo < 5 {
+		d := a.expect(protocol.KindDesired).Desired
+		if len(d.Items) > 2 {
+			t.Fatalf("batch of %d items, want at most 2", len(d.Items))
+		}
+		got = append(got, itemNames(d.Items)...)
+		upTo = d.UpTo
+	}
+	if fmt.Sprint(got) != "[nodelabel/n0/l nodelabel/n1/l nodelabel/n2/l nodelabel/n3/l nodelabel/n4/l]" {
+		t.Fatalf("resync %v", got)
+	}
+	h.expect(200, "DELETE", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{"n0"}, "nodeLabel": "l"})
+	if d := a.expect(protocol.KindDesired).Desired; fmt.Sprint(itemNames(d.Items)) != "[nodelabel/n0/l(deleted)]" {
+		t.Fatalf("live push %v", itemNames(d.Items))
 	}
 }

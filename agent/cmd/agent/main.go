@@ -77,7 +77,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	if err := inv.Start(ctx); err != nil {
 		return err
 	}
-	defer inv.Shutdown()
+	defer inv.Stop()
 
 	ns, name := opts.SecretRef()
 	tc, err := tunnel.New(tunnel.Config{
