@@ -150,7 +150,9 @@ func (m *memCreds) Save(_ context.Context, _, c string) error {
 
 type fakeInventory struct{}
 
-func (fakeInventory) Snapshot() []protocol.Node          { return []protocol.Node{{Name: "n1", CPU: 2, Ready: true}} }
+func (fakeInventory) Snapshot() []protocol.Node {
+	return []protocol.Node{{Name: "n1", CPU: 2, Ready: true}}
+}
 func (fakeInventory) Delta() ([]protocol.Node, []string) { return nil, nil }
 func (fakeInventory) Changed() <-chan struct{}           { return nil }
 

@@ -67,7 +67,6 @@ type hub struct {
 
 type option func(*api.Config)
 
-
 func withLogin(l api.LoginLimits) option { return func(c *api.Config) { c.Login = l } }
 func withFeatures(f api.Features) option { return func(c *api.Config) { c.Features = f } }
 func withBodyLimit(n int) option         { return func(c *api.Config) { c.BodyLimit = n } }

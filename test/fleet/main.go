@@ -143,7 +143,7 @@ type simAgent struct {
 }
 
 func (a *simAgent) Load(context.Context, string) (string, error) { return a.cred, nil }
-func (a *simAgent) Save(context.Context, string, string) error  { return nil }
+func (a *simAgent) Save(context.Context, string, string) error   { return nil }
 func (a *simAgent) Snapshot() []protocol.Node                    { return a.nodes }
 func (a *simAgent) Delta() ([]protocol.Node, []string)           { return nil, nil }
 func (a *simAgent) Changed() <-chan struct{}                     { return nil }
