@@ -5,7 +5,7 @@ GO ?= go
 BIN := bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run demo test test-go vet fmt-check pg bench fleet clean
+.PHONY: all build run demo test test-go vet fmt-check pg k8s bench fleet clean
 
 all: build
 
@@ -46,7 +46,11 @@ fmt-check:
 test-go:
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m ./...
 
-test: pg fmt-check vet test-go
+# kube-apiserver and kine for the tests, built once per machine (minutes) and cached.
+k8s:
+	@bash test/k8s/build.sh >/dev/null
+
+test: pg k8s fmt-check vet test-go
 
 bench: pg
 	$(GO) test -run '^$$' -bench . -benchtime 2s -timeout 60m ./hub/...

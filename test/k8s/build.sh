@@ -8,9 +8,13 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 version=v1.36.3
 kine_version=v0.17.5
-root=${OTE_K8S_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/ote-k8s}
+root=${OTE_K8S_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/ote-k8s}
 dir="$root/kube-$version-kine-$kine_version"
 mkdir -p "$dir"
+# Test packages run in parallel and may all ask at once: one builds, the
+# others wait for it.
+exec 9>"$dir/.lock"
+flock 9
 
 if [ ! -x "$dir/kube-apiserver" ]; then
   echo "building kube-apiserver $version (several minutes on two cores)..." >&2
