@@ -1,0 +1,203 @@
+// Package charts tests the Helm charts: they load and render with the Helm
+// v3 SDK, the API server accepts every object they make, and the agent's
+// RBAC is enough for what the agent does.
+package charts
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+
+	"github.com/ote-stack/ote/agent/apply"
+	"github.com/ote-stack/ote/agent/credential"
+	"github.com/ote-stack/ote/agent/inventory"
+	"github.com/ote-stack/ote/protocol"
+	"github.com/ote-stack/ote/test/harness"
+)
+
+func render(t *testing.T, dir, namespace string, vals map[string]any) ([]*unstructured.Unstructured, error) {
+	t.Helper()
+	ch, err := loader.Load(dir)
+	if err != nil {
+		t.Fatalf("load chart %s: %v", dir, err)
+	}
+	if err := ch.Validate(); err != nil {
+		t.Fatalf("chart %s: %v", dir, err)
+	}
+	rv, err := chartutil.ToRenderValues(ch, vals, chartutil.ReleaseOptions{Name: "r1", Namespace: namespace, IsInstall: true, Revision: 1}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := engine.Render(ch, rv)
+	if err != nil {
+		return nil, err
+	}
+	var objs []*unstructured.Unstructured
+	for name, body := range files {
+		if !strings.HasSuffix(name, ".yaml") {
+			continue
+		}
+		dec := yaml.NewYAMLOrJSONDecoder(bytes.NewReader([]byte(body)), 4096)
+		for {
+			var m map[string]any
+			if err := dec.Decode(&m); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Fatalf("%s: %v\n%s", name, err, body)
+			}
+			if len(m) == 0 {
+				continue
+			}
+			objs = append(objs, &unstructured.Unstructured{Object: m})
+		}
+	}
+	return objs, nil
+}
+
+// create makes every object in the API server, which validates it.
+func create(t *testing.T, cfg *rest.Config, objs []*unstructured.Unstructured) {
+	t.Helper()
+	dc := discovery.NewDiscoveryClientForConfigOrDie(cfg)
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(dc))
+	dyn := dynamic.NewForConfigOrDie(cfg)
+	for _, o := range objs {
+		gvk := o.GroupVersionKind()
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			t.Fatalf("%s: %v", gvk, err)
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == "namespace" {
+			ri = dyn.Resource(m.Resource).Namespace(o.GetNamespace())
+		}
+		if _, err := ri.Create(context.Background(), o, metav1.CreateOptions{FieldValidation: "Strict"}); err != nil {
+			t.Fatalf("the API server refuses %s %s: %v", gvk.Kind, o.GetName(), err)
+		}
+	}
+}
+
+func kinds(objs []*unstructured.Unstructured) string {
+	var k []string
+	for _, o := range objs {
+		k = append(k, o.GetKind())
+	}
+	return strings.Join(k, ",")
+}
+
+func TestAgentChart(t *testing.T) {
+	api := harness.Start(t)
+	cs := api.Clientset()
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ote-system"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := render(t, "agent", "ote-system", map[string]any{"hubUrl": "https://hub", "bootstrapToken": "x"}); err == nil || !strings.Contains(err.Error(), "clusterName") {
+		t.Fatalf("a missing clusterName is not refused: %v", err)
+	}
+	objs, err := render(t, "agent", "ote-system", map[string]any{
+		"hubUrl": "https://hub.example.com", "clusterName": "edge-1", "bootstrapToken": "boot-token-123456",
+		"hubCA": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, api.Config, objs)
+	for _, want := range []string{"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "Secret", "ConfigMap"} {
+		if !strings.Contains(kinds(objs), want) {
+			t.Errorf("the chart makes no %s (%s)", want, kinds(objs))
+		}
+	}
+
+	// Act as the agent's ServiceAccount: everything the agent does must be
+	// allowed by the chart's RBAC.
+	asAgent := rest.CopyConfig(api.Config)
+	asAgent.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:ote-system:ote-agent"}
+	agentCS := kubernetes.NewForConfigOrDie(asAgent)
+	store := credential.New(agentCS, "ote-system", "ote-agent-credential")
+	if _, err := store.Load(ctx, "edge-1"); err != nil {
+		t.Fatalf("load credential: %v", err)
+	}
+	if err := store.Save(ctx, "edge-1", "otec_x"); err != nil {
+		t.Fatalf("save credential: %v", err)
+	}
+	if err := store.Save(ctx, "edge-1", "otec_y"); err != nil {
+		t.Fatalf("update credential: %v", err)
+	}
+	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ictx, cancel := context.WithCancel(ctx)
+	inv := inventory.New(agentCS)
+	if err := inv.Start(ictx); err != nil {
+		t.Fatalf("watch nodes: %v", err)
+	}
+	cancel()
+	inv.Stop()
+	set := apply.NewSet(agentCS)
+	for _, it := range []protocol.Item{
+		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNamespace, Name: "ns1"}, Revision: 1},
+		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNodeLabel, Name: "n1/gpu"}, Revision: 2},
+		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNodeLabel, Name: "n1/gpu"}, Revision: 3, Deleted: true},
+		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNamespace, Name: "ns1"}, Revision: 4, Deleted: true},
+	} {
+		if err := set.Apply(ctx, it); err != nil {
+			t.Fatalf("apply %s as the agent: %v", it.ItemKey, err)
+		}
+	}
+	// And nothing more: other namespaces' secrets stay out of reach.
+	if _, err := agentCS.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); err == nil {
+		t.Fatal("the agent may list secrets of other namespaces")
+	}
+}
+
+func TestHubChart(t *testing.T) {
+	api := harness.Start(t)
+	ctx := context.Background()
+	if _, err := api.Clientset().CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ote"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := render(t, "hub", "ote", map[string]any{"replicas": 2}); err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Fatalf("two replicas on SQLite are not refused: %v", err)
+	}
+	objs, err := render(t, "hub", "ote", map[string]any{
+		"admin":   map[string]any{"password": "Root-pass1"},
+		"ingress": map[string]any{"enabled": true, "host": "ote.example.com", "tlsSecret": "ote-tls"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	create(t, api.Config, objs)
+	for _, want := range []string{"Deployment", "Service", "Secret", "PersistentVolumeClaim", "Ingress"} {
+		if !strings.Contains(kinds(objs), want) {
+			t.Errorf("the chart makes no %s (%s)", want, kinds(objs))
+		}
+	}
+	sec, err := api.Clientset().CoreV1().Secrets("ote").Get(ctx, "ote-hub-secrets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sec.Data["jwt-key"]) < 32 || len(sec.Data["agent-bootstrap-token"]) < 16 || string(sec.Data["admin-password"]) != "Root-pass1" {
+		t.Fatalf("generated secrets too short or missing: %d %d", len(sec.Data["jwt-key"]), len(sec.Data["agent-bootstrap-token"]))
+	}
+	pg, err := render(t, "hub", "ote", map[string]any{"replicas": 3, "database": map[string]any{"url": "postgres://u:p@db/ote"}, "persistence": map[string]any{"enabled": false}})
+	if err != nil || strings.Contains(kinds(pg), "PersistentVolumeClaim") {
+		t.Fatalf("PostgreSQL with three replicas: %v (%s)", err, kinds(pg))
+	}
+}
