@@ -15,9 +15,14 @@ import (
 	"github.com/ote-stack/ote/hub/store"
 )
 
+const bodyLimitKey = "ote.bodyLimit"
+
 // decodeJSON reads the request body into v. Bodies must be JSON (a missing
 // Content-Type is taken as JSON); problems are 415 or 422 naming what is wrong.
 func decodeJSON(c *fiber.Ctx, v any) error {
+	if limit := c.Locals(bodyLimitKey); limit != nil && len(c.Body()) > limit.(int) {
+		return errorf(fiber.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit.(int))
+	}
 	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
 		return errorf(fiber.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
 	}

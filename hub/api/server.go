@@ -51,8 +51,11 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	Features   Features
 	Login      LoginLimits
-	// BodyLimit is the largest request body accepted, in bytes.
+	// BodyLimit is the largest request body accepted, in bytes (chart
+	// uploads excepted).
 	BodyLimit int
+	// ChartLimit is the largest chart archive accepted, in bytes.
+	ChartLimit int
 	// RequestTimeout bounds the store calls of one request.
 	RequestTimeout time.Duration
 	// Tunnel serves the agents' tunnels and hears of desired-state writes.
@@ -90,6 +93,9 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.BodyLimit <= 0 {
 		cfg.BodyLimit = 1 << 20
 	}
+	if cfg.ChartLimit <= 0 {
+		cfg.ChartLimit = 8 << 20
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
 	}
@@ -113,8 +119,10 @@ func New(cfg Config) (*fiber.App, error) {
 	s.metrics = m
 
 	app := fiber.New(fiber.Config{
-		AppName:               "ote-hub",
-		BodyLimit:             cfg.BodyLimit,
+		AppName: "ote-hub",
+		// The server reads up to the larger limit; decodeJSON enforces
+		// BodyLimit on everything but chart uploads.
+		BodyLimit:             max(cfg.BodyLimit, cfg.ChartLimit+64<<10),
 		ErrorHandler:          s.handleError,
 		DisableStartupMessage: true,
 		ReadTimeout:           30 * time.Second,
@@ -167,6 +175,13 @@ func (s *server) routes(app *fiber.App) {
 	v1.Delete("/node/label", authed, sysAdmin, s.removeNodeLabel)
 	v1.Get("/node/label", authed, approved, s.nodeLabelNames)
 
+	member := s.requireRole(store.RoleUser, store.RoleBusinessAdmin, store.RoleSysAdmin)
+	v1.Post("/app", authed, member, s.createApp)
+	v1.Post("/app/chart", authed, member, s.uploadChart)
+	v1.Delete("/app", authed, member, s.deleteApps)
+	v1.Get("/app", authed, member, s.listApps)
+	v1.Get("/app/id/:appId", authed, member, s.getApp)
+
 	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
 	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, s.tunnel())
 }
@@ -176,5 +191,6 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
+	c.Locals(bodyLimitKey, s.cfg.BodyLimit)
 	return c.Next()
 }

@@ -34,6 +34,8 @@ type Options struct {
 	LogLevel string
 	// BodyLimit is the largest request body accepted, in bytes.
 	BodyLimit int
+	// ChartLimit is the largest Helm chart archive accepted, in bytes.
+	ChartLimit int
 	// ShutdownTimeout bounds the graceful shutdown.
 	ShutdownTimeout time.Duration
 	// AgentBootstrapToken admits new edge clusters; empty disables joining.
@@ -57,6 +59,7 @@ func Default() *Options {
 		AdminUser:         "admin",
 		LogLevel:          "info",
 		BodyLimit:         1 << 20,
+		ChartLimit:        8 << 20,
 		ShutdownTimeout:   15 * time.Second,
 		HeartbeatInterval: 10 * time.Second,
 		PrivateProject:    true,
@@ -76,6 +79,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.JWTKey, "jwt-key", "OTE_JWT_KEY", "HMAC key of access tokens, 32 bytes or more (default: generated into the data dir)")
 	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
 	b.Int(&o.BodyLimit, "body-limit", "OTE_BODY_LIMIT", "largest request body in bytes")
+	b.Int(&o.ChartLimit, "chart-limit", "OTE_CHART_LIMIT", "largest Helm chart archive in bytes (POST /v1/app/chart)")
 	b.Duration(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
 	b.String(&o.AgentBootstrapToken, "agent-bootstrap-token", "OTE_AGENT_BOOTSTRAP_TOKEN", "token with which new edge clusters' agents join (empty: joining disabled)")
 	b.Duration(&o.HeartbeatInterval, "heartbeat-interval", "OTE_HEARTBEAT_INTERVAL", "agents' heartbeat period; a cluster silent for three periods is not ready")
@@ -138,6 +142,9 @@ func (o *Options) Validate() error {
 	}
 	if o.HeartbeatInterval < 100*time.Millisecond {
 		errs = append(errs, errors.New("--heartbeat-interval must be at least 100ms"))
+	}
+	if o.ChartLimit < 1024 || o.ChartLimit > 256<<20 {
+		errs = append(errs, errors.New("--chart-limit must be between 1 KiB and 256 MiB"))
 	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))

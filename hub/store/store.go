@@ -61,6 +61,7 @@ type Store interface {
 	Clusters
 	Nodes
 	Desired
+	Apps
 
 	// RevokeToken records a token ID as revoked until it would have expired anyway.
 	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error
