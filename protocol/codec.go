@@ -107,7 +107,7 @@ func (m *Message) Validate() error {
 
 func (k ItemKey) validate() error {
 	switch k.Kind {
-	case ItemNamespace, ItemNodeLabel:
+	case ItemNamespace, ItemNodeLabel, ItemWorkload:
 	default:
 		return fmt.Errorf("%w: item kind %q", ErrUnknownKind, k.Kind)
 	}

@@ -38,6 +38,7 @@ package protocol
 // differs.
 //
 // History:
-//   - 1 (2026-11-27): hello, welcome, desired items (namespace, node label),
-//     item status, inventory snapshot and delta, heartbeat, error.
+//   - 1 (2026-11-27): hello, welcome, desired items (namespace, node label,
+//     container workload), item status, inventory snapshot and delta,
+//     heartbeat, error.
 const Version = 1

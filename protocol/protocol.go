@@ -91,6 +91,9 @@ const (
 	ItemNamespace ItemKind = "namespace"
 	// ItemNodeLabel: an OTE label on a Node. Name is "<node>/<label>".
 	ItemNodeLabel ItemKind = "nodelabel"
+	// ItemWorkload: a deployment's workload (WorkloadSpec). Name is
+	// "<namespace>/<deployment name>".
+	ItemWorkload ItemKind = "workload"
 )
 
 // ItemKey identifies a desired item within a cluster.

@@ -30,3 +30,55 @@ type Volume struct {
 	HostPath string `json:"hostPath,omitempty"`
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
+
+// WorkloadSpec is the spec of ItemWorkload: one deployment's workload in one
+// cluster, in namespace Namespace under name Name.
+type WorkloadSpec struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+	App       string `json:"app"`
+	Version   string `json:"version"`
+	// NodeLabel, when set, keeps the pods on nodes with that OTE label
+	// (nodeSelector NodeLabelKey(NodeLabel): "true").
+	NodeLabel string         `json:"nodeLabel,omitempty"`
+	Container *ContainerSpec `json:"container,omitempty"`
+}
+
+// ContainerSpec is a container app, ready to become a Deployment or a
+// DaemonSet, a Service for its ports and, when autoscaled, a
+// HorizontalPodAutoscaler.
+type ContainerSpec struct {
+	// Kind is "deployment" or "daemonset".
+	Kind  string `json:"kind"`
+	Image string `json:"image"`
+	// ImagePullSecret names a Secret of the namespace for pulling the image.
+	ImagePullSecret string `json:"imagePullSecret,omitempty"`
+	Ports           []Port `json:"ports,omitempty"`
+	// Command replaces the image's entrypoint; empty keeps it.
+	Command []string `json:"command,omitempty"`
+	Env     []EnvVar `json:"env,omitempty"`
+	Volumes []Volume `json:"volumes,omitempty"`
+	// Replicas counts for deployments.
+	Replicas int32 `json:"replicas"`
+	// HPA, when set, autoscales the deployment.
+	HPA *HPASpec `json:"hpa,omitempty"`
+	// CPU in millicores and memory in MiB: requests (Min) and limits (Max).
+	MinCPUMilli  int64 `json:"minCPUMilli"`
+	MaxCPUMilli  int64 `json:"maxCPUMilli"`
+	MinMemoryMiB int64 `json:"minMemoryMiB"`
+	MaxMemoryMiB int64 `json:"maxMemoryMiB"`
+	// GPU is the nvidia.com/gpu limit.
+	GPU             int64 `json:"gpu,omitempty"`
+	MaxUnavailable  int32 `json:"maxUnavailable"`
+	MaxSurge        int32 `json:"maxSurge"`
+	MinReadySeconds int32 `json:"minReadySeconds"`
+}
+
+// HPASpec is a HorizontalPodAutoscaler's bounds and targets (percent of
+// the requests; 0 leaves a metric out).
+type HPASpec struct {
+	MinReplicas int32 `json:"minReplicas"`
+	MaxReplicas int32 `json:"maxReplicas"`
+	CPUPercent  int32 `json:"cpuPercent,omitempty"`
+	MemPercent  int32 `json:"memPercent,omitempty"`
+}

@@ -31,6 +31,7 @@ func NewSet(client kubernetes.Interface) Set {
 	return Set{
 		protocol.ItemNamespace: &Namespaces{Client: client},
 		protocol.ItemNodeLabel: &NodeLabels{Client: client},
+		protocol.ItemWorkload:  &Workloads{Client: client},
 	}
 }
 

@@ -182,6 +182,17 @@ func (s *server) routes(app *fiber.App) {
 	v1.Get("/app", authed, member, s.listApps)
 	v1.Get("/app/id/:appId", authed, member, s.getApp)
 
+	v1.Post("/deploy", authed, member, s.createDeploy)
+	v1.Get("/deploy", authed, member, s.listDeploys)
+	v1.Delete("/deploy/id/:deployId", authed, member, s.deleteDeployByID)
+	v1.Post("/deploy/id/:deployId", authed, member, s.upgradeDeploy)
+	v1.Put("/deploy/id/:deployId", authed, member, s.rollbackDeploy)
+	v1.Get("/deploy/id/:deployId", authed, member, s.getDeploy)
+	v1.Delete("/deploy/:deployName", authed, member, s.deleteDeployByName)
+	v1.Put("/admin/deploy", authed, admin, s.auditDeploy)
+	v1.Post("/admin/deploy", authed, admin, s.auditDeploy)
+	v1.Get("/admin/deploy", authed, admin, s.listAudits)
+
 	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
 	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, s.tunnel())
 }

@@ -145,6 +145,7 @@ const AllClusters = 0
 const (
 	ItemNamespace = "namespace"
 	ItemNodeLabel = "nodelabel"
+	ItemWorkload  = "workload"
 )
 
 // DesiredItem is the latest state of one desired item.

@@ -25,6 +25,8 @@ var (
 	// ErrClusterJoined: a bootstrap join names a cluster whose agent has
 	// already connected with its credential.
 	ErrClusterJoined = errors.New("cluster already joined")
+	// ErrNotEditable: a change of the deployment waits for audit or is in flight.
+	ErrNotEditable = errors.New("deployment is not editable")
 )
 
 // Store is everything the hub persists. Every method takes the request's context.
@@ -62,6 +64,7 @@ type Store interface {
 	Nodes
 	Desired
 	Apps
+	Deploys
 
 	// RevokeToken records a token ID as revoked until it would have expired anyway.
 	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error

@@ -313,6 +313,17 @@ func (h *Hub) statusLoop(ctx context.Context) {
 		if err := h.store.SaveItemStatuses(qctx, pending); err != nil {
 			h.log.Error("record item statuses", "items", len(pending), "err", err)
 		}
+		seen := map[string]bool{}
+		var workloads []string
+		for _, st := range pending {
+			if st.Kind == store.ItemWorkload && !seen[st.Name] {
+				seen[st.Name] = true
+				workloads = append(workloads, st.Name)
+			}
+		}
+		if err := h.store.RefreshDeployStatus(qctx, workloads); err != nil {
+			h.log.Error("refresh deployment status", "err", err)
+		}
 		cancel()
 		pending = pending[:0]
 	}

@@ -185,11 +185,17 @@ func (s *Store) AddClusterLabel(ctx context.Context, clusters []string, label st
 			return err
 		}
 		now := s.db.NowFunc()
-		rows := make([]clusterLabelRow, len(ids))
-		for i, id := range ids {
-			rows[i] = clusterLabelRow{ClusterID: id, Label: label, CreatedAt: now}
+		var gained []uint64
+		for _, id := range uniqIDs(ids) {
+			res := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&clusterLabelRow{ClusterID: id, Label: label, CreatedAt: now})
+			if res.Error != nil {
+				return translate(res.Error, "add cluster label")
+			}
+			if res.RowsAffected > 0 {
+				gained = append(gained, id)
+			}
 		}
-		return translate(tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&rows).Error, "add cluster label")
+		return s.followClusterLabel(tx, gained, label, true)
 	})
 }
 
@@ -199,7 +205,14 @@ func (s *Store) RemoveClusterLabel(ctx context.Context, clusters []string, label
 		if err != nil {
 			return err
 		}
-		return translate(tx.Where("cluster_id IN ? AND label = ?", ids, label).Delete(&clusterLabelRow{}).Error, "remove cluster label")
+		var lost []uint64
+		if err := tx.Model(&clusterLabelRow{}).Where("cluster_id IN ? AND label = ?", ids, label).Pluck("cluster_id", &lost).Error; err != nil {
+			return err
+		}
+		if err := tx.Where("cluster_id IN ? AND label = ?", ids, label).Delete(&clusterLabelRow{}).Error; err != nil {
+			return translate(err, "remove cluster label")
+		}
+		return s.followClusterLabel(tx, lost, label, false)
 	})
 }
 

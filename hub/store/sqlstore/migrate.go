@@ -234,6 +234,59 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		// Deployments, the audit requests that gate their changes, and the
+		// versions that were live. spec is the compiled workload of the live
+		// version: what cluster label changes fan out.
+		version: 5,
+		name:    "deployments, audit requests, history",
+		stmts: []string{
+			`CREATE TABLE deploys (
+				id {{pk}},
+				business_id BIGINT NOT NULL,
+				name VARCHAR(53) NOT NULL,
+				app_name VARCHAR(53) NOT NULL,
+				version VARCHAR(16) NOT NULL,
+				cluster_label VARCHAR(63) NOT NULL DEFAULT '',
+				node_label VARCHAR(63) NOT NULL DEFAULT '',
+				comment TEXT NOT NULL DEFAULT '',
+				type SMALLINT NOT NULL,
+				status SMALLINT NOT NULL,
+				editable BOOLEAN NOT NULL,
+				error_message TEXT NOT NULL DEFAULT '',
+				audit_comment TEXT NOT NULL DEFAULT '',
+				spec TEXT NOT NULL DEFAULT '',
+				created_by BIGINT NOT NULL,
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX deploys_business_name ON deploys (business_id, name)`,
+			`CREATE INDEX deploys_cluster_label ON deploys (cluster_label)`,
+			`CREATE INDEX deploys_app ON deploys (business_id, app_name, version)`,
+			`CREATE TABLE deploy_requests (
+				id {{pk}},
+				deploy_id BIGINT NOT NULL,
+				business_id BIGINT NOT NULL,
+				app_name VARCHAR(53) NOT NULL,
+				version VARCHAR(16) NOT NULL,
+				cluster_label VARCHAR(63) NOT NULL DEFAULT '',
+				type SMALLINT NOT NULL,
+				status SMALLINT NOT NULL,
+				comment TEXT NOT NULL DEFAULT '',
+				requested_by BIGINT NOT NULL,
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL
+			)`,
+			`CREATE INDEX deploy_requests_deploy ON deploy_requests (deploy_id)`,
+			`CREATE INDEX deploy_requests_business ON deploy_requests (business_id, id)`,
+			`CREATE TABLE deploy_history (
+				deploy_id BIGINT NOT NULL,
+				version VARCHAR(16) NOT NULL,
+				since {{ts}} NOT NULL,
+				PRIMARY KEY (deploy_id, version)
+			)`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {

@@ -1,0 +1,202 @@
+package apply
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	appsv1ac "k8s.io/client-go/applyconfigurations/apps/v1"
+	autoscalingv2ac "k8s.io/client-go/applyconfigurations/autoscaling/v2"
+	corev1ac "k8s.io/client-go/applyconfigurations/core/v1"
+	metav1ac "k8s.io/client-go/applyconfigurations/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ote-stack/ote/agent/credential"
+	"github.com/ote-stack/ote/protocol"
+)
+
+// Label keys on everything a workload makes.
+const (
+	LabelDeploy  = "ote-stack.io/deploy"
+	LabelApp     = "ote-stack.io/app"
+	LabelVersion = "ote-stack.io/version"
+)
+
+// Workloads applies container workloads: a Deployment or a DaemonSet, a
+// Service for the ports, a HorizontalPodAutoscaler when asked, all by
+// server-side apply with the agent's field manager. What the workload no
+// longer needs (the other kind, a Service without ports, an HPA no longer
+// asked for) is deleted; a deleted item deletes everything it made.
+type Workloads struct{ Client kubernetes.Interface }
+
+func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
+	ns, name, ok := strings.Cut(item.Name, "/")
+	if !ok || ns == "" || name == "" {
+		return fmt.Errorf("workload item %q is not <namespace>/<name>", item.Name)
+	}
+	if item.Deleted {
+		return a.remove(ctx, ns, name, "deployment", "daemonset", "service", "hpa")
+	}
+	var spec protocol.WorkloadSpec
+	if err := json.Unmarshal(item.Spec, &spec); err != nil {
+		return fmt.Errorf("workload spec: %w", err)
+	}
+	c := spec.Container
+	if c == nil {
+		return errors.New("this agent applies container workloads only; the item has none")
+	}
+	opts := metav1.ApplyOptions{FieldManager: credential.FieldManager, Force: true}
+	labels := map[string]string{LabelDeploy: name, LabelApp: spec.App, LabelVersion: spec.Version}
+	for k, v := range ManagedBy {
+		labels[k] = v
+	}
+	selector := map[string]string{LabelDeploy: name}
+	pod := podTemplate(&spec, labels)
+	switch c.Kind {
+	case "deployment":
+		d := appsv1ac.Deployment(name, ns).WithLabels(labels).WithSpec(appsv1ac.DeploymentSpec().
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selector)).
+			WithTemplate(pod).
+			WithMinReadySeconds(c.MinReadySeconds).
+			WithStrategy(appsv1ac.DeploymentStrategy().WithType("RollingUpdate").WithRollingUpdate(appsv1ac.RollingUpdateDeployment().
+				WithMaxUnavailable(intstr.FromInt32(c.MaxUnavailable)).WithMaxSurge(intstr.FromInt32(c.MaxSurge)))))
+		if c.HPA == nil {
+			// With an autoscaler the replica count is the autoscaler's.
+			d.Spec.WithReplicas(c.Replicas)
+		}
+		if _, err := a.Client.AppsV1().Deployments(ns).Apply(ctx, d, opts); err != nil {
+			return err
+		}
+		if err := a.remove(ctx, ns, name, "daemonset"); err != nil {
+			return err
+		}
+	case "daemonset":
+		ds := appsv1ac.DaemonSet(name, ns).WithLabels(labels).WithSpec(appsv1ac.DaemonSetSpec().
+			WithSelector(metav1ac.LabelSelector().WithMatchLabels(selector)).
+			WithTemplate(pod).
+			WithMinReadySeconds(c.MinReadySeconds).
+			WithUpdateStrategy(appsv1ac.DaemonSetUpdateStrategy().WithType("RollingUpdate").WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().
+				WithMaxUnavailable(intstr.FromInt32(c.MaxUnavailable)).WithMaxSurge(intstr.FromInt32(c.MaxSurge)))))
+		if _, err := a.Client.AppsV1().DaemonSets(ns).Apply(ctx, ds, opts); err != nil {
+			return err
+		}
+		if err := a.remove(ctx, ns, name, "deployment"); err != nil {
+			return err
+		}
+	default:
+		return fmt.Errorf("unknown workload kind %q", c.Kind)
+	}
+
+	if len(c.Ports) > 0 {
+		svc := corev1ac.ServiceSpec().WithSelector(selector)
+		for i, p := range c.Ports {
+			pn := p.Name
+			if pn == "" {
+				pn = fmt.Sprintf("port-%d", i)
+			}
+			svc.WithPorts(corev1ac.ServicePort().WithName(pn).WithPort(p.ServicePort).
+				WithTargetPort(intstr.FromInt32(p.ContainerPort)).WithProtocol(corev1.Protocol(p.Protocol)))
+		}
+		if _, err := a.Client.CoreV1().Services(ns).Apply(ctx, corev1ac.Service(name, ns).WithLabels(labels).WithSpec(svc), opts); err != nil {
+			return err
+		}
+	} else if err := a.remove(ctx, ns, name, "service"); err != nil {
+		return err
+	}
+
+	if c.Kind == "deployment" && c.HPA != nil {
+		hs := autoscalingv2ac.HorizontalPodAutoscalerSpec().
+			WithScaleTargetRef(autoscalingv2ac.CrossVersionObjectReference().WithAPIVersion("apps/v1").WithKind("Deployment").WithName(name)).
+			WithMinReplicas(c.HPA.MinReplicas).WithMaxReplicas(c.HPA.MaxReplicas)
+		for res, pct := range map[corev1.ResourceName]int32{corev1.ResourceCPU: c.HPA.CPUPercent, corev1.ResourceMemory: c.HPA.MemPercent} {
+			if pct > 0 {
+				hs.WithMetrics(autoscalingv2ac.MetricSpec().WithType("Resource").WithResource(autoscalingv2ac.ResourceMetricSource().
+					WithName(res).WithTarget(autoscalingv2ac.MetricTarget().WithType("Utilization").WithAverageUtilization(pct))))
+			}
+		}
+		hpa := autoscalingv2ac.HorizontalPodAutoscaler(name, ns).WithLabels(labels).WithSpec(hs)
+		if _, err := a.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Apply(ctx, hpa, opts); err != nil {
+			return err
+		}
+	} else if err := a.remove(ctx, ns, name, "hpa"); err != nil {
+		return err
+	}
+	return nil
+}
+
+func podTemplate(spec *protocol.WorkloadSpec, labels map[string]string) *corev1ac.PodTemplateSpecApplyConfiguration {
+	c := spec.Container
+	ctr := corev1ac.Container().WithName("app").WithImage(c.Image)
+	if len(c.Command) > 0 {
+		ctr.WithCommand(c.Command...)
+	}
+	for _, e := range c.Env {
+		ctr.WithEnv(corev1ac.EnvVar().WithName(e.Name).WithValue(e.Value))
+	}
+	for _, p := range c.Ports {
+		cp := corev1ac.ContainerPort().WithContainerPort(p.ContainerPort).WithProtocol(corev1.Protocol(p.Protocol))
+		if p.Name != "" {
+			cp.WithName(p.Name)
+		}
+		ctr.WithPorts(cp)
+	}
+	requests := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(c.MinCPUMilli, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(c.MinMemoryMiB<<20, resource.BinarySI),
+	}
+	limits := corev1.ResourceList{
+		corev1.ResourceCPU:    *resource.NewMilliQuantity(c.MaxCPUMilli, resource.DecimalSI),
+		corev1.ResourceMemory: *resource.NewQuantity(c.MaxMemoryMiB<<20, resource.BinarySI),
+	}
+	if c.GPU > 0 {
+		limits["nvidia.com/gpu"] = *resource.NewQuantity(c.GPU, resource.DecimalSI)
+	}
+	ctr.WithResources(corev1ac.ResourceRequirements().WithRequests(requests).WithLimits(limits))
+	podSpec := corev1ac.PodSpec()
+	for _, v := range c.Volumes {
+		ctr.WithVolumeMounts(corev1ac.VolumeMount().WithName(v.Name).WithMountPath(v.MountPath).WithReadOnly(v.ReadOnly))
+		vol := corev1ac.Volume().WithName(v.Name)
+		if v.Type == "hostPath" {
+			vol.WithHostPath(corev1ac.HostPathVolumeSource().WithPath(v.HostPath))
+		} else {
+			vol.WithEmptyDir(corev1ac.EmptyDirVolumeSource())
+		}
+		podSpec.WithVolumes(vol)
+	}
+	podSpec.WithContainers(ctr)
+	if spec.NodeLabel != "" {
+		podSpec.WithNodeSelector(map[string]string{protocol.NodeLabelKey(spec.NodeLabel): "true"})
+	}
+	if c.ImagePullSecret != "" {
+		podSpec.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(c.ImagePullSecret))
+	}
+	return corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(podSpec)
+}
+
+// remove deletes the named objects of a workload that exist.
+func (a *Workloads) remove(ctx context.Context, ns, name string, kinds ...string) error {
+	for _, k := range kinds {
+		var err error
+		switch k {
+		case "deployment":
+			err = a.Client.AppsV1().Deployments(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		case "daemonset":
+			err = a.Client.AppsV1().DaemonSets(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		case "service":
+			err = a.Client.CoreV1().Services(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		case "hpa":
+			err = a.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		}
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("delete %s %s/%s: %w", k, ns, name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,552 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/protocol"
+)
+
+// deployResponse is a deployment as the seed lists it, with businessId and
+// businessName added.
+type deployResponse struct {
+	ID           uint64 `json:"id"`
+	DeployName   string `json:"deployName"`
+	AppName      string `json:"appName"`
+	Version      string `json:"version"`
+	Cluster      string `json:"cluster"`
+	NodeLabel    string `json:"nodeLabel"`
+	Comment      string `json:"comment"`
+	DeployType   int    `json:"deployType"`
+	Status       int    `json:"status"`
+	CreateTime   int64  `json:"createTime"`
+	UpdateTime   int64  `json:"updateTime"`
+	Editable     bool   `json:"editable"`
+	ErrorMessage string `json:"errorMessage"`
+	AuditComment string `json:"auditComment"`
+	BusinessID   uint64 `json:"businessId"`
+	BusinessName string `json:"businessName"`
+}
+
+func toDeployResponse(d *store.Deploy) deployResponse {
+	return deployResponse{
+		ID: d.ID, DeployName: d.Name, AppName: d.AppName, Version: d.Version, Cluster: d.ClusterLabel, NodeLabel: d.NodeLabel,
+		Comment: d.Comment, DeployType: int(d.Type), Status: int(d.Status), CreateTime: d.CreatedAt.Unix(), UpdateTime: d.UpdatedAt.Unix(),
+		Editable: d.Editable, ErrorMessage: d.ErrorMessage, AuditComment: d.AuditComment, BusinessID: d.BusinessID, BusinessName: d.BusinessName,
+	}
+}
+
+var deployFields = map[string]bool{}
+
+func init() {
+	b, _ := json.Marshal(deployResponse{})
+	var m map[string]any
+	_ = json.Unmarshal(b, &m)
+	for k := range m {
+		deployFields[k] = true
+	}
+}
+
+type createDeployRequest struct {
+	DeployName *string `json:"deployName"`
+	AppName    *string `json:"appName"`
+	Version    *string `json:"version"`
+	Cluster    *string `json:"cluster"`
+	NodeLabel  *string `json:"nodeLabel"`
+	Comment    *string `json:"comment"`
+}
+
+// autoApproved: an administrator's changes skip the audit when the hub
+// allows it.
+func (s *server) autoApproved(c *fiber.Ctx) bool {
+	return s.cfg.Features.EnableAdminAutoDeploy && callerOf(c).user.Role() == store.RoleBusinessAdmin
+}
+
+// appVersion loads app name at version of business; 404 names what is missing.
+func (s *server) appVersion(c *fiber.Ctx, business uint64, name, version string) (*store.App, error) {
+	apps, _, err := s.store.ListApps(c.UserContext(), store.AppQuery{BusinessID: business, Name: name, NameMode: store.MatchStrict, Version: version, Page: store.Page{Limit: 1}})
+	if err != nil {
+		return nil, err
+	}
+	if len(apps) == 0 {
+		return nil, notFound("application %s version %s not found in your business", name, version)
+	}
+	return &apps[0], nil
+}
+
+// compileWorkload turns a deployment of app into the agents' workload spec.
+func compileWorkload(d *store.Deploy, app *store.App) ([]byte, error) {
+	if app.Kind != store.AppContainer {
+		return nil, errorf(fiber.StatusUnprocessableEntity, "appName: %s %s is a Helm chart application; this hub deploys container applications only so far", app.Name, app.Version)
+	}
+	var a appSpec
+	if err := json.Unmarshal(app.Spec, &a); err != nil {
+		return nil, err
+	}
+	cmd, _ := splitCommand(a.Command)
+	cs := &protocol.ContainerSpec{
+		Kind: a.DeployType, Image: a.Image, Ports: a.Port, Command: cmd, Env: a.Env, Volumes: a.Volume,
+		Replicas: int32(a.Replicas), MinCPUMilli: int64(a.MinCPU) * 10, MaxCPUMilli: int64(a.MaxCPU) * 10,
+		MinMemoryMiB: int64(a.MinMemory), MaxMemoryMiB: int64(a.MaxMemory), GPU: int64(a.GPU),
+		MaxUnavailable: int32(a.MaxUnavailable), MaxSurge: int32(a.MaxSurge), MinReadySeconds: int32(a.MinReadySeconds),
+	}
+	if a.RepositoryID != "" {
+		// The repository's credentials become this Secret in the namespace.
+		cs.ImagePullSecret = "ote-repo-" + strings.ToLower(strings.ReplaceAll(a.RepositoryID, "_", "-"))
+	}
+	if a.IsHPA {
+		cs.HPA = &protocol.HPASpec{MinReplicas: int32(a.MinReplicas), MaxReplicas: int32(a.MaxReplicas),
+			CPUPercent: int32(a.TargetCPUUtilization), MemPercent: int32(a.TargetMemUtilization)}
+	}
+	return json.Marshal(protocol.WorkloadSpec{
+		Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version,
+		NodeLabel: d.NodeLabel, Container: cs,
+	})
+}
+
+// createDeploy: POST /v1/deploy.
+func (s *server) createDeploy(c *fiber.Ctx) error {
+	business, err := businessOf(c)
+	if err != nil {
+		return err
+	}
+	var req createDeployRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	name, err := required("deployName", req.DeployName)
+	if err != nil {
+		return err
+	}
+	if !appNameRE.MatchString(name) {
+		return invalid("deployName", "must be 1-53 lower case letters, digits or '-', starting and ending with a letter or digit")
+	}
+	appName, version, err := checkAppNameVersion(req.AppName, req.Version)
+	if err != nil {
+		return err
+	}
+	d := &store.Deploy{BusinessID: business, Name: name, AppName: appName, Version: version, CreatedBy: callerOf(c).user.ID}
+	if req.Cluster != nil && *req.Cluster != "" {
+		if d.ClusterLabel, err = checkLabel("cluster", req.Cluster); err != nil {
+			return err
+		}
+	}
+	if req.NodeLabel != nil && *req.NodeLabel != "" {
+		if d.NodeLabel, err = checkLabel("nodeLabel", req.NodeLabel); err != nil {
+			return err
+		}
+	}
+	if req.Comment != nil {
+		if err := checkText("comment", *req.Comment, 2000); err != nil {
+			return err
+		}
+		d.Comment = *req.Comment
+	}
+	app, err := s.appVersion(c, business, appName, version)
+	if err != nil {
+		return err
+	}
+	var auto []byte
+	if s.autoApproved(c) {
+		if auto, err = compileWorkload(d, app); err != nil {
+			return err
+		}
+	} else if app.Kind != store.AppContainer {
+		if _, err := compileWorkload(d, app); err != nil {
+			return err
+		}
+	}
+	dr := &store.DeployRequest{Comment: d.Comment, RequestedBy: d.CreatedBy}
+	if err := s.store.CreateDeploy(c.UserContext(), d, dr, auto); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return conflict("deployment %q already exists in your business", name)
+		}
+		return err
+	}
+	if auto != nil {
+		s.cfg.Tunnel.Notify()
+	}
+	return ok(c, toDeployResponse(d))
+}
+
+// visibleDeploy loads deployment {deployId}: members see their business's,
+// the system administrator all; others get 404.
+func (s *server) visibleDeploy(c *fiber.Ctx) (*store.Deploy, error) {
+	id, err := pathID(c, "deployId")
+	if err != nil {
+		return nil, err
+	}
+	d, err := s.store.DeployByID(c.UserContext(), id)
+	me := callerOf(c).user
+	if errors.Is(err, store.ErrNotFound) || (err == nil && me.Role() != store.RoleSysAdmin && d.BusinessID != me.BusinessID) {
+		return nil, notFound("deployment %d not found", id)
+	}
+	return d, err
+}
+
+// listDeploys: GET /v1/deploy.
+func (s *server) listDeploys(c *fiber.Ctx) error {
+	page, err := parsePage(c, 10, true)
+	if err != nil {
+		return err
+	}
+	fields, err := parseFields(c.Query("field"), deployFields)
+	if err != nil {
+		return err
+	}
+	q := store.DeployQuery{AppName: c.Query("appName"), NameMode: store.NameMode(c.Query("appNameMode", "partial")), Page: page}
+	switch q.NameMode {
+	case store.MatchStrict, store.MatchPartial, store.MatchPrefix:
+	default:
+		return invalid("appNameMode", "must be strict, partial or prefix, got %q", q.NameMode)
+	}
+	switch v := c.Query("editable", "all"); v {
+	case "all":
+	case "true", "false":
+		e := v == "true"
+		q.Editable = &e
+	default:
+		return invalid("editable", "must be true, false or all, got %q", v)
+	}
+	switch v := c.Query("running", "all"); v {
+	case "all":
+	case "true":
+		q.Running = true
+	default:
+		return invalid("running", "must be true or all, got %q", v)
+	}
+	if me := callerOf(c).user; me.Role() != store.RoleSysAdmin {
+		q.BusinessID = me.BusinessID
+	}
+	ds, total, err := s.store.ListDeploys(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]any, len(ds))
+	for i := range ds {
+		if fields == nil {
+			out[i] = toDeployResponse(&ds[i])
+		} else {
+			out[i] = pick(toDeployResponse(&ds[i]), fields)
+		}
+	}
+	return list(c, out, total)
+}
+
+// parseFields reads a comma-separated field selection among allowed.
+func parseFields(v string, allowed map[string]bool) ([]string, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if !allowed[f] {
+			return nil, invalid("field", "unknown field %q", f)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+type historyVersion struct {
+	Version string `json:"version"`
+	Since   int64  `json:"deployTime"`
+}
+
+// getDeploy: GET /v1/deploy/id/{deployId}; field=historyVersion lists the
+// versions that have been live, newest first.
+func (s *server) getDeploy(c *fiber.Ctx) error {
+	d, err := s.visibleDeploy(c)
+	if err != nil {
+		return err
+	}
+	if c.Query("field") == "historyVersion" {
+		hist, err := s.store.DeployHistory(c.UserContext(), d.ID)
+		if err != nil {
+			return err
+		}
+		out := make([]historyVersion, len(hist))
+		for i, h := range hist {
+			out[i] = historyVersion{Version: h.Version, Since: h.Since.Unix()}
+		}
+		return list(c, out, int64(len(out)))
+	}
+	fields, err := parseFields(c.Query("field"), deployFields)
+	if err != nil {
+		return err
+	}
+	if fields != nil {
+		return ok(c, pick(toDeployResponse(d), fields))
+	}
+	return ok(c, toDeployResponse(d))
+}
+
+type changeDeployRequest struct {
+	Version *string `json:"version"`
+	Comment *string `json:"comment"`
+}
+
+// change files an upgrade, rollback or deletion of deployment d.
+func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, version, comment string) error {
+	me := callerOf(c).user
+	if me.Role() == store.RoleSysAdmin || d.BusinessID != me.BusinessID {
+		return forbidden("only members of the deployment's business may change it")
+	}
+	var auto []byte
+	var app *store.App
+	if typ != store.DeployDeleteReq {
+		var err error
+		if app, err = s.appVersion(c, d.BusinessID, d.AppName, version); err != nil {
+			return err
+		}
+		if _, err := compileWorkload(d, app); err != nil {
+			return err
+		}
+	}
+	// A deployment that never ran goes away without audit: nothing of it
+	// is in any cluster.
+	neverLive := d.Status == store.DeployPending || d.Status == store.DeployDisapproved
+	if s.autoApproved(c) || (typ == store.DeployDeleteReq && neverLive && d.Editable) {
+		if app != nil {
+			auto, _ = compileWorkload(d, app)
+		} else {
+			auto = []byte{}
+		}
+	}
+	req := &store.DeployRequest{Type: typ, Version: version, Comment: comment, RequestedBy: me.ID}
+	if err := s.store.RequestChange(c.UserContext(), d.ID, req, auto); err != nil {
+		if errors.Is(err, store.ErrNotEditable) {
+			return conflict("deployment %q has a change waiting for audit; wait for it or ask an administrator", d.Name)
+		}
+		return err
+	}
+	if auto != nil {
+		s.cfg.Tunnel.Notify()
+	}
+	d, err := s.store.DeployByID(c.UserContext(), d.ID)
+	if err != nil {
+		return err
+	}
+	return ok(c, toDeployResponse(d))
+}
+
+func (s *server) decodeChange(c *fiber.Ctx, commentRequired bool) (string, string, error) {
+	var req changeDeployRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return "", "", err
+	}
+	v, err := required("version", req.Version)
+	if err != nil {
+		return "", "", err
+	}
+	if !appVersionRE.MatchString(v) {
+		return "", "", invalid("version", "must be a main version x.y, got %q", v)
+	}
+	if commentRequired && req.Comment == nil {
+		return "", "", invalid("comment", "is required")
+	}
+	comment := ""
+	if req.Comment != nil {
+		comment = *req.Comment
+		if err := checkText("comment", comment, 2000); err != nil {
+			return "", "", err
+		}
+	}
+	return v, comment, nil
+}
+
+// upgradeDeploy: POST /v1/deploy/id/{deployId}.
+func (s *server) upgradeDeploy(c *fiber.Ctx) error {
+	d, err := s.visibleDeploy(c)
+	if err != nil {
+		return err
+	}
+	version, comment, err := s.decodeChange(c, false)
+	if err != nil {
+		return err
+	}
+	if version == d.Version {
+		return invalid("version", "the deployment runs version %s already", version)
+	}
+	return s.change(c, d, store.DeployUpgrade, version, comment)
+}
+
+// rollbackDeploy: PUT /v1/deploy/id/{deployId}, to a version that was live.
+func (s *server) rollbackDeploy(c *fiber.Ctx) error {
+	d, err := s.visibleDeploy(c)
+	if err != nil {
+		return err
+	}
+	version, comment, err := s.decodeChange(c, true)
+	if err != nil {
+		return err
+	}
+	if version == d.Version {
+		return invalid("version", "the deployment runs version %s already", version)
+	}
+	hist, err := s.store.DeployHistory(c.UserContext(), d.ID)
+	if err != nil {
+		return err
+	}
+	for _, h := range hist {
+		if h.Version == version {
+			return s.change(c, d, store.DeployRollback, version, comment)
+		}
+	}
+	return invalid("version", "version %s never ran in this deployment; roll back to one that did (field=historyVersion)", version)
+}
+
+// deleteDeployByID: DELETE /v1/deploy/id/{deployId}.
+func (s *server) deleteDeployByID(c *fiber.Ctx) error {
+	d, err := s.visibleDeploy(c)
+	if err != nil {
+		return err
+	}
+	return s.deleteDeploy(c, d)
+}
+
+// deleteDeployByName: DELETE /v1/deploy/{deployName}.
+func (s *server) deleteDeployByName(c *fiber.Ctx) error {
+	name := c.Params("deployName")
+	if !appNameRE.MatchString(name) {
+		return invalid("deployName", "%q is not a valid deployment name", name)
+	}
+	me := callerOf(c).user
+	d, err := s.store.DeployByName(c.UserContext(), me.BusinessID, name)
+	if errors.Is(err, store.ErrNotFound) || me.BusinessID == 0 {
+		return notFound("deployment %q not found", name)
+	}
+	if err != nil {
+		return err
+	}
+	return s.deleteDeploy(c, d)
+}
+
+func (s *server) deleteDeploy(c *fiber.Ctx, d *store.Deploy) error {
+	if d.Status == store.DeployDeleted {
+		return notFound("deployment %q is deleted already", d.Name)
+	}
+	return s.change(c, d, store.DeployDeleteReq, "", "")
+}
+
+type auditDeployRequest struct {
+	ID      *uint64 `json:"id"`
+	Status  *int    `json:"status"`
+	Comment *string `json:"comment"`
+}
+
+// auditDeploy: PUT (and POST, as the seed's example shows) /v1/admin/deploy.
+// id is the audit request's id (GET /v1/admin/deploy); status 1 approves,
+// 2 disapproves.
+func (s *server) auditDeploy(c *fiber.Ctx) error {
+	var req auditDeployRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	id, err := required("id", req.ID)
+	if err != nil {
+		return err
+	}
+	st, err := required("status", req.Status)
+	if err != nil {
+		return err
+	}
+	if st != 1 && st != 2 {
+		return invalid("status", "must be 1 (approved) or 2 (disapproved), got %d", st)
+	}
+	comment, err := required("comment", req.Comment)
+	if err != nil {
+		return err
+	}
+	if err := checkText("comment", comment, 2000); err != nil {
+		return err
+	}
+	ar, err := s.store.DeployRequestByID(c.UserContext(), id)
+	me := callerOf(c).user
+	if errors.Is(err, store.ErrNotFound) || (err == nil && me.Role() != store.RoleSysAdmin && ar.BusinessID != me.BusinessID) {
+		return notFound("audit request %d not found", id)
+	}
+	if err != nil {
+		return err
+	}
+	var spec []byte
+	if st == 1 && ar.Type != store.DeployDeleteReq {
+		d, err := s.store.DeployByID(c.UserContext(), ar.DeployID)
+		if err != nil {
+			return err
+		}
+		app, err := s.appVersion(c, ar.BusinessID, ar.AppName, ar.Version)
+		if err != nil {
+			return conflict("application %s version %s is gone; disapprove this request", ar.AppName, ar.Version)
+		}
+		if spec, err = compileWorkload(d, app); err != nil {
+			return err
+		}
+	}
+	d, err := s.store.AuditDeploy(c.UserContext(), id, st == 1, comment, spec)
+	if errors.Is(err, store.ErrAlreadyAudited) {
+		return conflict("audit request %d has been decided already", id)
+	}
+	if err != nil {
+		return err
+	}
+	if st == 1 {
+		s.cfg.Tunnel.Notify()
+	}
+	return ok(c, toDeployResponse(d))
+}
+
+// auditResponse is an audit request as GET /v1/admin/deploy lists it.
+type auditResponse struct {
+	ID           uint64 `json:"id"`
+	BusinessName string `json:"businessName"`
+	AppName      string `json:"appName"`
+	Version      string `json:"version"`
+	Cluster      string `json:"cluster"`
+	DeployID     uint64 `json:"deployId"`
+	DeployType   int    `json:"deployType"`
+	Status       int    `json:"status"`
+	Comment      string `json:"comment"`
+	CreateTime   int64  `json:"createTime"`
+	UpdateTime   int64  `json:"updateTime"`
+}
+
+// listAudits: GET /v1/admin/deploy.
+func (s *server) listAudits(c *fiber.Ctx) error {
+	page, err := parsePage(c, 10, false)
+	if err != nil {
+		return err
+	}
+	if _, err := parseOrderBy(c, "id"); err != nil {
+		return err
+	}
+	desc, err := parseOrder(c, "desc")
+	if err != nil {
+		return err
+	}
+	q := store.DeployRequestQuery{BusinessName: c.Query("businessName"), Desc: desc, Page: page}
+	if err := checkText("businessName", q.BusinessName, 64); err != nil {
+		return err
+	}
+	if me := callerOf(c).user; me.Role() != store.RoleSysAdmin {
+		q.BusinessID = me.BusinessID
+	}
+	rs, total, err := s.store.ListDeployRequests(c.UserContext(), q)
+	if err != nil {
+		return err
+	}
+	out := make([]auditResponse, len(rs))
+	for i, r := range rs {
+		out[i] = auditResponse{
+			ID: r.ID, BusinessName: r.BusinessName, AppName: r.AppName, Version: r.Version, Cluster: r.ClusterLabel,
+			DeployID: r.DeployID, DeployType: int(r.Type), Status: r.Status, Comment: r.Comment,
+			CreateTime: r.CreatedAt.Unix(), UpdateTime: r.UpdatedAt.Unix(),
+		}
+	}
+	return list(c, out, total)
+}
