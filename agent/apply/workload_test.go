@@ -14,10 +14,10 @@ import (
 func workloadSpec(kind string, hpa bool) protocol.WorkloadSpec {
 	c := &protocol.ContainerSpec{
 		Kind: kind, Image: "registry.example.com/web:1.0", ImagePullSecret: "ote-repo-private",
-		Ports:   []protocol.Port{{Name: "http", ContainerPort: 8080, ServicePort: 80, Protocol: "TCP"}, {ContainerPort: 9000, ServicePort: 9000, Protocol: "UDP"}},
-		Command: []string{"/app", "--greeting", "hello world"},
-		Env:     []protocol.EnvVar{{Name: "MODE", Value: "edge"}},
-		Volumes: []protocol.Volume{{Name: "cache", MountPath: "/cache", Type: "emptyDir"}, {Name: "models", MountPath: "/models", Type: "hostPath", HostPath: "/data/models", ReadOnly: true}},
+		Ports:    []protocol.Port{{Name: "http", ContainerPort: 8080, ServicePort: 80, Protocol: "TCP"}, {ContainerPort: 9000, ServicePort: 9000, Protocol: "UDP"}},
+		Command:  []string{"/app", "--greeting", "hello world"},
+		Env:      []protocol.EnvVar{{Name: "MODE", Value: "edge"}},
+		Volumes:  []protocol.Volume{{Name: "cache", MountPath: "/cache", Type: "emptyDir"}, {Name: "models", MountPath: "/models", Type: "hostPath", HostPath: "/data/models", ReadOnly: true}},
 		Replicas: 3, MinCPUMilli: 500, MaxCPUMilli: 2000, MinMemoryMiB: 128, MaxMemoryMiB: 512, GPU: 1,
 		MaxUnavailable: 0, MaxSurge: 1, MinReadySeconds: 5,
 	}

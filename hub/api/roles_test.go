@@ -76,6 +76,16 @@ func roleMatrix(t *testing.T, h *hub) {
 		{"DELETE", "/v1/app", map[string]any{}, []int{2, 3}},
 		{"GET", "/v1/app", nil, []int{2, 3, 4}},
 		{"GET", "/v1/app/id/999999", nil, []int{2, 3, 4}},
+		{"POST", "/v1/deploy", map[string]any{}, []int{2, 3}},
+		{"GET", "/v1/deploy", nil, []int{2, 3, 4}},
+		{"GET", "/v1/deploy/id/999999", nil, []int{2, 3, 4}},
+		{"POST", "/v1/deploy/id/999999", map[string]any{}, []int{2, 3, 4}},
+		{"PUT", "/v1/deploy/id/999999", map[string]any{}, []int{2, 3, 4}},
+		{"DELETE", "/v1/deploy/id/999999", nil, []int{2, 3, 4}},
+		{"DELETE", "/v1/deploy/nope", nil, []int{2, 3, 4}},
+		{"PUT", "/v1/admin/deploy", map[string]any{}, []int{3, 4}},
+		{"POST", "/v1/admin/deploy", map[string]any{}, []int{3, 4}},
+		{"GET", "/v1/admin/deploy", nil, []int{3, 4}},
 	}
 	for _, rt := range routes {
 		allowed := map[int]bool{}

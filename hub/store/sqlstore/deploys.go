@@ -118,7 +118,7 @@ func (s *Store) CreateDeploy(ctx context.Context, d *store.Deploy, req *store.De
 		}
 		req.ID, req.DeployID = rr.ID, r.ID
 		if autoSpec != nil {
-			if _, err := s.audit(tx, rr.ID, true, "approved automatically: administrators deploy without audit", autoSpec); err != nil {
+			if _, err := s.audit(tx, rr.ID, true, "approved without audit", autoSpec); err != nil {
 				return err
 			}
 		}
@@ -219,7 +219,7 @@ func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.D
 			return err
 		}
 		if autoSpec != nil {
-			_, err := s.audit(tx, rr.ID, true, "approved automatically: administrators deploy without audit", autoSpec)
+			_, err := s.audit(tx, rr.ID, true, "approved without audit", autoSpec)
 			return err
 		}
 		return nil
