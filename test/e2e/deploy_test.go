@@ -1,0 +1,145 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/ote-stack/ote/test/harness"
+)
+
+func deploymentImage(cs kubernetes.Interface, ns, name string) string {
+	d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		return ""
+	}
+	return d.Spec.Template.Spec.Containers[0].Image
+}
+
+type deployView struct {
+	ID           uint64 `json:"id"`
+	Status       int    `json:"status"`
+	Version      string `json:"version"`
+	ErrorMessage string `json:"errorMessage"`
+}
+
+func (h *hubProc) deploy(tok string, id uint64) deployView {
+	h.t.Helper()
+	var d deployView
+	json.Unmarshal(h.must(200, "GET", fmt.Sprintf("/v1/deploy/id/%d", id), tok, nil).Data, &d)
+	return d
+}
+
+// audit decides the pending request of deployment id.
+func (h *hubProc) audit(tok string, id uint64, status int) {
+	h.t.Helper()
+	var as []struct {
+		ID       uint64 `json:"id"`
+		DeployID uint64 `json:"deployId"`
+		Status   int    `json:"status"`
+	}
+	json.Unmarshal(h.must(200, "GET", "/v1/admin/deploy?pageSize=100", tok, nil).Data, &as)
+	for _, a := range as {
+		if a.DeployID == id && a.Status == 0 {
+			h.must(200, "PUT", "/v1/admin/deploy", tok, map[string]any{"id": a.ID, "status": status, "comment": "e2e"})
+			return
+		}
+	}
+	h.t.Fatalf("no pending request for deployment %d", id)
+}
+
+func containerApp(version string) map[string]any {
+	return map[string]any{
+		"appName": "web", "deployType": "deployment", "image": "registry.example.com/web:" + version, "version": version,
+		"port": []map[string]any{{"containerPort": 8080, "servicePort": 80}}, "replicas": 2,
+		"minCPU": 10, "maxCPU": 100, "minMemory": 64, "maxMemory": 128, "isHPA": false,
+		"targetCPUUtilization": 0, "targetMemUtilization": 0, "maxUnavailable": 1, "maxSurge": 1, "minReadySeconds": 0,
+	}
+}
+
+// TestDeployments: a general user's deployment of a container app, audited,
+// lands in the clusters chosen by label, follows upgrade and rollback, reaches
+// a cluster that is labelled later and one that was offline, and goes away.
+func TestDeployments(t *testing.T) {
+	apiA, apiB := harness.Start(t), harness.Start(t)
+	csA, csB := apiA.Clientset(), apiB.Clientset()
+	fakeNode(t, csA, "node-a1", 8, 32, 100, 0, "", true, "10.0.0.11")
+	fakeNode(t, csB, "node-b1", 8, 32, 100, 0, "", true, "10.0.1.11")
+	h := startHub(t, "", "--data-dir", t.TempDir(), "--admin-password", "Root-pass1", "--agent-bootstrap-token", bootstrap, "--heartbeat-interval", "1s")
+	root := h.login("admin", "Root-pass1")
+	startAgent(t, h, apiA, "edge-a", bootstrap)
+	agentB := startAgent(t, h, apiB, "edge-b", bootstrap)
+	eventually(t, 30*time.Second, "both clusters ready", func() bool { return h.clusterReady(root, "edge-a") && h.clusterReady(root, "edge-b") })
+
+	ns := h.approveBusiness(root, "acme")
+	admin := h.login("acme", "Pw-acme9")
+	h.must(200, "POST", "/v1/admin/user", admin, map[string]any{"user": "dev", "password": "Dev-pass1", "phone": "13800000000", "isAdmin": false, "realName": "Dev"})
+	dev := h.login("dev", "Dev-pass1")
+	for _, v := range []string{"1.0", "1.1"} {
+		h.must(200, "POST", "/v1/app", dev, containerApp(v))
+	}
+	h.must(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-a"}, "clusterLabel": "east"})
+	h.must(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-a", "nodeName": []string{"node-a1"}, "nodeLabel": "web"})
+
+	// Disapproved: nothing anywhere.
+	var d deployView
+	json.Unmarshal(h.must(200, "POST", "/v1/deploy", dev, map[string]any{"deployName": "rejected", "appName": "web", "version": "1.0", "cluster": "east", "nodeLabel": "web", "comment": "try"}).Data, &d)
+	h.audit(admin, d.ID, 2)
+
+	json.Unmarshal(h.must(200, "POST", "/v1/deploy", dev, map[string]any{"deployName": "web", "appName": "web", "version": "1.0", "cluster": "east", "nodeLabel": "web", "comment": "go"}).Data, &d)
+	time.Sleep(500 * time.Millisecond)
+	if deploymentImage(csA, ns, "web") != "" {
+		t.Fatal("a deployment waiting for audit reached the cluster")
+	}
+	h.audit(admin, d.ID, 1)
+	eventually(t, 30*time.Second, "web 1.0 in edge-a", func() bool { return deploymentImage(csA, ns, "web") == "registry.example.com/web:1.0" })
+	dep, _ := csA.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+	if *dep.Spec.Replicas != 2 || dep.Spec.Template.Spec.NodeSelector["label.ote-stack.io/web"] != "true" {
+		t.Fatalf("deployment spec %+v", dep.Spec)
+	}
+	if svc, err := csA.CoreV1().Services(ns).Get(context.Background(), "web", metav1.GetOptions{}); err != nil || svc.Spec.Ports[0].Port != 80 {
+		t.Fatalf("service: %v", err)
+	}
+	if deploymentImage(csA, ns, "rejected") != "" || deploymentImage(csB, ns, "web") != "" {
+		t.Fatal("a workload went where it should not")
+	}
+	eventually(t, 30*time.Second, "status success", func() bool { return h.deploy(dev, d.ID).Status == 5 })
+
+	// A cluster labelled later gets the workload.
+	h.must(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-b"}, "clusterLabel": "east"})
+	eventually(t, 30*time.Second, "web in edge-b", func() bool { return deploymentImage(csB, ns, "web") == "registry.example.com/web:1.0" })
+
+	// An upgrade while edge-b's agent is down reaches it when it is back.
+	agentB.kill()
+	h.must(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", d.ID), dev, map[string]any{"version": "1.1", "comment": "new"})
+	h.audit(admin, d.ID, 1)
+	eventually(t, 30*time.Second, "1.1 in edge-a", func() bool { return deploymentImage(csA, ns, "web") == "registry.example.com/web:1.1" })
+	if deploymentImage(csB, ns, "web") != "registry.example.com/web:1.0" {
+		t.Fatal("edge-b changed with no agent")
+	}
+	startAgent(t, h, apiB, "edge-b", bootstrap)
+	eventually(t, 30*time.Second, "1.1 in edge-b", func() bool { return deploymentImage(csB, ns, "web") == "registry.example.com/web:1.1" })
+
+	// Rollback restores the image everywhere.
+	h.must(200, "PUT", fmt.Sprintf("/v1/deploy/id/%d", d.ID), dev, map[string]any{"version": "1.0", "comment": "back"})
+	h.audit(admin, d.ID, 1)
+	eventually(t, 30*time.Second, "1.0 everywhere", func() bool {
+		return deploymentImage(csA, ns, "web") == "registry.example.com/web:1.0" && deploymentImage(csB, ns, "web") == "registry.example.com/web:1.0"
+	})
+
+	// Deletion removes everything it made.
+	h.must(200, "DELETE", "/v1/deploy/web", dev, nil)
+	h.audit(admin, d.ID, 1)
+	eventually(t, 30*time.Second, "workload gone", func() bool {
+		_, errA := csA.CoreV1().Services(ns).Get(context.Background(), "web", metav1.GetOptions{})
+		return deploymentImage(csA, ns, "web") == "" && deploymentImage(csB, ns, "web") == "" && errA != nil
+	})
+	if got := h.deploy(dev, d.ID); got.Status != 9 {
+		t.Fatalf("deleted deployment status %d", got.Status)
+	}
+}
