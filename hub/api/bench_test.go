@@ -73,3 +73,25 @@ func benchRequest(b *testing.B, method, url, token, body string) {
 		b.Fatalf("%s %s: %d", method, url, resp.StatusCode)
 	}
 }
+
+// BenchmarkListDeploys measures GET /v1/deploy at 100,000 deployments of one
+// business, page size 10, as a member of that business.
+func BenchmarkListDeploys(b *testing.B) {
+	const deploys = 100_000
+	for _, d := range storetest.Dialects {
+		b.Run(fmt.Sprintf("%s/deploys=%d", d, deploys), func(b *testing.B) {
+			st := storetest.Open(b, d)
+			h := startHub(b, st)
+			root := h.login(adminName, adminPass)
+			tn := h.newTenant(root, "bench")
+			storetest.SeedDeploys(b, st, tn.business.ID, deploys)
+			for _, q := range []string{"page=1&pageSize=10", "page=1&pageSize=10&appName=app-42&appNameMode=strict", "page=1&pageSize=10&running=true"} {
+				b.Run(q, func(b *testing.B) {
+					for i := 0; i < b.N; i++ {
+						benchRequest(b, "GET", h.url+"/v1/deploy?"+q, tn.token, "")
+					}
+				})
+			}
+		})
+	}
+}

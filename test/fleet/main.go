@@ -270,6 +270,30 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	fmt.Printf("approval to namespace applied by every agent: all %v (p50 %v, p99 %v)\n",
 		lat[n-1].Round(time.Millisecond), lat[n/2].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond))
 
+	// Audit approval of a deployment to all clusters; time until every agent
+	// has applied the workload.
+	workload, approveDeploy, err := prepareDeploy(httpc, base, root, ns)
+	if err != nil {
+		return err
+	}
+	for _, a := range agents {
+		a.acked.Store(0)
+	}
+	watch.Store(workload)
+	t0 = time.Now()
+	if err := approveDeploy(); err != nil {
+		return err
+	}
+	if err := waitAll(agents, 2*time.Minute, func(a *simAgent) bool { return a.acked.Load() != 0 }); err != nil {
+		return fmt.Errorf("deployment fan-out: %w", err)
+	}
+	for i, a := range agents {
+		lat[i] = time.Duration(a.acked.Load() - t0.UnixNano())
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	fmt.Printf("deployment audit approval to workload applied by every agent: all %v (p50 %v, p99 %v)\n",
+		lat[n-1].Round(time.Millisecond), lat[n/2].Round(time.Millisecond), lat[n*99/100].Round(time.Millisecond))
+
 	// Hub restart: all agents reconnect and resync.
 	for _, a := range agents {
 		a.acked.Store(0)
@@ -384,6 +408,49 @@ func login(c *http.Client, base string) (string, error) {
 	var t struct{ Token string }
 	err := call(c, "POST", base+"/v1/authorization", "", nil, map[string]string{"user": "admin", "password": adminPass}, &t)
 	return t.Token, err
+}
+
+// prepareDeploy has a general user of the business create an app and a
+// deployment to every cluster; approve approves its audit request.
+func prepareDeploy(c *http.Client, base, root, ns string) (string, func() error, error) {
+	var owner struct{ Token string }
+	if err := call(c, "POST", base+"/v1/authorization", "", nil, map[string]string{"user": "fleetowner", "password": "Fleet-owner1"}, &owner); err != nil {
+		return "", nil, err
+	}
+	if err := call(c, "POST", base+"/v1/admin/user", owner.Token, nil, map[string]any{"user": "fleetdev", "password": "Fleet-dev1", "phone": "13800000000", "isAdmin": false, "realName": "D"}, nil); err != nil {
+		return "", nil, err
+	}
+	var dev struct{ Token string }
+	if err := call(c, "POST", base+"/v1/authorization", "", nil, map[string]string{"user": "fleetdev", "password": "Fleet-dev1"}, &dev); err != nil {
+		return "", nil, err
+	}
+	app := map[string]any{"appName": "fleet-web", "deployType": "deployment", "image": "registry.example.com/web:1.0", "version": "1.0",
+		"port": []map[string]any{{"containerPort": 80}}, "minCPU": 10, "maxCPU": 100, "minMemory": 64, "maxMemory": 128,
+		"isHPA": false, "targetCPUUtilization": 0, "targetMemUtilization": 0, "maxUnavailable": 1, "maxSurge": 1, "minReadySeconds": 0}
+	if err := call(c, "POST", base+"/v1/app", dev.Token, nil, app, nil); err != nil {
+		return "", nil, err
+	}
+	var d struct{ ID uint64 }
+	if err := call(c, "POST", base+"/v1/deploy", dev.Token, nil, map[string]any{"deployName": "fleet-web", "appName": "fleet-web", "version": "1.0", "cluster": "", "nodeLabel": "", "comment": "bench"}, &d); err != nil {
+		return "", nil, err
+	}
+	var reqs []struct {
+		ID       uint64 `json:"id"`
+		DeployID uint64 `json:"deployId"`
+	}
+	if err := call(c, "GET", base+"/v1/admin/deploy", root, nil, nil, &reqs); err != nil {
+		return "", nil, err
+	}
+	var reqID uint64
+	for _, r := range reqs {
+		if r.DeployID == d.ID {
+			reqID = r.ID
+		}
+	}
+	approve := func() error {
+		return call(c, "PUT", base+"/v1/admin/deploy", root, nil, map[string]any{"id": reqID, "status": 1, "comment": "go"}, nil)
+	}
+	return ns + "/fleet-web", approve, nil
 }
 
 // prepareBusiness creates an approved administrator and its pending business;

@@ -287,6 +287,17 @@ var migrations = []migration{
 			)`,
 		},
 	},
+	{
+		// The deployment list walks a business's deployments newest first,
+		// optionally by status (running=true) or editability.
+		version: 6,
+		name:    "deployment list indexes",
+		stmts: []string{
+			`CREATE INDEX deploys_business_id ON deploys (business_id, id)`,
+			`CREATE INDEX deploys_business_status ON deploys (business_id, status, id)`,
+			`CREATE INDEX deploys_business_editable ON deploys (business_id, editable, id)`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {

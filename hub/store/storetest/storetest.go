@@ -177,4 +177,40 @@ func SeedUsers(tb testing.TB, s *sqlstore.Store, prefix string, n int, hash []by
 		}
 	}
 	flush()
+	// Planner statistics, as a database in service has them.
+	if err := s.DB().Exec("ANALYZE").Error; err != nil {
+		tb.Fatalf("analyze: %v", err)
+	}
+}
+
+// SeedDeploys inserts n deployments of business in bulk (status success).
+func SeedDeploys(tb testing.TB, s *sqlstore.Store, business uint64, n int) {
+	tb.Helper()
+	now := time.Now().UTC()
+	const batch = 1000
+	rows := make([]map[string]any, 0, batch)
+	flush := func() {
+		if len(rows) == 0 {
+			return
+		}
+		if err := s.DB().Table("deploys").Create(rows).Error; err != nil {
+			tb.Fatalf("seed deploys: %v", err)
+		}
+		rows = rows[:0]
+	}
+	for i := 0; i < n; i++ {
+		rows = append(rows, map[string]any{
+			"business_id": business, "name": fmt.Sprintf("deploy-%d", i), "app_name": fmt.Sprintf("app-%d", i%100), "version": "1.0",
+			"cluster_label": "", "node_label": "", "comment": "", "type": 1, "status": 5, "editable": true,
+			"error_message": "", "audit_comment": "", "spec": "{}", "created_by": 1, "created_at": now, "updated_at": now,
+		})
+		if len(rows) == batch {
+			flush()
+		}
+	}
+	flush()
+	// Planner statistics, as a database in service has them.
+	if err := s.DB().Exec("ANALYZE").Error; err != nil {
+		tb.Fatalf("analyze: %v", err)
+	}
 }
