@@ -159,6 +159,20 @@ type ItemStatus struct {
 	State    ItemState `json:"state"`
 	// Message explains a failure (the API server's reason).
 	Message string `json:"message,omitempty"`
+	// Pods counts a workload's pods (workload items only); the agent sends
+	// a new status whenever they change.
+	Pods *PodCounts `json:"pods,omitempty"`
+}
+
+// PodCounts are the pods of one workload in one cluster.
+type PodCounts struct {
+	// Desired is how many should run (the replicas; for a daemonset or an
+	// autoscaled deployment, the pods that exist).
+	Desired int32 `json:"desired"`
+	// Running are running and ready.
+	Running int32 `json:"running"`
+	// Failed have failed or cannot start (crash loop, image pull errors).
+	Failed int32 `json:"failed"`
 }
 
 // Status carries item outcomes.

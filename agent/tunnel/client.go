@@ -46,16 +46,27 @@ type Applier interface {
 	Apply(ctx context.Context, item protocol.Item) error
 }
 
+// PodCounter counts workloads' pods (package podstatus).
+type PodCounter interface {
+	Changed() <-chan struct{}
+	// Drain returns the workloads ("<namespace>/<name>") whose pods changed.
+	Drain() []string
+	Counts(namespace, name string) protocol.PodCounts
+}
+
 // Config wires a Client.
 type Config struct {
 	HubURL         string
 	ClusterName    string
 	BootstrapToken string
 	// TLS verifies the hub (nil: system roots).
-	TLS          *tls.Config
-	Credentials  Credentials
-	Inventory    Inventory
-	Applier      Applier
+	TLS         *tls.Config
+	Credentials Credentials
+	Inventory   Inventory
+	Applier     Applier
+	// Pods, when set, adds pod counts to workload statuses and reports
+	// them again whenever they change.
+	Pods         PodCounter
 	Log          *slog.Logger
 	Registerer   prometheus.Registerer
 	AgentVersion string
@@ -81,8 +92,9 @@ type Client struct {
 	connected atomic.Bool
 	resyncs   atomic.Uint64 // resyncs processed: one per session that got that far
 
-	mu     sync.Mutex // guards failed
-	failed map[protocol.ItemKey]protocol.Item
+	mu        sync.Mutex // guards failed and workloads
+	failed    map[protocol.ItemKey]protocol.Item
+	workloads map[string]protocol.Item // applied workload items by name
 }
 
 // New returns a client.
@@ -115,7 +127,7 @@ func New(cfg Config) (*Client, error) {
 	return &Client{
 		cfg: cfg, base: base, http: hc, log: cfg.Log.With("cluster", cfg.ClusterName), metrics: m,
 		dialer: &websocket.Dialer{TLSClientConfig: cfg.TLS, HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment},
-		failed: map[protocol.ItemKey]protocol.Item{},
+		failed: map[protocol.ItemKey]protocol.Item{}, workloads: map[string]protocol.Item{},
 	}, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,6 +153,11 @@ func (c *Client) sendLoop(ctx context.Context, peer *wsconn.Peer, hb time.Durati
 func (c *Client) applyLoop(ctx context.Context, peer *wsconn.Peer, desired <-chan *protocol.Desired) {
 	retry := time.NewTicker(c.cfg.RetryFailedEvery)
 	defer retry.Stop()
+	var podsChanged <-chan struct{}
+	if c.cfg.Pods != nil {
+		podsChanged = c.cfg.Pods.Changed()
+	}
+	var podsDue <-chan time.Time
 	for {
 		var items []protocol.Item
 		var upTo uint64
@@ -159,6 +165,19 @@ func (c *Client) applyLoop(ctx context.Context, peer *wsconn.Peer, desired <-cha
 		select {
 		case <-ctx.Done():
 			return
+		case <-podsChanged:
+			if podsDue == nil {
+				podsDue = time.After(c.cfg.CoalesceInventory)
+			}
+			continue
+		case <-podsDue:
+			podsDue = nil
+			if st := c.podStatuses(c.cfg.Pods.Drain()); len(st) > 0 {
+				if c.send(ctx, peer, &protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: st, AppliedRevision: c.applied.Load()}}) != nil {
+					return
+				}
+			}
+			continue
 		case d := <-desired:
 			items, upTo, resync = d.Items, d.UpTo, d.Resync
 		case <-retry.C:
@@ -212,10 +231,40 @@ func (c *Client) applyItem(ctx context.Context, it protocol.Item) protocol.ItemS
 	} else {
 		delete(c.failed, it.ItemKey)
 	}
+	if it.Kind == protocol.ItemWorkload {
+		if err == nil && !it.Deleted {
+			c.workloads[it.Name] = it
+		} else {
+			delete(c.workloads, it.Name)
+		}
+	}
 	c.mu.Unlock()
+	if err == nil && !it.Deleted && it.Kind == protocol.ItemWorkload && c.cfg.Pods != nil {
+		if ns, name, ok := strings.Cut(it.Name, "/"); ok {
+			pods := c.cfg.Pods.Counts(ns, name)
+			st.Pods = &pods
+		}
+	}
 	c.metrics.items.WithLabelValues(string(it.Kind), string(st.State)).Inc()
 	if err != nil && !errors.Is(err, context.Canceled) {
 		c.log.Warn("apply failed", "item", it.ItemKey.String(), "revision", it.Revision, "err", err)
 	}
 	return st
+}
+
+// podStatuses reports the pods of the applied workloads among names.
+func (c *Client) podStatuses(names []string) []protocol.ItemStatus {
+	var out []protocol.ItemStatus
+	for _, n := range names {
+		c.mu.Lock()
+		it, ok := c.workloads[n]
+		c.mu.Unlock()
+		ns, name, cut := strings.Cut(n, "/")
+		if !ok || !cut {
+			continue
+		}
+		pods := c.cfg.Pods.Counts(ns, name)
+		out = append(out, protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied, Pods: &pods})
+	}
+	return out
 }

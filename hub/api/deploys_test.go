@@ -203,29 +203,46 @@ func TestDeploymentsWithAudit(t *testing.T) {
 		h.expect(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-1"}, "clusterLabel": "east"})
 		a1, _, r1 := h.connect("edge-1", c1, 0)
 		a2, _, r2 := h.connect("edge-2", c2, 0)
-		report := func(ag *agent, resync *protocol.Desired, state protocol.ItemState, msg string) {
+		a1.keepAlive()
+		a2.keepAlive()
+		report := func(ag *agent, resync *protocol.Desired, state protocol.ItemState, msg string, pods *protocol.PodCounts) {
 			for _, it := range resync.Items {
 				if it.Kind == protocol.ItemWorkload {
-					ag.send(&protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: []protocol.ItemStatus{{ItemKey: it.ItemKey, Revision: it.Revision, State: state, Message: msg}}}})
+					ag.send(&protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: []protocol.ItemStatus{{ItemKey: it.ItemKey, Revision: it.Revision, State: state, Message: msg, Pods: pods}}}})
 					return
 				}
 			}
 			t.Fatalf("no workload in %v", itemNames(resync.Items))
 		}
-		report(a2, r2, protocol.StateApplied, "")
+		report(a2, r2, protocol.StateApplied, "", nil)
 		waitFor(t, "deploying", func() bool { return h.getDeploy(worker, d.ID).Status == 4 })
-		report(a1, r1, protocol.StateFailed, "quota exceeded")
+		report(a2, r2, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 1})
+		report(a1, r1, protocol.StateFailed, "quota exceeded", nil)
+		waitFor(t, "deploying while edge-2 starts its pods", func() bool {
+			return strings.Contains(h.getDeploy(worker, d.ID).ErrorMessage, "edge-2: 1/2 pods running")
+		})
+		if got := h.getDeploy(worker, d.ID); got.Status != 4 {
+			t.Fatalf("status %d with pods still starting", got.Status)
+		}
+		report(a2, r2, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 2})
 		waitFor(t, "partial success", func() bool { return h.getDeploy(worker, d.ID).Status == 6 })
 		got := h.getDeploy(worker, d.ID)
-		if !strings.Contains(got.ErrorMessage, "edge-1: failed: quota exceeded") || !strings.Contains(got.ErrorMessage, "edge-2: applied") {
+		if !strings.Contains(got.ErrorMessage, "edge-1: failed: quota exceeded") || !strings.Contains(got.ErrorMessage, "edge-2: 2/2 pods running") {
 			t.Fatalf("errorMessage %q", got.ErrorMessage)
+		}
+		report(a1, r1, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 0, Failed: 2})
+		waitFor(t, "pods failing in edge-1", func() bool {
+			return strings.Contains(h.getDeploy(worker, d.ID).ErrorMessage, "edge-1: 0/2 pods running, 2 failed")
+		})
+		if got := h.getDeploy(worker, d.ID); got.Status != 6 {
+			t.Fatalf("status %d with one cluster's pods failing", got.Status)
 		}
 		var running []deployOut
 		h.expect(200, "GET", "/v1/deploy?running=true&field=deployName,status", worker, nil).into(t, &running)
 		if len(running) != 1 || running[0].Status != 6 {
 			t.Fatalf("running %+v", running)
 		}
-		report(a1, r1, protocol.StateApplied, "")
+		report(a1, r1, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 2})
 		waitFor(t, "success", func() bool { return h.getDeploy(worker, d.ID).Status == 5 })
 
 		// Delete: after approval the workload is gone from every cluster.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -52,6 +53,33 @@ func (h *hub) joinAs(token, name string) *reply {
 type agent struct {
 	t    testing.TB
 	conn *websocket.Conn
+	mu   sync.Mutex // guards writes to conn
+}
+
+// keepAlive sends heartbeats until the test ends, as a live agent does.
+func (a *agent) keepAlive() {
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(testHeartbeat / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				b, _ := protocol.Encode(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{}})
+				a.mu.Lock()
+				err := a.conn.WriteMessage(websocket.TextMessage, b)
+				a.mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		}
+	}()
+	a.t.Cleanup(func() { close(stop); <-done })
 }
 
 func (h *hub) dial(cluster, credential string) (*websocket.Conn, *http.Response, error) {
@@ -89,6 +117,8 @@ func (a *agent) send(m *protocol.Message) {
 	if err != nil {
 		a.t.Fatal(err)
 	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if err := a.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		a.t.Fatal(err)
 	}

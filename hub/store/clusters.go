@@ -167,5 +167,12 @@ type ItemStatus struct {
 	Revision  uint64
 	State     string
 	Message   string
+	// Pods are a workload's pod counts; nil when not reported.
+	Pods      *PodCounts
 	UpdatedAt time.Time
+}
+
+// PodCounts are the pods of one workload in one cluster.
+type PodCounts struct {
+	Desired, Running, Failed int32
 }

@@ -270,6 +270,9 @@ func (s *session) onStatus(ctx context.Context, st *protocol.Status) error {
 	batch := make([]store.ItemStatus, len(st.Items))
 	for i, it := range st.Items {
 		batch[i] = store.ItemStatus{ClusterID: s.cluster.ID, Kind: string(it.Kind), Name: it.Name, Revision: it.Revision, State: string(it.State), Message: it.Message}
+		if it.Pods != nil {
+			batch[i].Pods = &store.PodCounts{Desired: it.Pods.Desired, Running: it.Pods.Running, Failed: it.Pods.Failed}
+		}
 	}
 	select {
 	case s.hub.statuses <- batch:

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -51,6 +53,40 @@ func (h *hubProc) audit(tok string, id uint64, status int) {
 		}
 	}
 	h.t.Fatalf("no pending request for deployment %d", id)
+}
+
+// fakePod creates a pod of workload name with the status a kubelet reports.
+func fakePod(t *testing.T, cs kubernetes.Interface, ns, pod, workload string, ready bool, waiting string) {
+	t.Helper()
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns, Labels: map[string]string{"ote-stack.io/deploy": workload}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/web:1.0"}}},
+	}
+	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	setPod(t, cs, ns, pod, ready, waiting)
+}
+
+func setPod(t *testing.T, cs kubernetes.Interface, ns, pod string, ready bool, waiting string) {
+	t.Helper()
+	p, err := cs.CoreV1().Pods(ns).Get(context.Background(), pod, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	p.Status.Phase = corev1.PodRunning
+	p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}
+	p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "app", Ready: ready}}
+	if waiting != "" {
+		p.Status.ContainerStatuses[0].State.Waiting = &corev1.ContainerStateWaiting{Reason: waiting}
+	}
+	if _, err := cs.CoreV1().Pods(ns).UpdateStatus(context.Background(), p, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func containerApp(version string) map[string]any {
@@ -108,7 +144,26 @@ func TestDeployments(t *testing.T) {
 	if deploymentImage(csA, ns, "rejected") != "" || deploymentImage(csB, ns, "web") != "" {
 		t.Fatal("a workload went where it should not")
 	}
-	eventually(t, 30*time.Second, "status success", func() bool { return h.deploy(dev, d.ID).Status == 5 })
+	// No kubelet runs here: pods are made by hand with the status a kubelet
+	// would report, and the hub's status follows them.
+	eventually(t, 30*time.Second, "deploying, no pods yet", func() bool {
+		got := h.deploy(dev, d.ID)
+		return got.Status == 4 && strings.Contains(got.ErrorMessage, "edge-a: 0/2 pods running")
+	})
+	for _, p := range []string{"web-1", "web-2"} {
+		fakePod(t, csA, ns, p, "web", true, "")
+	}
+	eventually(t, 30*time.Second, "status success", func() bool {
+		got := h.deploy(dev, d.ID)
+		return got.Status == 5 && strings.Contains(got.ErrorMessage, "edge-a: 2/2 pods running")
+	})
+	for _, p := range []string{"web-1", "web-2"} {
+		setPod(t, csA, ns, p, false, "CrashLoopBackOff")
+	}
+	eventually(t, 30*time.Second, "status failed", func() bool {
+		got := h.deploy(dev, d.ID)
+		return got.Status == 7 && strings.Contains(got.ErrorMessage, "edge-a: 0/2 pods running, 2 failed")
+	})
 
 	// A cluster labelled later gets the workload.
 	h.must(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-b"}, "clusterLabel": "east"})

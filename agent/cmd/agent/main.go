@@ -29,6 +29,7 @@ import (
 	"github.com/ote-stack/ote/agent/config"
 	"github.com/ote-stack/ote/agent/credential"
 	"github.com/ote-stack/ote/agent/inventory"
+	"github.com/ote-stack/ote/agent/podstatus"
 	"github.com/ote-stack/ote/agent/tunnel"
 )
 
@@ -79,6 +80,12 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	}
 	defer inv.Stop()
 
+	pods := podstatus.New(client)
+	if err := pods.Start(ctx); err != nil {
+		return err
+	}
+	defer pods.Stop()
+
 	ns, name := opts.SecretRef()
 	tc, err := tunnel.New(tunnel.Config{
 		HubURL:         opts.HubURL,
@@ -88,6 +95,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		Credentials:    credential.New(client, ns, name),
 		Inventory:      inv,
 		Applier:        apply.NewSet(client),
+		Pods:           pods,
 		Log:            log,
 		Registerer:     reg,
 		AgentVersion:   version,

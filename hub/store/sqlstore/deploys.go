@@ -486,20 +486,15 @@ func (s *Store) refreshOne(ctx context.Context, business uint64, name, wn string
 	var lines []string
 	for id, rev := range want {
 		r, has := got[id]
-		switch {
-		case !has || r.Revision < rev:
-			waiting++
-			lines = append(lines, names[id]+": waiting for the agent")
-		case r.State == "failed":
-			failed++
-			lines = append(lines, names[id]+": failed: "+r.Message)
-		default:
+		line, state := clusterState(r, has, rev)
+		lines = append(lines, names[id]+": "+line)
+		switch state {
+		case "ok":
 			ok++
-			msg := r.Message
-			if msg == "" {
-				msg = "applied"
-			}
-			lines = append(lines, names[id]+": "+msg)
+		case "failed":
+			failed++
+		default:
+			waiting++
 		}
 	}
 	sort.Strings(lines)
@@ -519,4 +514,34 @@ func (s *Store) refreshOne(ctx context.Context, business uint64, name, wn string
 	return db.Model(&deployRow{}).Where("id = ? AND status <> ?", d.ID, int(store.DeployDeleted)).Updates(map[string]any{
 		"status": int(status), "error_message": strings.Join(lines, "; "),
 	}).Error
+}
+
+// clusterState reads one cluster's report on a workload: "ok" when every
+// desired pod runs, "failed" when the apply failed or pods fail and none
+// runs, "waiting" otherwise; and the line errorMessage shows for it.
+func clusterState(r itemStatusRow, has bool, rev uint64) (string, string) {
+	switch {
+	case !has || r.Revision < rev:
+		return "waiting for the agent", "waiting"
+	case r.State == "failed":
+		return "failed: " + r.Message, "failed"
+	}
+	p := r.pods()
+	if p == nil {
+		return "applied, pods not reported yet", "waiting"
+	}
+	line := fmt.Sprintf("%d/%d pods running", p.Running, p.Desired)
+	if p.Failed > 0 {
+		line += fmt.Sprintf(", %d failed", p.Failed)
+	}
+	switch {
+	case p.Desired > 0 && p.Running >= p.Desired:
+		return line, "ok"
+	case p.Desired == 0 && p.Failed == 0:
+		return line + " (none asked for)", "ok"
+	case p.Failed > 0 && p.Running == 0:
+		return line, "failed"
+	default:
+		return line, "waiting"
+	}
 }

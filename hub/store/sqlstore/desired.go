@@ -104,16 +104,26 @@ func (s *Store) Revision(ctx context.Context) (uint64, error) {
 
 // itemStatusRow is the gorm model of table item_status.
 type itemStatusRow struct {
-	ClusterID uint64 `gorm:"primaryKey"`
-	Kind      string `gorm:"primaryKey"`
-	Name      string `gorm:"primaryKey"`
-	Revision  uint64
-	State     string
-	Message   string
-	UpdatedAt time.Time
+	ClusterID   uint64 `gorm:"primaryKey"`
+	Kind        string `gorm:"primaryKey"`
+	Name        string `gorm:"primaryKey"`
+	Revision    uint64
+	State       string
+	Message     string
+	PodsDesired int32
+	PodsRunning int32
+	PodsFailed  int32
+	UpdatedAt   time.Time
 }
 
 func (itemStatusRow) TableName() string { return "item_status" }
+
+func (r *itemStatusRow) pods() *store.PodCounts {
+	if r.PodsDesired < 0 {
+		return nil
+	}
+	return &store.PodCounts{Desired: r.PodsDesired, Running: r.PodsRunning, Failed: r.PodsFailed}
+}
 
 // SaveItemStatuses upserts the reports in one statement per batch. A report
 // for an older revision than the one recorded does not overwrite it.
@@ -127,7 +137,11 @@ func (s *Store) SaveItemStatuses(ctx context.Context, statuses []store.ItemStatu
 	rows := make([]itemStatusRow, 0, len(statuses))
 	for _, st := range statuses {
 		k := [3]string{fmt.Sprint(st.ClusterID), st.Kind, st.Name}
-		r := itemStatusRow{ClusterID: st.ClusterID, Kind: st.Kind, Name: st.Name, Revision: st.Revision, State: st.State, Message: st.Message, UpdatedAt: now}
+		r := itemStatusRow{ClusterID: st.ClusterID, Kind: st.Kind, Name: st.Name, Revision: st.Revision, State: st.State, Message: st.Message,
+			PodsDesired: -1, PodsRunning: -1, PodsFailed: -1, UpdatedAt: now}
+		if st.Pods != nil {
+			r.PodsDesired, r.PodsRunning, r.PodsFailed = st.Pods.Desired, st.Pods.Running, st.Pods.Failed
+		}
 		if i, ok := latest[k]; ok {
 			if rows[i].Revision <= st.Revision {
 				rows[i] = r
@@ -140,10 +154,13 @@ func (s *Store) SaveItemStatuses(ctx context.Context, statuses []store.ItemStatu
 	err := s.db.WithContext(ctx).Clauses(clause.OnConflict{
 		Columns: []clause.Column{{Name: "cluster_id"}, {Name: "kind"}, {Name: "name"}},
 		DoUpdates: clause.Assignments(map[string]any{
-			"revision":   gorm.Expr("excluded.revision"),
-			"state":      gorm.Expr("excluded.state"),
-			"message":    gorm.Expr("excluded.message"),
-			"updated_at": gorm.Expr("excluded.updated_at"),
+			"revision":     gorm.Expr("excluded.revision"),
+			"state":        gorm.Expr("excluded.state"),
+			"message":      gorm.Expr("excluded.message"),
+			"pods_desired": gorm.Expr("excluded.pods_desired"),
+			"pods_running": gorm.Expr("excluded.pods_running"),
+			"pods_failed":  gorm.Expr("excluded.pods_failed"),
+			"updated_at":   gorm.Expr("excluded.updated_at"),
 		}),
 		Where: clause.Where{Exprs: []clause.Expression{gorm.Expr("item_status.revision <= excluded.revision")}},
 	}).CreateInBatches(rows, 500).Error
@@ -157,7 +174,7 @@ func (s *Store) ItemStatuses(ctx context.Context, clusterID uint64) ([]store.Ite
 	}
 	out := make([]store.ItemStatus, len(rows))
 	for i, r := range rows {
-		out[i] = store.ItemStatus{ClusterID: r.ClusterID, Kind: r.Kind, Name: r.Name, Revision: r.Revision, State: r.State, Message: r.Message, UpdatedAt: r.UpdatedAt}
+		out[i] = store.ItemStatus{ClusterID: r.ClusterID, Kind: r.Kind, Name: r.Name, Revision: r.Revision, State: r.State, Message: r.Message, Pods: r.pods(), UpdatedAt: r.UpdatedAt}
 	}
 	return out, nil
 }

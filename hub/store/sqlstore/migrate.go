@@ -298,6 +298,16 @@ var migrations = []migration{
 			`CREATE INDEX deploys_business_editable ON deploys (business_id, editable, id)`,
 		},
 	},
+	{
+		// Pod counts that agents report for workloads; -1: not reported.
+		version: 7,
+		name:    "workload pod counts",
+		stmts: []string{
+			`ALTER TABLE item_status ADD COLUMN pods_desired INTEGER NOT NULL DEFAULT -1`,
+			`ALTER TABLE item_status ADD COLUMN pods_running INTEGER NOT NULL DEFAULT -1`,
+			`ALTER TABLE item_status ADD COLUMN pods_failed INTEGER NOT NULL DEFAULT -1`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {
