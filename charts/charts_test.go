@@ -6,6 +6,7 @@ package charts
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -28,6 +29,7 @@ import (
 	"github.com/ote-stack/ote/agent/apply"
 	"github.com/ote-stack/ote/agent/credential"
 	"github.com/ote-stack/ote/agent/inventory"
+	"github.com/ote-stack/ote/agent/podstatus"
 	"github.com/ote-stack/ote/protocol"
 	"github.com/ote-stack/ote/test/harness"
 )
@@ -143,19 +145,29 @@ func TestAgentChart(t *testing.T) {
 	if _, err := cs.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ictx, cancel := context.WithCancel(ctx)
 	inv := inventory.New(agentCS)
-	if err := inv.Start(ictx); err != nil {
+	if err := inv.Start(ctx); err != nil {
 		t.Fatalf("watch nodes: %v", err)
 	}
-	cancel()
 	inv.Stop()
-	set := apply.NewSet(agentCS)
+	pods := podstatus.New(agentCS)
+	if err := pods.Start(ctx); err != nil {
+		t.Fatalf("watch pods: %v", err)
+	}
+	pods.Stop()
+	set := apply.NewSet(agentCS, nil, apply.Grant{ClusterRole: "ote-agent-ote-system-workloads", ServiceAccount: "ote-system/ote-agent"})
+	workload, _ := json.Marshal(protocol.WorkloadSpec{Namespace: "ns1", Name: "web", App: "web", Version: "1.0", Container: &protocol.ContainerSpec{
+		Kind: "deployment", Image: "x:1", Ports: []protocol.Port{{ContainerPort: 80, ServicePort: 80, Protocol: "TCP"}}, Replicas: 1,
+		MinCPUMilli: 100, MaxCPUMilli: 200, MinMemoryMiB: 64, MaxMemoryMiB: 128, MaxSurge: 1,
+		HPA: &protocol.HPASpec{MinReplicas: 1, MaxReplicas: 2, CPUPercent: 50},
+	}})
 	for _, it := range []protocol.Item{
 		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNamespace, Name: "ns1"}, Revision: 1},
 		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNodeLabel, Name: "n1/gpu"}, Revision: 2},
 		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNodeLabel, Name: "n1/gpu"}, Revision: 3, Deleted: true},
-		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNamespace, Name: "ns1"}, Revision: 4, Deleted: true},
+		{ItemKey: protocol.ItemKey{Kind: protocol.ItemWorkload, Name: "ns1/web"}, Revision: 4, Spec: workload},
+		{ItemKey: protocol.ItemKey{Kind: protocol.ItemWorkload, Name: "ns1/web"}, Revision: 5, Deleted: true},
+		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNamespace, Name: "ns1"}, Revision: 6, Deleted: true},
 	} {
 		if err := set.Apply(ctx, it); err != nil {
 			t.Fatalf("apply %s as the agent: %v", it.ItemKey, err)

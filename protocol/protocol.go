@@ -7,8 +7,11 @@ import (
 
 // HTTP paths and headers of joining and of the tunnel.
 const (
-	JoinPath             = "/v1/agent/join"
-	TunnelPath           = "/v1/agent/tunnel"
+	JoinPath   = "/v1/agent/join"
+	TunnelPath = "/v1/agent/tunnel"
+	// ChartsPath serves chart archives to agents: ChartsPath + "/" + digest,
+	// with the tunnel's headers.
+	ChartsPath           = "/v1/agent/charts"
 	HeaderBootstrapToken = "X-OTE-Bootstrap-Token"
 	HeaderCluster        = "X-OTE-Cluster"
 	HeaderProtocol       = "X-OTE-Protocol"

@@ -42,6 +42,20 @@ type WorkloadSpec struct {
 	// (nodeSelector NodeLabelKey(NodeLabel): "true").
 	NodeLabel string         `json:"nodeLabel,omitempty"`
 	Container *ContainerSpec `json:"container,omitempty"`
+	Chart     *ChartSpec     `json:"chart,omitempty"`
+}
+
+// ChartSpec is a chart application: a Helm release named after the
+// deployment, in its namespace. The agent fetches the archive from the hub
+// (ChartsPath) and checks it against Digest.
+type ChartSpec struct {
+	Digest  string `json:"digest"`
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Size    int64  `json:"size"`
+	// Values are passed to the chart (the node label arrives as
+	// nodeSelector).
+	Values map[string]any `json:"values,omitempty"`
 }
 
 // ContainerSpec is a container app, ready to become a Deployment or a

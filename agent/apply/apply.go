@@ -7,11 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	applycorev1 "k8s.io/client-go/applyconfigurations/core/v1"
+	applyrbacv1 "k8s.io/client-go/applyconfigurations/rbac/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/ote-stack/ote/agent/credential"
@@ -26,12 +28,13 @@ type Applier interface {
 // Set dispatches items to the applier of their kind.
 type Set map[protocol.ItemKind]Applier
 
-// NewSet returns the appliers of every kind this agent knows.
-func NewSet(client kubernetes.Interface) Set {
+// NewSet returns the appliers of every kind this agent knows; helm may be
+// nil (chart workloads are then refused), grant zero (no RoleBindings).
+func NewSet(client kubernetes.Interface, helm *Releases, grant Grant) Set {
 	return Set{
-		protocol.ItemNamespace: &Namespaces{Client: client},
+		protocol.ItemNamespace: &Namespaces{Client: client, Grant: grant},
 		protocol.ItemNodeLabel: &NodeLabels{Client: client},
-		protocol.ItemWorkload:  &Workloads{Client: client},
+		protocol.ItemWorkload:  &Workloads{Client: client, Helm: helm},
 	}
 }
 
@@ -47,9 +50,23 @@ func (s Set) Apply(ctx context.Context, item protocol.Item) error {
 // ManagedBy marks what the agent made.
 var ManagedBy = map[string]string{"app.kubernetes.io/managed-by": credential.FieldManager}
 
+// Grant is the ClusterRole that the agent binds to its own ServiceAccount in
+// every namespace it makes, so that it may run workloads there without
+// rights in the cluster's other namespaces.
+type Grant struct {
+	// ClusterRole to bind; empty binds nothing.
+	ClusterRole string
+	// ServiceAccount is the agent's, as namespace/name.
+	ServiceAccount string
+}
+
 // Namespaces applies namespaces by server-side apply with the agent's field
-// manager; a deleted item deletes the namespace.
-type Namespaces struct{ Client kubernetes.Interface }
+// manager, with the RoleBinding of Grant; a deleted item deletes the
+// namespace.
+type Namespaces struct {
+	Client kubernetes.Interface
+	Grant  Grant
+}
 
 func (a *Namespaces) Apply(ctx context.Context, item protocol.Item) error {
 	if item.Deleted {
@@ -72,9 +89,25 @@ func (a *Namespaces) Apply(ctx context.Context, item protocol.Item) error {
 	for k, v := range ManagedBy {
 		labels[k] = v
 	}
+	opts := metav1.ApplyOptions{FieldManager: credential.FieldManager, Force: true}
 	ns := applycorev1.Namespace(item.Name).WithLabels(labels)
-	_, err := a.Client.CoreV1().Namespaces().Apply(ctx, ns, metav1.ApplyOptions{FieldManager: credential.FieldManager, Force: true})
-	return err
+	if _, err := a.Client.CoreV1().Namespaces().Apply(ctx, ns, opts); err != nil {
+		return err
+	}
+	if a.Grant.ClusterRole == "" {
+		return nil
+	}
+	saNS, saName, ok := strings.Cut(a.Grant.ServiceAccount, "/")
+	if !ok {
+		return fmt.Errorf("service account %q is not namespace/name", a.Grant.ServiceAccount)
+	}
+	rb := applyrbacv1.RoleBinding("ote-agent-workloads", item.Name).WithLabels(ManagedBy).
+		WithRoleRef(applyrbacv1.RoleRef().WithAPIGroup("rbac.authorization.k8s.io").WithKind("ClusterRole").WithName(a.Grant.ClusterRole)).
+		WithSubjects(applyrbacv1.Subject().WithKind("ServiceAccount").WithNamespace(saNS).WithName(saName))
+	if _, err := a.Client.RbacV1().RoleBindings(item.Name).Apply(ctx, rb, opts); err != nil {
+		return fmt.Errorf("grant workloads in %s: %w", item.Name, err)
+	}
+	return nil
 }
 
 // NodeLabels puts OTE labels on Nodes (protocol.NodeLabelKey) by merge patch,

@@ -34,7 +34,11 @@ const (
 // server-side apply with the agent's field manager. What the workload no
 // longer needs (the other kind, a Service without ports, an HPA no longer
 // asked for) is deleted; a deleted item deletes everything it made.
-type Workloads struct{ Client kubernetes.Interface }
+type Workloads struct {
+	Client kubernetes.Interface
+	// Helm installs chart workloads; nil refuses them.
+	Helm *Releases
+}
 
 func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 	ns, name, ok := strings.Cut(item.Name, "/")
@@ -42,15 +46,29 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 		return fmt.Errorf("workload item %q is not <namespace>/<name>", item.Name)
 	}
 	if item.Deleted {
+		if a.Helm != nil {
+			if err := a.Helm.Uninstall(ns, name); err != nil {
+				return fmt.Errorf("uninstall release %s/%s: %w", ns, name, err)
+			}
+		}
 		return a.remove(ctx, ns, name, "deployment", "daemonset", "service", "hpa")
 	}
 	var spec protocol.WorkloadSpec
 	if err := json.Unmarshal(item.Spec, &spec); err != nil {
 		return fmt.Errorf("workload spec: %w", err)
 	}
+	if spec.Chart != nil {
+		if a.Helm == nil {
+			return errors.New("this agent has no Helm configuration for chart workloads")
+		}
+		if err := a.remove(ctx, ns, name, "deployment", "daemonset", "service", "hpa"); err != nil {
+			return err
+		}
+		return a.Helm.Install(ctx, ns, name, spec.Chart)
+	}
 	c := spec.Container
 	if c == nil {
-		return errors.New("this agent applies container workloads only; the item has none")
+		return errors.New("the workload has neither a container nor a chart")
 	}
 	opts := metav1.ApplyOptions{FieldManager: credential.FieldManager, Force: true}
 	labels := map[string]string{LabelDeploy: name, LabelApp: spec.App, LabelVersion: spec.Version}

@@ -29,7 +29,7 @@ func workloadSpec(kind string, hpa bool) protocol.WorkloadSpec {
 
 func TestContainerWorkloads(t *testing.T) {
 	ctx := context.Background()
-	set := NewSet(client)
+	set := NewSet(client, nil, Grant{})
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns5"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

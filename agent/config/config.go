@@ -32,6 +32,10 @@ type Options struct {
 	// MetricsListen serves /metrics and /healthz.
 	MetricsListen string
 	LogLevel      string
+	// WorkloadRole is a ClusterRole the agent binds to ServiceAccount in each
+	// business namespace it makes (least privilege: no rights elsewhere).
+	WorkloadRole   string
+	ServiceAccount string
 
 	envErr error
 }
@@ -56,6 +60,8 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.HubCA, "hub-ca", "OTE_HUB_CA", "PEM file of CAs that sign the hub's TLS certificate")
 	b.String(&o.MetricsListen, "metrics-listen", "OTE_METRICS_LISTEN", "address of /metrics and /healthz (empty: off)")
 	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
+	b.String(&o.WorkloadRole, "workload-role", "OTE_WORKLOAD_ROLE", "ClusterRole to bind to the agent's ServiceAccount in each business namespace (empty: none)")
+	b.String(&o.ServiceAccount, "service-account", "OTE_SERVICE_ACCOUNT", "the agent's ServiceAccount as namespace/name (with --workload-role)")
 	o.envErr = b.Err()
 }
 
@@ -90,6 +96,11 @@ func (o *Options) Validate() error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", o.LogLevel))
+	}
+	if o.WorkloadRole != "" {
+		if sns, sn, ok := strings.Cut(o.ServiceAccount, "/"); !ok || sns == "" || sn == "" {
+			errs = append(errs, errors.New("--workload-role needs --service-account namespace/name"))
+		}
 	}
 	return errors.Join(errs...)
 }

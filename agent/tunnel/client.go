@@ -237,3 +237,33 @@ func (c *Client) tunnelURL() string {
 	u.Path = strings.TrimRight(u.Path, "/") + protocol.TunnelPath
 	return u.String()
 }
+
+// FetchChart downloads a chart archive from the hub, authenticated by the
+// cluster's credential, with bounded retries. The caller checks the digest.
+func (c *Client) FetchChart(ctx context.Context, digest string) ([]byte, error) {
+	cred, err := c.cfg.Credentials.Load(ctx, c.cfg.ClusterName)
+	if err != nil {
+		return nil, err
+	}
+	if cred == "" {
+		return nil, errors.New("no credential yet")
+	}
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+protocol.ChartsPath+"/"+digest, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(protocol.HeaderCluster, c.cfg.ClusterName)
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var env envelope
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&env)
+		return nil, fmt.Errorf("hub answered HTTP %d: %s", resp.StatusCode, env.Message)
+	}
+	// The hub caps archives at its --chart-limit; 256 MiB bounds a rogue answer.
+	return io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+}

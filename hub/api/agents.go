@@ -68,14 +68,38 @@ func (s *server) authenticateAgent(c *fiber.Ctx) error {
 		return err
 	}
 	if !auth.CredentialMatches(cred, cl.CredentialHash) {
-		s.log.Warn("tunnel refused: wrong credential", "cluster", name, "remote", c.IP())
+		s.log.Warn("agent refused: wrong credential", "cluster", name, "remote", c.IP())
 		return unauthorized("wrong credential for cluster " + name)
-	}
-	if !websocket.IsWebSocketUpgrade(c) {
-		return errorf(fiber.StatusUpgradeRequired, "the tunnel is a websocket: send an upgrade request")
 	}
 	c.Locals(clusterKey, cl)
 	return c.Next()
+}
+
+func requireUpgrade(c *fiber.Ctx) error {
+	if !websocket.IsWebSocketUpgrade(c) {
+		return errorf(fiber.StatusUpgradeRequired, "the tunnel is a websocket: send an upgrade request")
+	}
+	return c.Next()
+}
+
+var digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+
+// chartArchive: GET /v1/agent/charts/{digest}, for agents: the archive of a
+// chart application, which the agent checks against the digest.
+func (s *server) chartArchive(c *fiber.Ctx) error {
+	digest := c.Params("digest")
+	if !digestRE.MatchString(digest) {
+		return invalid("digest", "must be sha256:<64 hex digits>")
+	}
+	b, err := s.store.Chart(c.UserContext(), digest)
+	if errors.Is(err, store.ErrNotFound) {
+		return notFound("no chart %s", digest)
+	}
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/gzip")
+	return c.Send(b)
 }
 
 // tunnel upgrades to a websocket and hands it to the tunnel hub.

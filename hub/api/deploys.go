@@ -80,8 +80,13 @@ func (s *server) appVersion(c *fiber.Ctx, business uint64, name, version string)
 
 // compileWorkload turns a deployment of app into the agents' workload spec.
 func compileWorkload(d *store.Deploy, app *store.App) ([]byte, error) {
-	if app.Kind != store.AppContainer {
-		return nil, errorf(fiber.StatusUnprocessableEntity, "appName: %s %s is a Helm chart application; this hub deploys container applications only so far", app.Name, app.Version)
+	ws := protocol.WorkloadSpec{Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version, NodeLabel: d.NodeLabel}
+	if app.Kind == store.AppChart {
+		ws.Chart = &protocol.ChartSpec{Digest: app.ChartDigest, Name: app.ChartName, Version: app.ChartVersion, Size: app.ChartSize}
+		if d.NodeLabel != "" {
+			ws.Chart.Values = map[string]any{"nodeSelector": map[string]string{protocol.NodeLabelKey(d.NodeLabel): "true"}}
+		}
+		return json.Marshal(ws)
 	}
 	var a appSpec
 	if err := json.Unmarshal(app.Spec, &a); err != nil {
@@ -102,10 +107,8 @@ func compileWorkload(d *store.Deploy, app *store.App) ([]byte, error) {
 		cs.HPA = &protocol.HPASpec{MinReplicas: int32(a.MinReplicas), MaxReplicas: int32(a.MaxReplicas),
 			CPUPercent: int32(a.TargetCPUUtilization), MemPercent: int32(a.TargetMemUtilization)}
 	}
-	return json.Marshal(protocol.WorkloadSpec{
-		Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version,
-		NodeLabel: d.NodeLabel, Container: cs,
-	})
+	ws.Container = cs
+	return json.Marshal(ws)
 }
 
 // createDeploy: POST /v1/deploy.
@@ -153,10 +156,6 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 	var auto []byte
 	if s.autoApproved(c) {
 		if auto, err = compileWorkload(d, app); err != nil {
-			return err
-		}
-	} else if app.Kind != store.AppContainer {
-		if _, err := compileWorkload(d, app); err != nil {
 			return err
 		}
 	}

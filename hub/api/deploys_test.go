@@ -115,7 +115,6 @@ func TestDeploymentsWithAudit(t *testing.T) {
 			}
 		}
 		h.expect(404, "POST", "/v1/deploy", worker, body("x", "9.9"))
-		h.expect(422, "POST", "/v1/deploy", worker, with(body("x", "1.0"), "appName", "charted"))
 		h.expect(403, "POST", "/v1/deploy", root, body("x", "1.0"))
 
 		// A general user's deployment waits; a disapproval changes nothing.

@@ -194,7 +194,8 @@ func (s *server) routes(app *fiber.App) {
 	v1.Get("/admin/deploy", authed, admin, s.listAudits)
 
 	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
-	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, s.tunnel())
+	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, requireUpgrade, s.tunnel())
+	v1.Get(protocol.ChartsPath[len("/v1"):]+"/:digest", s.authenticateAgent, s.chartArchive)
 }
 
 // requestContext gives every handler a context with a deadline for its store calls.

@@ -87,14 +87,20 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	defer pods.Stop()
 
 	ns, name := opts.SecretRef()
-	tc, err := tunnel.New(tunnel.Config{
+	// Chart archives come from the hub through the tunnel client, which
+	// holds the credential; the client is built just below.
+	var tc *tunnel.Client
+	helm := &apply.Releases{Config: restCfg, Log: log, Fetch: func(ctx context.Context, digest string) ([]byte, error) {
+		return tc.FetchChart(ctx, digest)
+	}}
+	tc, err = tunnel.New(tunnel.Config{
 		HubURL:         opts.HubURL,
 		ClusterName:    opts.ClusterName,
 		BootstrapToken: opts.BootstrapToken,
 		TLS:            tlsCfg,
 		Credentials:    credential.New(client, ns, name),
 		Inventory:      inv,
-		Applier:        apply.NewSet(client),
+		Applier:        apply.NewSet(client, helm, apply.Grant{ClusterRole: opts.WorkloadRole, ServiceAccount: opts.ServiceAccount}),
 		Pods:           pods,
 		Log:            log,
 		Registerer:     reg,

@@ -1,0 +1,158 @@
+package apply
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/ote-stack/ote/protocol"
+)
+
+// FetchChart returns the chart archive of a digest (from the hub).
+type FetchChart func(ctx context.Context, digest string) ([]byte, error)
+
+// Releases installs chart workloads as Helm releases through the Helm v3
+// SDK: upgrade --install semantics, history kept in the namespace (Secrets,
+// Helm's default driver), uninstall on delete. Archives are fetched once per
+// digest, checked against it, and kept in memory.
+type Releases struct {
+	Config *rest.Config
+	Fetch  FetchChart
+	Log    *slog.Logger
+
+	mu    sync.Mutex // guards cache
+	cache map[string][]byte
+}
+
+// maxCachedCharts bounds the archives kept in memory.
+const maxCachedCharts = 32
+
+func (r *Releases) archive(ctx context.Context, digest string) ([]byte, error) {
+	r.mu.Lock()
+	if b, ok := r.cache[digest]; ok {
+		r.mu.Unlock()
+		return b, nil
+	}
+	r.mu.Unlock()
+	if r.Fetch == nil {
+		return nil, errors.New("no way to fetch charts from the hub")
+	}
+	b, err := r.Fetch(ctx, digest)
+	if err != nil {
+		return nil, fmt.Errorf("fetch chart %s: %w", digest, err)
+	}
+	sum := sha256.Sum256(b)
+	if got := "sha256:" + hex.EncodeToString(sum[:]); got != digest {
+		return nil, fmt.Errorf("chart from the hub has digest %s, want %s", got, digest)
+	}
+	r.mu.Lock()
+	if r.cache == nil || len(r.cache) >= maxCachedCharts {
+		r.cache = map[string][]byte{}
+	}
+	r.cache[digest] = b
+	r.mu.Unlock()
+	return b, nil
+}
+
+func (r *Releases) config(namespace string) (*action.Configuration, error) {
+	cfg := new(action.Configuration)
+	logf := func(format string, v ...any) {
+		if r.Log != nil {
+			r.Log.Debug(fmt.Sprintf(format, v...), "namespace", namespace)
+		}
+	}
+	if err := cfg.Init(&restGetter{config: r.Config, namespace: namespace}, namespace, "secret", logf); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Install upgrades or installs release name in namespace with the chart.
+func (r *Releases) Install(ctx context.Context, namespace, name string, spec *protocol.ChartSpec) error {
+	b, err := r.archive(ctx, spec.Digest)
+	if err != nil {
+		return err
+	}
+	ch, err := loader.LoadArchive(bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("load chart: %w", err)
+	}
+	cfg, err := r.config(namespace)
+	if err != nil {
+		return err
+	}
+	values := spec.Values
+	if values == nil {
+		values = map[string]any{}
+	}
+	_, err = action.NewHistory(cfg).Run(name)
+	switch {
+	case errors.Is(err, driver.ErrReleaseNotFound):
+		in := action.NewInstall(cfg)
+		in.ReleaseName, in.Namespace = name, namespace
+		_, err = in.RunWithContext(ctx, ch, values)
+	case err == nil:
+		up := action.NewUpgrade(cfg)
+		up.Namespace = namespace
+		_, err = up.RunWithContext(ctx, name, ch, values)
+	}
+	return err
+}
+
+// Uninstall removes release name; a release that is gone is fine.
+func (r *Releases) Uninstall(namespace, name string) error {
+	cfg, err := r.config(namespace)
+	if err != nil {
+		return err
+	}
+	_, err = action.NewUninstall(cfg).Run(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil
+	}
+	return err
+}
+
+// restGetter hands Helm the agent's rest.Config (Helm wants a
+// RESTClientGetter, which kubectl's flags usually provide).
+type restGetter struct {
+	config    *rest.Config
+	namespace string
+}
+
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) { return rest.CopyConfig(g.config), nil }
+
+func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	dc, err := discovery.NewDiscoveryClientForConfig(rest.CopyConfig(g.config))
+	if err != nil {
+		return nil, err
+	}
+	return memory.NewMemCacheClient(dc), nil
+}
+
+func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
+	dc, err := g.ToDiscoveryClient()
+	if err != nil {
+		return nil, err
+	}
+	return restmapper.NewDeferredDiscoveryRESTMapper(dc), nil
+}
+
+func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
+	return clientcmd.NewDefaultClientConfig(*clientcmdapi.NewConfig(), &clientcmd.ConfigOverrides{Context: clientcmdapi.Context{Namespace: g.namespace}})
+}

@@ -1,0 +1,117 @@
+package e2e
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ote-stack/ote/test/harness"
+)
+
+// chartArchive is a chart whose one template is a ConfigMap carrying greeting.
+func chartArchive(t *testing.T, version, greeting string) []byte {
+	t.Helper()
+	files := map[string]string{
+		"hello/Chart.yaml":  "apiVersion: v2\nname: hello\nversion: " + version + "\n",
+		"hello/values.yaml": "greeting: " + greeting + "\nnodeSelector: {}\n",
+		"hello/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\n" +
+			"data:\n  greeting: {{ .Values.greeting | quote }}\n  selector: {{ .Values.nodeSelector | toJson | quote }}\n",
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for name, body := range files {
+		tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	gz.Close()
+	return buf.Bytes()
+}
+
+func (h *hubProc) uploadChart(tok, name, version string, archive []byte) {
+	h.t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	w.WriteField("appName", name)
+	w.WriteField("version", version)
+	fw, _ := w.CreateFormFile("chart", "chart.tgz")
+	fw.Write(archive)
+	w.Close()
+	req, _ := http.NewRequest("POST", h.url+"/v1/app/chart", &body)
+	req.Header.Set("Content-Type", w.FormDataContentType())
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b, _ := io.ReadAll(resp.Body)
+		h.t.Fatalf("upload chart: %d %s", resp.StatusCode, b)
+	}
+}
+
+// TestChartDeployment: a chart app becomes a Helm release in the business's
+// namespace; an upgrade changes it, a rollback restores it, and deletion
+// uninstalls it.
+func TestChartDeployment(t *testing.T) {
+	api := harness.Start(t)
+	cs := api.Clientset()
+	fakeNode(t, cs, "node-1", 4, 8, 50, 0, "", true, "10.0.0.21")
+	h := startHub(t, "", "--data-dir", t.TempDir(), "--admin-password", "Root-pass1", "--agent-bootstrap-token", bootstrap,
+		"--heartbeat-interval", "1s", "--enable-admin-auto-deploy")
+	root := h.login("admin", "Root-pass1")
+	startAgent(t, h, api, "edge-c", bootstrap)
+	eventually(t, 30*time.Second, "cluster ready", func() bool { return h.clusterReady(root, "edge-c") })
+	ns := h.approveBusiness(root, "charty")
+	admin := h.login("charty", "Pw-charty9")
+	h.uploadChart(admin, "hello", "1.0", chartArchive(t, "0.1.0", "hello"))
+	h.uploadChart(admin, "hello", "1.1", chartArchive(t, "0.2.0", "bonjour"))
+	h.must(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-c", "nodeName": []string{"node-1"}, "nodeLabel": "edge"})
+
+	greeting := func() string {
+		cm, err := cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "hello-config", metav1.GetOptions{})
+		if err != nil {
+			return ""
+		}
+		return cm.Data["greeting"]
+	}
+	// An administrator's deployment runs at once (--enable-admin-auto-deploy).
+	var d deployView
+	json.Unmarshal(h.must(200, "POST", "/v1/deploy", admin, map[string]any{"deployName": "hello", "appName": "hello", "version": "1.0", "cluster": "", "nodeLabel": "edge", "comment": "chart"}).Data, &d)
+	eventually(t, 60*time.Second, "release installed", func() bool { return greeting() == "hello" })
+	cm, _ := cs.CoreV1().ConfigMaps(ns).Get(context.Background(), "hello-config", metav1.GetOptions{})
+	if cm.Data["selector"] != `{"label.ote-stack.io/edge":"true"}` || cm.Labels["app.kubernetes.io/managed-by"] != "Helm" {
+		t.Fatalf("release objects: %+v %+v", cm.Data, cm.Labels)
+	}
+	secrets, _ := cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello"})
+	if len(secrets.Items) != 1 {
+		t.Fatalf("helm release history: %d revisions", len(secrets.Items))
+	}
+
+	h.must(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", d.ID), admin, map[string]any{"version": "1.1"})
+	eventually(t, 60*time.Second, "release upgraded", func() bool { return greeting() == "bonjour" })
+	h.must(200, "PUT", fmt.Sprintf("/v1/deploy/id/%d", d.ID), admin, map[string]any{"version": "1.0", "comment": "back"})
+	eventually(t, 60*time.Second, "release rolled back", func() bool { return greeting() == "hello" })
+	secrets, _ = cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello"})
+	if len(secrets.Items) != 3 {
+		t.Fatalf("helm release history after upgrade and rollback: %d revisions, want 3", len(secrets.Items))
+	}
+
+	h.must(200, "DELETE", fmt.Sprintf("/v1/deploy/id/%d", d.ID), admin, nil)
+	eventually(t, 60*time.Second, "release uninstalled", func() bool {
+		s, _ := cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello"})
+		return greeting() == "" && len(s.Items) == 0
+	})
+}
