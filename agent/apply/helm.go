@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
+	"strings"
 	"sync"
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/client-go/discovery"
@@ -101,18 +104,47 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	if values == nil {
 		values = map[string]any{}
 	}
-	_, err = action.NewHistory(cfg).Run(name)
-	switch {
-	case errors.Is(err, driver.ErrReleaseNotFound):
+	labels := map[string]string{chartLabel: digestLabel(spec.Digest)}
+	hist, err := action.NewHistory(cfg).Run(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) {
 		in := action.NewInstall(cfg)
-		in.ReleaseName, in.Namespace = name, namespace
+		in.ReleaseName, in.Namespace, in.Labels = name, namespace, labels
 		_, err = in.RunWithContext(ctx, ch, values)
-	case err == nil:
-		up := action.NewUpgrade(cfg)
-		up.Namespace = namespace
-		_, err = up.RunWithContext(ctx, name, ch, values)
+		return err
 	}
+	if err != nil {
+		return err
+	}
+	sort.Slice(hist, func(i, j int) bool { return hist[i].Version < hist[j].Version })
+	cur := hist[len(hist)-1]
+	if cur.Labels[chartLabel] == labels[chartLabel] && cur.Info != nil && cur.Info.Status == release.StatusDeployed {
+		return nil // already there: a resync must not add a revision
+	}
+	// A chart that ran before is a Helm rollback to its newest revision.
+	for i := len(hist) - 2; i >= 0; i-- {
+		if hist[i].Labels[chartLabel] == labels[chartLabel] {
+			rb := action.NewRollback(cfg)
+			rb.Version = hist[i].Version
+			return rb.Run(name)
+		}
+	}
+	up := action.NewUpgrade(cfg)
+	up.Namespace, up.Labels = namespace, labels
+	_, err = up.RunWithContext(ctx, name, ch, values)
 	return err
+}
+
+// chartLabel marks each Helm revision with the chart it installed, so that
+// going back to a chart becomes a Helm rollback and a resync of the current
+// chart changes nothing.
+const chartLabel = "ote-stack.io/chart"
+
+func digestLabel(digest string) string {
+	d := strings.TrimPrefix(digest, "sha256:")
+	if len(d) > 40 {
+		d = d[:40]
+	}
+	return d
 }
 
 // Uninstall removes release name; a release that is gone is fine.

@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,7 +74,7 @@ func TestChartDeployment(t *testing.T) {
 	h := startHub(t, "", "--data-dir", t.TempDir(), "--admin-password", "Root-pass1", "--agent-bootstrap-token", bootstrap,
 		"--heartbeat-interval", "1s", "--enable-admin-auto-deploy")
 	root := h.login("admin", "Root-pass1")
-	startAgent(t, h, api, "edge-c", bootstrap)
+	agent := startAgent(t, h, api, "edge-c", bootstrap)
 	eventually(t, 30*time.Second, "cluster ready", func() bool { return h.clusterReady(root, "edge-c") })
 	ns := h.approveBusiness(root, "charty")
 	admin := h.login("charty", "Pw-charty9")
@@ -104,9 +106,17 @@ func TestChartDeployment(t *testing.T) {
 	eventually(t, 60*time.Second, "release upgraded", func() bool { return greeting() == "bonjour" })
 	h.must(200, "PUT", fmt.Sprintf("/v1/deploy/id/%d", d.ID), admin, map[string]any{"version": "1.0", "comment": "back"})
 	eventually(t, 60*time.Second, "release rolled back", func() bool { return greeting() == "hello" })
+	secrets, _ = cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello,version=3"})
+	if len(secrets.Items) != 1 || !strings.Contains(helmDescription(t, secrets.Items[0].Data["release"]), "Rollback to 1") {
+		t.Fatalf("revision 3 is not a Helm rollback to revision 1")
+	}
+	// Resyncs apply the same chart again: no new revision.
+	agent.stop()
+	startAgent(t, h, api, "edge-c", bootstrap)
+	time.Sleep(3 * time.Second)
 	secrets, _ = cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello"})
 	if len(secrets.Items) != 3 {
-		t.Fatalf("helm release history after upgrade and rollback: %d revisions, want 3", len(secrets.Items))
+		t.Fatalf("helm history after an agent restart: %d revisions, want 3", len(secrets.Items))
 	}
 
 	h.must(200, "DELETE", fmt.Sprintf("/v1/deploy/id/%d", d.ID), admin, nil)
@@ -114,4 +124,27 @@ func TestChartDeployment(t *testing.T) {
 		s, _ := cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello"})
 		return greeting() == "" && len(s.Items) == 0
 	})
+}
+
+// helmDescription decodes a Helm release Secret's payload (base64 of gzip of
+// JSON) and returns the release's description.
+func helmDescription(t *testing.T, payload []byte) string {
+	t.Helper()
+	raw, err := base64.StdEncoding.DecodeString(string(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rel struct {
+		Info struct {
+			Description string `json:"description"`
+		} `json:"info"`
+	}
+	if err := json.NewDecoder(zr).Decode(&rel); err != nil {
+		t.Fatal(err)
+	}
+	return rel.Info.Description
 }
