@@ -114,7 +114,9 @@ type Item struct {
 	Revision uint64 `json:"revision"`
 	// Deleted means the item must no longer exist.
 	Deleted bool `json:"deleted,omitempty"`
-	// Spec is the kind's spec (NamespaceSpec, NodeLabelSpec); absent when Deleted.
+	// Spec is the kind's spec (NamespaceSpec, NodeLabelSpec, WorkloadSpec).
+	// A deleted item has none, except a node label removed with eviction
+	// (NodeLabelSpec.Evict).
 	Spec json.RawMessage `json:"spec,omitempty"`
 }
 
@@ -128,6 +130,9 @@ type NamespaceSpec struct {
 type NodeLabelSpec struct {
 	Node  string `json:"node"`
 	Label string `json:"label"`
+	// Evict, on a deleted item, also deletes the pods on Node whose
+	// nodeSelector asks for the label.
+	Evict bool `json:"evict,omitempty"`
 }
 
 // NodeLabelPrefix is the Kubernetes label key prefix of OTE node labels: the

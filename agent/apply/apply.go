@@ -131,7 +131,32 @@ func (a *NodeLabels) Apply(ctx context.Context, item protocol.Item) error {
 		}
 		return fmt.Errorf("node %s not found", node)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	var spec protocol.NodeLabelSpec
+	if item.Deleted && len(item.Spec) > 0 && json.Unmarshal(item.Spec, &spec) == nil && spec.Evict {
+		return a.evict(ctx, node, protocol.NodeLabelKey(label))
+	}
+	return nil
+}
+
+// evict deletes the pods on node that the label key placed there.
+func (a *NodeLabels) evict(ctx context.Context, node, key string) error {
+	pods, err := a.Client.CoreV1().Pods("").List(ctx, metav1.ListOptions{FieldSelector: "spec.nodeName=" + node})
+	if err != nil {
+		return fmt.Errorf("list pods on %s: %w", node, err)
+	}
+	for _, p := range pods.Items {
+		if _, ok := p.Spec.NodeSelector[key]; !ok {
+			continue
+		}
+		err := a.Client.CoreV1().Pods(p.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return fmt.Errorf("evict pod %s/%s: %w", p.Namespace, p.Name, err)
+		}
+	}
+	return nil
 }
 
 func splitNodeLabel(name string) (node, label string, ok bool) {

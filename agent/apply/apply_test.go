@@ -122,3 +122,40 @@ func TestNodeLabels(t *testing.T) {
 		t.Fatal("unknown kind accepted")
 	}
 }
+
+// A node label removed with deleteDeploy evicts the pods it placed there.
+func TestNodeLabelEviction(t *testing.T) {
+	ctx := context.Background()
+	set := NewSet(client, nil, Grant{})
+	if _, err := client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n-evict"}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns-evict"}}, metav1.CreateOptions{})
+	if err := set.Apply(ctx, item(protocol.ItemNodeLabel, "n-evict/edge", 1, nil, false)); err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, selector map[string]string) {
+		_, err := client.CoreV1().Pods("ns-evict").Create(ctx, &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       corev1.PodSpec{NodeName: "n-evict", NodeSelector: selector, Containers: []corev1.Container{{Name: "c", Image: "x:1"}}},
+		}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("placed", map[string]string{"label.ote-stack.io/edge": "true"})
+	mk("other", nil)
+	if err := set.Apply(ctx, item(protocol.ItemNodeLabel, "n-evict/edge", 2, protocol.NodeLabelSpec{Node: "n-evict", Label: "edge", Evict: true}, true)); err != nil {
+		t.Fatal(err)
+	}
+	pods, _ := client.CoreV1().Pods("ns-evict").List(ctx, metav1.ListOptions{})
+	var left []string
+	for _, p := range pods.Items {
+		if p.DeletionTimestamp == nil {
+			left = append(left, p.Name)
+		}
+	}
+	if fmt.Sprint(left) != "[other]" {
+		t.Fatalf("pods left %v, want only the one the label did not place", left)
+	}
+}

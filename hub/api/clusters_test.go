@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/ote-stack/ote/hub/store/sqlstore"
+	"github.com/ote-stack/ote/hub/store/storetest"
 	"github.com/ote-stack/ote/protocol"
 )
 
@@ -134,4 +137,23 @@ func TestNodeLabelValidation(t *testing.T) {
 			t.Fatalf("label not removed: %d", *r.Total)
 		}
 	})
+}
+
+func TestNodeLabelDeleteDeploy(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	root := h.login(adminName, adminPass)
+	cred := h.join("edge-1")
+	a, _, _ := h.connect("edge-1", cred, 0)
+	a.send(&protocol.Message{Kind: protocol.KindInventory, Inventory: &protocol.Inventory{Full: true, Nodes: []protocol.Node{{Name: "n1"}}}})
+	waitFor(t, "inventory", func() bool { return *h.expect(200, "GET", "/v1/node", root, nil).Total == 1 })
+	body := map[string]any{"clusterName": "edge-1", "nodeName": []string{"n1"}, "nodeLabel": "edge"}
+	h.expect(200, "POST", "/v1/node/label", root, body)
+	a.expect(protocol.KindDesired)
+	h.expect(200, "DELETE", "/v1/node/label", root, with(body, "deleteDeploy", true))
+	d := a.expect(protocol.KindDesired).Desired
+	var spec protocol.NodeLabelSpec
+	json.Unmarshal(d.Items[0].Spec, &spec)
+	if !d.Items[0].Deleted || !spec.Evict || spec.Node != "n1" {
+		t.Fatalf("removal with deleteDeploy: %+v %s", d.Items[0], d.Items[0].Spec)
+	}
 }

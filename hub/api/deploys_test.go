@@ -202,8 +202,6 @@ func TestDeploymentsWithAudit(t *testing.T) {
 		h.expect(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-1"}, "clusterLabel": "east"})
 		a1, _, r1 := h.connect("edge-1", c1, 0)
 		a2, _, r2 := h.connect("edge-2", c2, 0)
-		a1.keepAlive()
-		a2.keepAlive()
 		report := func(ag *agent, resync *protocol.Desired, state protocol.ItemState, msg string, pods *protocol.PodCounts) {
 			for _, it := range resync.Items {
 				if it.Kind == protocol.ItemWorkload {

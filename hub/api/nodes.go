@@ -145,14 +145,16 @@ func (s *server) addNodeLabel(c *fiber.Ctx) error {
 	return ok(c, nil)
 }
 
-// removeNodeLabel: DELETE /v1/node/label. deleteDeploy is accepted and
-// validated; it concerns deployments placed by this label.
+// removeNodeLabel: DELETE /v1/node/label. With deleteDeploy true, the pods
+// that deployments placed on these nodes through this label are deleted
+// too (their controllers reschedule them on nodes that still carry it).
 func (s *server) removeNodeLabel(c *fiber.Ctx) error {
 	req, label, err := s.decodeNodeLabel(c)
 	if err != nil {
 		return err
 	}
-	if err := s.store.RemoveNodeLabel(c.UserContext(), *req.ClusterName, req.NodeName, label); err != nil {
+	evict := req.DeleteDeploy != nil && *req.DeleteDeploy
+	if err := s.store.RemoveNodeLabel(c.UserContext(), *req.ClusterName, req.NodeName, label, evict); err != nil {
 		return notFoundAs(err)
 	}
 	s.cfg.Tunnel.Notify()

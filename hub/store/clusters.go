@@ -87,7 +87,9 @@ type Nodes interface {
 	// items, on the Kubernetes Nodes. ErrNotFound (and no change) when the
 	// cluster or a node does not exist.
 	AddNodeLabel(ctx context.Context, cluster string, nodes []string, label string) error
-	RemoveNodeLabel(ctx context.Context, cluster string, nodes []string, label string) error
+	// RemoveNodeLabel takes label off nodes. With evict, the agents also
+	// delete the pods that the label placed on those nodes (deleteDeploy).
+	RemoveNodeLabel(ctx context.Context, cluster string, nodes []string, label string, evict bool) error
 	// NodeLabelNames lists the distinct node labels, of one cluster or all.
 	NodeLabelNames(ctx context.Context, cluster string) ([]string, error)
 }

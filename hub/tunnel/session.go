@@ -201,7 +201,7 @@ func (s *session) syncLoop(ctx context.Context, sent uint64) {
 					ItemKey:  protocol.ItemKey{Kind: protocol.ItemKind(it.Kind), Name: it.Name},
 					Revision: it.Revision, Deleted: it.Deleted,
 				}
-				if !it.Deleted && len(it.Spec) > 0 {
+				if len(it.Spec) > 0 {
 					msg.Items[i].Spec = it.Spec
 				}
 			}

@@ -163,7 +163,7 @@ func TestNodeLabelsBecomeDesiredItems(t *testing.T) {
 		if _, err := s.AuditBusiness(c, b.ID, store.BusinessApproved, ""); err != nil {
 			t.Fatal(err)
 		}
-		must(t, s.RemoveNodeLabel(c, "c1", []string{"n2"}, "gpu"))
+		must(t, s.RemoveNodeLabel(c, "c1", []string{"n2"}, "gpu", false))
 
 		items, _ := s.DesiredSince(c, c1.ID, 0, 100)
 		var got []string
@@ -187,7 +187,7 @@ func TestNodeLabelsBecomeDesiredItems(t *testing.T) {
 			t.Fatalf("tail %+v", tail)
 		}
 		// Removing a label that is not there writes nothing.
-		must(t, s.RemoveNodeLabel(c, "c1", []string{"n2"}, "gpu"))
+		must(t, s.RemoveNodeLabel(c, "c1", []string{"n2"}, "gpu", false))
 		if rev, _ := s.Revision(c); rev != 4 {
 			t.Fatalf("revision %d after a no-op removal", rev)
 		}

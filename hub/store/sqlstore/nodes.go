@@ -206,7 +206,7 @@ func (s *Store) AddNodeLabel(ctx context.Context, cluster string, nodes []string
 	})
 }
 
-func (s *Store) RemoveNodeLabel(ctx context.Context, cluster string, nodes []string, label string) error {
+func (s *Store) RemoveNodeLabel(ctx context.Context, cluster string, nodes []string, label string, evict bool) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		ids, err := clusterIDs(tx, []string{cluster})
 		if err != nil {
@@ -218,7 +218,14 @@ func (s *Store) RemoveNodeLabel(ctx context.Context, cluster string, nodes []str
 			if res.Error != nil {
 				return res.Error
 			}
-			if err := deleteDesired(tx, cid, store.ItemNodeLabel, n+"/"+label); err != nil {
+			if res.RowsAffected == 0 {
+				continue // not labelled: nothing to take off, nothing to evict
+			}
+			tomb := store.DesiredItem{ClusterID: cid, Kind: store.ItemNodeLabel, Name: n + "/" + label, Deleted: true}
+			if evict {
+				tomb.Spec, _ = json.Marshal(map[string]any{"node": n, "label": label, "evict": true})
+			}
+			if _, err := putDesired(tx, &tomb); err != nil {
 				return err
 			}
 		}
