@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"log/slog"
+
 	"github.com/gorilla/websocket"
 
 	"github.com/ote-stack/ote/hub/store/sqlstore"
@@ -491,5 +493,40 @@ func TestResyncBeyondTheLogInBatches(t *testing.T) {
 	h.expect(200, "DELETE", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{"n0"}, "nodeLabel": "l"})
 	if d := a.expect(protocol.KindDesired).Desired; fmt.Sprint(itemNames(d.Items)) != "[nodelabel/n0/l(deleted)]" {
 		t.Fatalf("live push %v", itemNames(d.Items))
+	}
+}
+
+// Two hub replicas on one PostgreSQL: a write through one reaches an agent
+// held by the other at once, by LISTEN/NOTIFY, though that replica polls
+// only every hour.
+func TestReplicasNotifyEachOther(t *testing.T) {
+	dsn := storetest.DSN(t, sqlstore.Postgres)
+	open := func() *sqlstore.Store {
+		s, err := sqlstore.Open(context.Background(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	slow := tunnel.Options{Heartbeat: testHeartbeat, PollEvery: time.Hour}
+	stA, stB := open(), open()
+	a := startHubWith(t, stA, slow)
+	b := startHubWith(t, stB, slow)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); stB.WatchDesired(ctx, slog.Default(), b.tunnel.Notify) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	root := a.login(adminName, adminPass)
+	cred := a.join("edge-1")
+	ag, _, _ := b.connect("edge-1", cred, 0)
+	ag.send(&protocol.Message{Kind: protocol.KindInventory, Inventory: &protocol.Inventory{Full: true, Nodes: []protocol.Node{{Name: "n1"}}}})
+	waitFor(t, "inventory", func() bool { return *a.expect(200, "GET", "/v1/node", root, nil).Total == 1 })
+	time.Sleep(200 * time.Millisecond) // the watcher is listening
+	a.expect(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{"n1"}, "nodeLabel": "x"})
+	m, err := ag.read(5 * time.Second)
+	if err != nil || m.Kind != protocol.KindDesired || fmt.Sprint(itemNames(m.Desired.Items)) != "[nodelabel/n1/x]" {
+		t.Fatalf("agent on the other replica: %+v %v", m, err)
 	}
 }

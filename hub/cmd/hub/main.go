@@ -78,6 +78,12 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		return err
 	}
 	defer tun.Stop()
+	// Other replicas' writes of desired state wake this replica at once
+	// (PostgreSQL LISTEN/NOTIFY); the tunnel's poll is the safety net.
+	watchCtx, stopWatch := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	go func() { defer close(watched); st.WatchDesired(watchCtx, log, tun.Notify) }()
+	defer func() { stopWatch(); <-watched }()
 	if opts.AgentBootstrapToken == "" {
 		log.Warn("no --agent-bootstrap-token: edge clusters cannot join")
 	}

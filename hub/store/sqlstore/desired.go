@@ -45,6 +45,13 @@ func putDesired(tx *gorm.DB, item *store.DesiredItem) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if tx.Dialector.Name() == "postgres" {
+		// Delivered when the transaction commits, once however many items
+		// it wrote: every hub replica's WatchDesired hears it.
+		if err := tx.Exec("SELECT pg_notify(?, '')", desiredChannel).Error; err != nil {
+			return 0, err
+		}
+	}
 	item.Revision = rev
 	row := desiredItemRow{ClusterID: item.ClusterID, Kind: item.Kind, Name: item.Name, Revision: rev, Deleted: item.Deleted, Spec: string(item.Spec)}
 	err = tx.Clauses(clause.OnConflict{

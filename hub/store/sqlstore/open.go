@@ -32,6 +32,7 @@ const (
 type Store struct {
 	db      *gorm.DB
 	dialect Dialect
+	dsn     string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -56,7 +57,7 @@ func open(ctx context.Context, dsn string, upTo int) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s database: %w", dialect, err)
 	}
-	s := &Store{db: db, dialect: dialect}
+	s := &Store{db: db, dialect: dialect, dsn: dsn}
 	sqlDB, err := db.DB()
 	if err != nil {
 		return nil, err
