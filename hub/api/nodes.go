@@ -3,7 +3,6 @@ package api
 import (
 	"encoding/json"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -50,15 +49,9 @@ func (s *server) listNodes(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var fields []string
-	if f := c.Query("field"); f != "" {
-		for _, name := range strings.Split(f, ",") {
-			name = strings.TrimSpace(name)
-			if !nodeFields[name] {
-				return invalid("field", "unknown field %q", name)
-			}
-			fields = append(fields, name)
-		}
+	fields, err := parseFields(c.Query("field"), nodeFields)
+	if err != nil {
+		return err
 	}
 	q := store.NodeQuery{ClusterName: c.Query("clusterName"), NodeName: c.Query("nodeName"), Page: page}
 	if v := c.Query("nodeLabel"); v != "" {

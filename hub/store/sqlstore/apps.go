@@ -83,16 +83,7 @@ func (s *Store) ListApps(ctx context.Context, q store.AppQuery) ([]store.App, in
 	if q.BusinessID != 0 {
 		db = db.Where("business_id = ?", q.BusinessID)
 	}
-	if q.Name != "" {
-		switch q.NameMode {
-		case store.MatchStrict:
-			db = db.Where("name = ?", q.Name)
-		case store.MatchPrefix:
-			db = db.Where("name LIKE ? ESCAPE '\\'", escapeLike(q.Name)+"%")
-		default:
-			db = db.Where("name LIKE ? ESCAPE '\\'", "%"+escapeLike(q.Name)+"%")
-		}
-	}
+	db = matchName(db, "name", q.Name, q.NameMode)
 	if q.Version != "" {
 		db = db.Where("version = ?", q.Version)
 	}

@@ -93,9 +93,7 @@ func (s *Store) ListBusinesses(ctx context.Context, q store.BusinessQuery) ([]st
 	if q.OnlyID != 0 {
 		db = db.Where("id = ?", q.OnlyID)
 	}
-	if q.NameContains != "" {
-		db = db.Where("name LIKE ? ESCAPE '\\'", "%"+escapeLike(q.NameContains)+"%")
-	}
+	db = matchName(db, "name", q.NameContains, store.MatchPartial)
 	var total int64
 	if err := db.Count(&total).Error; err != nil {
 		return nil, 0, translate(err, "count businesses")
@@ -162,8 +160,4 @@ func (s *Store) ListDesiredNamespaces(ctx context.Context) ([]store.DesiredNames
 		out[i] = store.DesiredNamespace{Name: r.Name, BusinessID: id, Revision: r.Revision}
 	}
 	return out, nil
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }

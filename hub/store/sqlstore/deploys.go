@@ -156,16 +156,7 @@ func (s *Store) ListDeploys(ctx context.Context, q store.DeployQuery) ([]store.D
 		if q.BusinessID != 0 {
 			db = db.Where("deploys.business_id = ?", q.BusinessID)
 		}
-		if q.AppName != "" {
-			switch q.NameMode {
-			case store.MatchStrict:
-				db = db.Where("deploys.app_name = ?", q.AppName)
-			case store.MatchPrefix:
-				db = db.Where("deploys.app_name LIKE ? ESCAPE '\\'", escapeLike(q.AppName)+"%")
-			default:
-				db = db.Where("deploys.app_name LIKE ? ESCAPE '\\'", "%"+escapeLike(q.AppName)+"%")
-			}
-		}
+		db = matchName(db, "deploys.app_name", q.AppName, q.NameMode)
 		if q.Editable != nil {
 			db = db.Where("deploys.editable = ?", *q.Editable)
 		}
@@ -377,7 +368,7 @@ func (s *Store) ListDeployRequests(ctx context.Context, q store.DeployRequestQue
 			db = db.Where("deploy_requests.business_id = ?", q.BusinessID)
 		}
 		if q.BusinessName != "" {
-			db = db.Where("businesses.name LIKE ? ESCAPE '\\'", "%"+escapeLike(q.BusinessName)+"%")
+			db = matchName(db, "businesses.name", q.BusinessName, store.MatchPartial)
 		}
 		return db
 	}

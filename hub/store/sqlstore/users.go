@@ -238,23 +238,3 @@ func (s *Store) lockSysAdmins(tx *gorm.DB) error {
 }
 
 const sysAdminLockKey = 0x07e5_ad01
-
-func paginate(db *gorm.DB, p store.Page) *gorm.DB {
-	if p.Limit > 0 {
-		db = db.Limit(p.Limit)
-	}
-	if p.Offset > 0 {
-		db = db.Offset(p.Offset)
-	}
-	return db
-}
-
-func rowsAffected(res *gorm.DB, what string) error {
-	if res.Error != nil {
-		return translate(res.Error, what)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
-	}
-	return nil
-}

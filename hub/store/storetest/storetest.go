@@ -151,18 +151,7 @@ func redact(dsn string) string {
 func SeedUsers(tb testing.TB, s *sqlstore.Store, prefix string, n int, hash []byte, businessID uint64) {
 	tb.Helper()
 	now := time.Now().UTC()
-	const batch = 1000
-	rows := make([]map[string]any, 0, batch)
-	flush := func() {
-		if len(rows) == 0 {
-			return
-		}
-		if err := s.DB().Table("users").Create(rows).Error; err != nil {
-			tb.Fatalf("seed users: %v", err)
-		}
-		rows = rows[:0]
-	}
-	for i := 0; i < n; i++ {
+	seed(tb, s, "users", n, func(i int) map[string]any {
 		r := map[string]any{
 			"user_name": fmt.Sprintf("%s%d", prefix, i), "password_hash": string(hash),
 			"phone": "13800000000", "real_name": "Seeded", "is_admin": false, "is_sys_admin": false,
@@ -171,45 +160,45 @@ func SeedUsers(tb testing.TB, s *sqlstore.Store, prefix string, n int, hash []by
 		if businessID != 0 {
 			r["business_id"] = businessID
 		}
-		rows = append(rows, r)
-		if len(rows) == batch {
-			flush()
-		}
-	}
-	flush()
-	// Planner statistics, as a database in service has them.
-	if err := s.DB().Exec("ANALYZE").Error; err != nil {
-		tb.Fatalf("analyze: %v", err)
-	}
+		return r
+	})
 }
 
 // SeedDeploys inserts n deployments of business in bulk (status success).
 func SeedDeploys(tb testing.TB, s *sqlstore.Store, business uint64, n int) {
 	tb.Helper()
 	now := time.Now().UTC()
+	seed(tb, s, "deploys", n, func(i int) map[string]any {
+		return map[string]any{
+			"business_id": business, "name": fmt.Sprintf("deploy-%d", i), "app_name": fmt.Sprintf("app-%d", i%100), "version": "1.0",
+			"cluster_label": "", "node_label": "", "comment": "", "type": 1, "status": 5, "editable": true,
+			"error_message": "", "audit_comment": "", "spec": "{}", "created_by": 1, "created_at": now, "updated_at": now,
+		}
+	})
+}
+
+// seed inserts n rows made by row into table in batches, then refreshes the
+// planner's statistics, as a database in service has them.
+func seed(tb testing.TB, s *sqlstore.Store, table string, n int, row func(i int) map[string]any) {
+	tb.Helper()
 	const batch = 1000
 	rows := make([]map[string]any, 0, batch)
 	flush := func() {
 		if len(rows) == 0 {
 			return
 		}
-		if err := s.DB().Table("deploys").Create(rows).Error; err != nil {
-			tb.Fatalf("seed deploys: %v", err)
+		if err := s.DB().Table(table).Create(rows).Error; err != nil {
+			tb.Fatalf("seed %s: %v", table, err)
 		}
 		rows = rows[:0]
 	}
 	for i := 0; i < n; i++ {
-		rows = append(rows, map[string]any{
-			"business_id": business, "name": fmt.Sprintf("deploy-%d", i), "app_name": fmt.Sprintf("app-%d", i%100), "version": "1.0",
-			"cluster_label": "", "node_label": "", "comment": "", "type": 1, "status": 5, "editable": true,
-			"error_message": "", "audit_comment": "", "spec": "{}", "created_by": 1, "created_at": now, "updated_at": now,
-		})
+		rows = append(rows, row(i))
 		if len(rows) == batch {
 			flush()
 		}
 	}
 	flush()
-	// Planner statistics, as a database in service has them.
 	if err := s.DB().Exec("ANALYZE").Error; err != nil {
 		tb.Fatalf("analyze: %v", err)
 	}

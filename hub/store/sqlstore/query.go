@@ -1,0 +1,52 @@
+package sqlstore
+
+import (
+	"fmt"
+	"strings"
+
+	"gorm.io/gorm"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// Query helpers shared by the tables' files.
+
+func paginate(db *gorm.DB, p store.Page) *gorm.DB {
+	if p.Limit > 0 {
+		db = db.Limit(p.Limit)
+	}
+	if p.Offset > 0 {
+		db = db.Offset(p.Offset)
+	}
+	return db
+}
+
+func rowsAffected(res *gorm.DB, what string) error {
+	if res.Error != nil {
+		return translate(res.Error, what)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// matchName filters column by name in mode: equal, prefix, or (partial,
+// the default) substring. LIKE wildcards in name match literally.
+func matchName(db *gorm.DB, column, name string, mode store.NameMode) *gorm.DB {
+	if name == "" {
+		return db
+	}
+	switch mode {
+	case store.MatchStrict:
+		return db.Where(column+" = ?", name)
+	case store.MatchPrefix:
+		return db.Where(column+" LIKE ? ESCAPE '\\'", escapeLike(name)+"%")
+	default:
+		return db.Where(column+" LIKE ? ESCAPE '\\'", "%"+escapeLike(name)+"%")
+	}
+}
