@@ -11,6 +11,7 @@ import (
 
 // Query helpers shared by the tables' files.
 
+// paginate applies an offset window; Limit 0 is no limit.
 func paginate(db *gorm.DB, p store.Page) *gorm.DB {
 	if p.Limit > 0 {
 		db = db.Limit(p.Limit)
@@ -21,6 +22,7 @@ func paginate(db *gorm.DB, p store.Page) *gorm.DB {
 	return db
 }
 
+// rowsAffected maps an update that touched no row to ErrNotFound.
 func rowsAffected(res *gorm.DB, what string) error {
 	if res.Error != nil {
 		return translate(res.Error, what)
@@ -31,6 +33,7 @@ func rowsAffected(res *gorm.DB, what string) error {
 	return nil
 }
 
+// escapeLike makes LIKE wildcards literal (used with ESCAPE '\').
 func escapeLike(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
 }
