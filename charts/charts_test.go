@@ -11,6 +11,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -133,8 +134,18 @@ func TestAgentChart(t *testing.T) {
 	asAgent.Impersonate = rest.ImpersonationConfig{UserName: "system:serviceaccount:ote-system:ote-agent"}
 	agentCS := kubernetes.NewForConfigOrDie(asAgent)
 	store := credential.New(agentCS, "ote-system", "ote-agent-credential")
-	if _, err := store.Load(ctx, "edge-1"); err != nil {
-		t.Fatalf("load credential: %v", err)
+	// The API server's authorizer learns of new RBAC objects through its
+	// informers: allow it a moment.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err := store.Load(ctx, "edge-1")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("load credential: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	if err := store.Save(ctx, "edge-1", "otec_x"); err != nil {
 		t.Fatalf("save credential: %v", err)
@@ -155,7 +166,7 @@ func TestAgentChart(t *testing.T) {
 		t.Fatalf("watch pods: %v", err)
 	}
 	pods.Stop()
-	set := apply.NewSet(agentCS, nil, apply.Grant{ClusterRole: "ote-agent-ote-system-workloads", ServiceAccount: "ote-system/ote-agent"})
+	set := apply.NewSet(agentCS, apply.Options{Grant: apply.Grant{ClusterRole: "ote-agent-ote-system-workloads", ServiceAccount: "ote-system/ote-agent"}})
 	workload, _ := json.Marshal(protocol.WorkloadSpec{Namespace: "ns1", Name: "web", App: "web", Version: "1.0", Container: &protocol.ContainerSpec{
 		Kind: "deployment", Image: "x:1", Ports: []protocol.Port{{ContainerPort: 80, ServicePort: 80, Protocol: "TCP"}}, Replicas: 1,
 		MinCPUMilli: 100, MaxCPUMilli: 200, MinMemoryMiB: 64, MaxMemoryMiB: 128, MaxSurge: 1,
@@ -205,7 +216,7 @@ func TestHubChart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sec.Data["jwt-key"]) < 32 || len(sec.Data["agent-bootstrap-token"]) < 16 || string(sec.Data["admin-password"]) != "Root-pass1" {
+	if len(sec.Data["jwt-key"]) < 32 || len(sec.Data["secret-key"]) < 32 || len(sec.Data["agent-bootstrap-token"]) < 16 || string(sec.Data["admin-password"]) != "Root-pass1" {
 		t.Fatalf("generated secrets too short or missing: %d %d", len(sec.Data["jwt-key"]), len(sec.Data["agent-bootstrap-token"]))
 	}
 	pg, err := render(t, "hub", "ote", map[string]any{"replicas": 3, "database": map[string]any{"url": "postgres://u:p@db/ote"}, "persistence": map[string]any{"enabled": false}})

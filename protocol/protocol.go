@@ -11,7 +11,10 @@ const (
 	TunnelPath = "/v1/agent/tunnel"
 	// ChartsPath serves chart archives to agents: ChartsPath + "/" + digest,
 	// with the tunnel's headers.
-	ChartsPath           = "/v1/agent/charts"
+	ChartsPath = "/v1/agent/charts"
+	// PullSecretsPath serves the .dockerconfigjson of an external repository:
+	// PullSecretsPath + "/<namespace>/<repositoryId>", with the tunnel's headers.
+	PullSecretsPath      = "/v1/agent/pullsecrets"
 	HeaderBootstrapToken = "X-OTE-Bootstrap-Token"
 	HeaderCluster        = "X-OTE-Cluster"
 	HeaderProtocol       = "X-OTE-Protocol"

@@ -67,7 +67,10 @@ type ContainerSpec struct {
 	Image string `json:"image"`
 	// ImagePullSecret names a Secret of the namespace for pulling the image.
 	ImagePullSecret string `json:"imagePullSecret,omitempty"`
-	Ports           []Port `json:"ports,omitempty"`
+	// PullSecret, when set, tells the agent to make ImagePullSecret from an
+	// external repository's credentials, fetched from the hub.
+	PullSecret *PullSecretRef `json:"pullSecret,omitempty"`
+	Ports      []Port         `json:"ports,omitempty"`
 	// Command replaces the image's entrypoint; empty keeps it.
 	Command []string `json:"command,omitempty"`
 	Env     []EnvVar `json:"env,omitempty"`
@@ -95,4 +98,13 @@ type HPASpec struct {
 	MaxReplicas int32 `json:"maxReplicas"`
 	CPUPercent  int32 `json:"cpuPercent,omitempty"`
 	MemPercent  int32 `json:"memPercent,omitempty"`
+}
+
+// PullSecretRef names an external repository whose credentials the agent
+// fetches from the hub (PullSecretsPath) to make a
+// kubernetes.io/dockerconfigjson Secret. Fingerprint changes when the
+// credentials change, so that the workload item changes and is re-applied.
+type PullSecretRef struct {
+	RepositoryID string `json:"repositoryId"`
+	Fingerprint  string `json:"fingerprint"`
 }

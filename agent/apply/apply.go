@@ -28,13 +28,23 @@ type Applier interface {
 // Set dispatches items to the applier of their kind.
 type Set map[protocol.ItemKind]Applier
 
-// NewSet returns the appliers of every kind this agent knows; helm may be
-// nil (chart workloads are then refused), grant zero (no RoleBindings).
-func NewSet(client kubernetes.Interface, helm *Releases, grant Grant) Set {
+// Options complete the appliers; the zero value is valid.
+type Options struct {
+	// Helm installs chart workloads; nil refuses them.
+	Helm *Releases
+	// Grant is bound in every namespace made; zero binds nothing.
+	Grant Grant
+	// FetchPullSecret gets an external repository's .dockerconfigjson from
+	// the hub; nil refuses workloads that need one.
+	FetchPullSecret FetchPullSecret
+}
+
+// NewSet returns the appliers of every kind this agent knows.
+func NewSet(client kubernetes.Interface, o Options) Set {
 	return Set{
-		protocol.ItemNamespace: &Namespaces{Client: client, Grant: grant},
+		protocol.ItemNamespace: &Namespaces{Client: client, Grant: o.Grant},
 		protocol.ItemNodeLabel: &NodeLabels{Client: client},
-		protocol.ItemWorkload:  &Workloads{Client: client, Helm: helm},
+		protocol.ItemWorkload:  &Workloads{Client: client, Helm: o.Helm, FetchPullSecret: o.FetchPullSecret},
 	}
 }
 

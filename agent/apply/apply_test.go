@@ -42,7 +42,7 @@ func item(kind protocol.ItemKind, name string, rev uint64, spec any, deleted boo
 
 func TestNamespaces(t *testing.T) {
 	ctx := context.Background()
-	set := NewSet(client, nil, Grant{})
+	set := NewSet(client, Options{})
 	ns := item(protocol.ItemNamespace, "ns7", 1, protocol.NamespaceSpec{Labels: map[string]string{"ote-stack.io/business-id": "7"}}, false)
 	for i := 0; i < 2; i++ { // idempotent
 		if err := set.Apply(ctx, ns); err != nil {
@@ -80,7 +80,7 @@ func TestNamespaces(t *testing.T) {
 
 func TestNodeLabels(t *testing.T) {
 	ctx := context.Background()
-	set := NewSet(client, nil, Grant{})
+	set := NewSet(client, Options{})
 	if _, err := client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n1", Labels: map[string]string{"keep": "me"}}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ func TestNodeLabels(t *testing.T) {
 // A node label removed with deleteDeploy evicts the pods it placed there.
 func TestNodeLabelEviction(t *testing.T) {
 	ctx := context.Background()
-	set := NewSet(client, nil, Grant{})
+	set := NewSet(client, Options{})
 	if _, err := client.CoreV1().Nodes().Create(ctx, &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "n-evict"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -38,7 +38,13 @@ type Workloads struct {
 	Client kubernetes.Interface
 	// Helm installs chart workloads; nil refuses them.
 	Helm *Releases
+	// FetchPullSecret gets pull credentials from the hub.
+	FetchPullSecret FetchPullSecret
 }
+
+// FetchPullSecret returns the .dockerconfigjson of external repository
+// repoID for namespace.
+type FetchPullSecret func(ctx context.Context, namespace, repoID string) ([]byte, error)
 
 func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 	ns, name, ok := strings.Cut(item.Name, "/")
@@ -71,6 +77,11 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 		return errors.New("the workload has neither a container nor a chart")
 	}
 	opts := metav1.ApplyOptions{FieldManager: credential.FieldManager, Force: true}
+	if c.PullSecret != nil {
+		if err := a.pullSecret(ctx, ns, c.ImagePullSecret, c.PullSecret, opts); err != nil {
+			return err
+		}
+	}
 	labels := map[string]string{LabelDeploy: name, LabelApp: spec.App, LabelVersion: spec.Version}
 	for k, v := range ManagedBy {
 		labels[k] = v
@@ -217,4 +228,22 @@ func (a *Workloads) remove(ctx context.Context, ns, name string, kinds ...string
 		}
 	}
 	return nil
+}
+
+// pullSecret makes the namespace's kubernetes.io/dockerconfigjson Secret of
+// an external repository from credentials fetched from the hub.
+func (a *Workloads) pullSecret(ctx context.Context, ns, name string, ref *protocol.PullSecretRef, opts metav1.ApplyOptions) error {
+	if a.FetchPullSecret == nil {
+		return errors.New("this agent cannot fetch pull credentials from the hub")
+	}
+	cfg, err := a.FetchPullSecret(ctx, ns, ref.RepositoryID)
+	if err != nil {
+		return fmt.Errorf("pull credentials of repository %s: %w", ref.RepositoryID, err)
+	}
+	sec := corev1ac.Secret(name, ns).WithLabels(ManagedBy).
+		WithAnnotations(map[string]string{"ote-stack.io/repository": ref.RepositoryID, "ote-stack.io/fingerprint": ref.Fingerprint}).
+		WithType(corev1.SecretTypeDockerConfigJson).
+		WithData(map[string][]byte{corev1.DockerConfigJsonKey: cfg})
+	_, err = a.Client.CoreV1().Secrets(ns).Apply(ctx, sec, opts)
+	return err
 }

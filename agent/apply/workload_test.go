@@ -29,7 +29,7 @@ func workloadSpec(kind string, hpa bool) protocol.WorkloadSpec {
 
 func TestContainerWorkloads(t *testing.T) {
 	ctx := context.Background()
-	set := NewSet(client, nil, Grant{})
+	set := NewSet(client, Options{})
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns5"}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -107,5 +107,34 @@ func TestContainerWorkloads(t *testing.T) {
 	}
 	if _, err := client.CoreV1().Services("ns5").Get(ctx, "web", metav1.GetOptions{}); err == nil {
 		t.Fatal("service not deleted")
+	}
+}
+
+func TestPullSecretFromTheHub(t *testing.T) {
+	ctx := context.Background()
+	client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "ns6"}}, metav1.CreateOptions{})
+	var asked string
+	set := NewSet(client, Options{FetchPullSecret: func(_ context.Context, ns, repo string) ([]byte, error) {
+		asked = ns + "/" + repo
+		return []byte(`{"auths":{"r.example.com":{"username":"u","password":"p","auth":"dTpw"}}}`), nil
+	}})
+	spec := workloadSpec("deployment", false)
+	spec.Namespace = "ns6"
+	spec.Container.PullSecret = &protocol.PullSecretRef{RepositoryID: "private", Fingerprint: "f1"}
+	if err := set.Apply(ctx, item(protocol.ItemWorkload, "ns6/web", 1, spec, false)); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := client.CoreV1().Secrets("ns6").Get(ctx, "ote-repo-private", metav1.GetOptions{})
+	if err != nil || asked != "ns6/private" || sec.Type != corev1.SecretTypeDockerConfigJson ||
+		!strings.Contains(string(sec.Data[corev1.DockerConfigJsonKey]), `"r.example.com"`) || sec.Annotations["ote-stack.io/fingerprint"] != "f1" {
+		t.Fatalf("pull secret %+v %v (asked %q)", sec, err, asked)
+	}
+	d, _ := client.AppsV1().Deployments("ns6").Get(ctx, "web", metav1.GetOptions{})
+	if d.Spec.Template.Spec.ImagePullSecrets[0].Name != "ote-repo-private" {
+		t.Fatalf("pod does not reference the secret: %+v", d.Spec.Template.Spec.ImagePullSecrets)
+	}
+	// Without a way to fetch credentials the workload fails clearly.
+	if err := NewSet(client, Options{}).Apply(ctx, item(protocol.ItemWorkload, "ns6/web", 2, spec, false)); err == nil || !strings.Contains(err.Error(), "pull credentials") {
+		t.Fatalf("no fetcher: %v", err)
 	}
 }

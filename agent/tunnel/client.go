@@ -241,6 +241,17 @@ func (c *Client) tunnelURL() string {
 // FetchChart downloads a chart archive from the hub, authenticated by the
 // cluster's credential, with bounded retries. The caller checks the digest.
 func (c *Client) FetchChart(ctx context.Context, digest string) ([]byte, error) {
+	return c.fetch(ctx, protocol.ChartsPath+"/"+digest)
+}
+
+// FetchPullSecret downloads the .dockerconfigjson of an external repository
+// of the business of namespace.
+func (c *Client) FetchPullSecret(ctx context.Context, namespace, repoID string) ([]byte, error) {
+	return c.fetch(ctx, protocol.PullSecretsPath+"/"+url.PathEscape(namespace)+"/"+url.PathEscape(repoID))
+}
+
+// fetch GETs path from the hub with the cluster's credential and retries.
+func (c *Client) fetch(ctx context.Context, path string) ([]byte, error) {
 	cred, err := c.cfg.Credentials.Load(ctx, c.cfg.ClusterName)
 	if err != nil {
 		return nil, err
@@ -248,7 +259,7 @@ func (c *Client) FetchChart(ctx context.Context, digest string) ([]byte, error) 
 	if cred == "" {
 		return nil, errors.New("no credential yet")
 	}
-	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+protocol.ChartsPath+"/"+digest, nil)
+	req, err := retryablehttp.NewRequestWithContext(ctx, http.MethodGet, c.base.String()+path, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -457,7 +457,7 @@ func businessOf(c *fiber.Ctx) (uint64, error) {
 	case store.RoleUser, store.RoleBusinessAdmin:
 		return me.BusinessID, nil
 	}
-	return 0, forbidden("applications belong to a business: only its members may create or delete them")
+	return 0, forbidden("applications, deployments and repositories belong to a business: only its members may do this")
 }
 
 func (s *server) saveApp(c *fiber.Ctx, a *store.App, chart []byte) error {

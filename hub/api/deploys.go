@@ -79,7 +79,7 @@ func (s *server) appVersion(c *fiber.Ctx, business uint64, name, version string)
 }
 
 // compileWorkload turns a deployment of app into the agents' workload spec.
-func compileWorkload(d *store.Deploy, app *store.App) ([]byte, error) {
+func (s *server) compileWorkload(c *fiber.Ctx, d *store.Deploy, app *store.App) ([]byte, error) {
 	ws := protocol.WorkloadSpec{Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version, NodeLabel: d.NodeLabel}
 	if app.Kind == store.AppChart {
 		ws.Chart = &protocol.ChartSpec{Digest: app.ChartDigest, Name: app.ChartName, Version: app.ChartVersion, Size: app.ChartSize}
@@ -100,8 +100,21 @@ func compileWorkload(d *store.Deploy, app *store.App) ([]byte, error) {
 		MaxUnavailable: int32(a.MaxUnavailable), MaxSurge: int32(a.MaxSurge), MinReadySeconds: int32(a.MinReadySeconds),
 	}
 	if a.RepositoryID != "" {
-		// The repository's credentials become this Secret in the namespace.
-		cs.ImagePullSecret = "ote-repo-" + strings.ToLower(strings.ReplaceAll(a.RepositoryID, "_", "-"))
+		// The repository's credentials become this Secret in the
+		// namespace; the fingerprint re-applies it when they change.
+		r, err := s.store.Repo(c.UserContext(), d.BusinessID, a.RepositoryID)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalid("repositoryId", "the app pulls from external repository %q, which does not exist in the business; create it first", a.RepositoryID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		pw, err := s.cfg.Sealer.Open(r.PasswordSealed, sealContext(d.BusinessID, r.RepoID))
+		if err != nil {
+			return nil, err
+		}
+		cs.ImagePullSecret = "ote-repo-" + strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(a.RepositoryID))
+		cs.PullSecret = &protocol.PullSecretRef{RepositoryID: a.RepositoryID, Fingerprint: s.cfg.Sealer.Fingerprint(r.Address, r.User, pw)}
 	}
 	if a.IsHPA {
 		cs.HPA = &protocol.HPASpec{MinReplicas: int32(a.MinReplicas), MaxReplicas: int32(a.MaxReplicas),
@@ -153,11 +166,15 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// Compiling now refuses, before anything is recorded, what could not
+	// be deployed (a missing external repository).
+	spec, err := s.compileWorkload(c, d, app)
+	if err != nil {
+		return err
+	}
 	var auto []byte
 	if s.autoApproved(c) {
-		if auto, err = compileWorkload(d, app); err != nil {
-			return err
-		}
+		auto = spec
 	}
 	dr := &store.DeployRequest{Comment: d.Comment, RequestedBy: d.CreatedBy}
 	if err := s.store.CreateDeploy(c.UserContext(), d, dr, auto); err != nil {
@@ -303,7 +320,7 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 		if app, err = s.appVersion(c, d.BusinessID, d.AppName, version); err != nil {
 			return err
 		}
-		if _, err := compileWorkload(d, app); err != nil {
+		if _, err := s.compileWorkload(c, d, app); err != nil {
 			return err
 		}
 	}
@@ -312,7 +329,7 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 	neverLive := d.Status == store.DeployPending || d.Status == store.DeployDisapproved
 	if s.autoApproved(c) || (typ == store.DeployDeleteReq && neverLive && d.Editable) {
 		if app != nil {
-			auto, _ = compileWorkload(d, app)
+			auto, _ = s.compileWorkload(c, d, app)
 		} else {
 			auto = []byte{}
 		}
@@ -483,7 +500,7 @@ func (s *server) auditDeploy(c *fiber.Ctx) error {
 		if err != nil {
 			return conflict("application %s version %s is gone; disapprove this request", ar.AppName, ar.Version)
 		}
-		if spec, err = compileWorkload(d, app); err != nil {
+		if spec, err = s.compileWorkload(c, d, app); err != nil {
 			return err
 		}
 	}

@@ -212,23 +212,23 @@ func TestDeploymentsWithAudit(t *testing.T) {
 			t.Fatalf("no workload in %v", itemNames(resync.Items))
 		}
 		report(a2, r2, protocol.StateApplied, "", nil)
-		waitFor(t, "deploying", func() bool { return h.getDeploy(worker, d.ID).Status == 4 })
+		h.waitFor("deploying", func() bool { return h.getDeploy(worker, d.ID).Status == 4 })
 		report(a2, r2, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 1})
 		report(a1, r1, protocol.StateFailed, "quota exceeded", nil)
-		waitFor(t, "deploying while edge-2 starts its pods", func() bool {
+		h.waitFor("deploying while edge-2 starts its pods", func() bool {
 			return strings.Contains(h.getDeploy(worker, d.ID).ErrorMessage, "edge-2: 1/2 pods running")
 		})
 		if got := h.getDeploy(worker, d.ID); got.Status != 4 {
 			t.Fatalf("status %d with pods still starting", got.Status)
 		}
 		report(a2, r2, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 2})
-		waitFor(t, "partial success", func() bool { return h.getDeploy(worker, d.ID).Status == 6 })
+		h.waitFor("partial success", func() bool { return h.getDeploy(worker, d.ID).Status == 6 })
 		got := h.getDeploy(worker, d.ID)
 		if !strings.Contains(got.ErrorMessage, "edge-1: failed: quota exceeded") || !strings.Contains(got.ErrorMessage, "edge-2: 2/2 pods running") {
 			t.Fatalf("errorMessage %q", got.ErrorMessage)
 		}
 		report(a1, r1, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 0, Failed: 2})
-		waitFor(t, "pods failing in edge-1", func() bool {
+		h.waitFor("pods failing in edge-1", func() bool {
 			return strings.Contains(h.getDeploy(worker, d.ID).ErrorMessage, "edge-1: 0/2 pods running, 2 failed")
 		})
 		if got := h.getDeploy(worker, d.ID); got.Status != 6 {
@@ -240,7 +240,7 @@ func TestDeploymentsWithAudit(t *testing.T) {
 			t.Fatalf("running %+v", running)
 		}
 		report(a1, r1, protocol.StateApplied, "", &protocol.PodCounts{Desired: 2, Running: 2})
-		waitFor(t, "success", func() bool { return h.getDeploy(worker, d.ID).Status == 5 })
+		h.waitFor("success", func() bool { return h.getDeploy(worker, d.ID).Status == 5 })
 
 		// Delete: after approval the workload is gone from every cluster.
 		h.expect(200, "DELETE", fmt.Sprintf("/v1/deploy/id/%d", d.ID), worker, nil)

@@ -86,6 +86,10 @@ func roleMatrix(t *testing.T, h *hub) {
 		{"PUT", "/v1/admin/deploy", map[string]any{}, []int{3, 4}},
 		{"POST", "/v1/admin/deploy", map[string]any{}, []int{3, 4}},
 		{"GET", "/v1/admin/deploy", nil, []int{3, 4}},
+		{"POST", "/v1/repository/third", map[string]any{}, []int{2, 3}},
+		{"DELETE", "/v1/repository/third", map[string]any{}, []int{2, 3}},
+		{"GET", "/v1/repository/third", nil, []int{2, 3}},
+		{"GET", "/v1/repository/third/x", nil, []int{2, 3}},
 	}
 	for _, rt := range routes {
 		allowed := map[int]bool{}

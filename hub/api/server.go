@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ote-stack/ote/hub/auth"
+	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/pkg/ratelimit"
 	"github.com/ote-stack/ote/pkg/wsconn"
@@ -62,6 +64,8 @@ type Config struct {
 	Tunnel Tunnel
 	// BootstrapToken admits new clusters; empty disables joining.
 	BootstrapToken string
+	// Sealer seals the credentials the hub keeps.
+	Sealer *secrets.Sealer
 }
 
 // Tunnel is the hub's end of the agents' tunnels (package tunnel).
@@ -98,6 +102,9 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
+	}
+	if cfg.Sealer == nil {
+		return nil, errors.New("api: no Sealer configured")
 	}
 	if cfg.Registerer == nil {
 		r := prometheus.NewRegistry()
@@ -193,9 +200,15 @@ func (s *server) routes(app *fiber.App) {
 	v1.Post("/admin/deploy", authed, admin, s.auditDeploy)
 	v1.Get("/admin/deploy", authed, admin, s.listAudits)
 
+	v1.Post("/repository/third", authed, member, s.createRepo)
+	v1.Delete("/repository/third", authed, member, s.deleteRepos)
+	v1.Get("/repository/third", authed, member, s.listRepos)
+	v1.Get("/repository/third/:repoId", authed, member, s.getRepo)
+
 	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
 	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, requireUpgrade, s.tunnel())
 	v1.Get(protocol.ChartsPath[len("/v1"):]+"/:digest", s.authenticateAgent, s.chartArchive)
+	v1.Get(protocol.PullSecretsPath[len("/v1"):]+"/:namespace/:repoId", s.authenticateAgent, s.pullSecret)
 }
 
 // requestContext gives every handler a context with a deadline for its store calls.

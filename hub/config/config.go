@@ -30,6 +30,9 @@ type Options struct {
 	AdminPassword string
 	// JWTKey signs access tokens; empty means a key generated into DataDir.
 	JWTKey string
+	// SecretKey seals stored credentials (AES-GCM); empty means a key
+	// generated into DataDir. Replicas must share it.
+	SecretKey string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 	// BodyLimit is the largest request body accepted, in bytes.
@@ -77,6 +80,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.AdminUser, "admin-user", "OTE_ADMIN_USER", "name of the system administrator created on first start")
 	b.String(&o.AdminPassword, "admin-password", "OTE_ADMIN_PASSWORD", "password of that administrator (default: generated and printed once)")
 	b.String(&o.JWTKey, "jwt-key", "OTE_JWT_KEY", "HMAC key of access tokens, 32 bytes or more (default: generated into the data dir)")
+	b.String(&o.SecretKey, "secret-key", "OTE_SECRET_KEY", "key that seals stored credentials, 32 bytes or more (default: generated into the data dir)")
 	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
 	b.Int(&o.BodyLimit, "body-limit", "OTE_BODY_LIMIT", "largest request body in bytes")
 	b.Int(&o.ChartLimit, "chart-limit", "OTE_CHART_LIMIT", "largest Helm chart archive in bytes (POST /v1/app/chart)")
@@ -96,6 +100,9 @@ func (o *Options) DBDSN() string {
 	}
 	return "sqlite://" + filepath.Join(o.DataDir, "hub.db")
 }
+
+// SecretKeyFile is where a generated secret key is kept.
+func (o *Options) SecretKeyFile() string { return filepath.Join(o.DataDir, "secret.key") }
 
 // JWTKeyFile is where a generated JWT key is kept.
 func (o *Options) JWTKeyFile() string { return filepath.Join(o.DataDir, "jwt.key") }
@@ -129,6 +136,9 @@ func (o *Options) Validate() error {
 	}
 	if o.JWTKey != "" && len(o.JWTKey) < 32 {
 		errs = append(errs, errors.New("--jwt-key must be at least 32 bytes"))
+	}
+	if o.SecretKey != "" && len(o.SecretKey) < 32 {
+		errs = append(errs, errors.New("--secret-key must be at least 32 bytes"))
 	}
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {

@@ -65,6 +65,7 @@ type Store interface {
 	Desired
 	Apps
 	Deploys
+	Repos
 
 	// RevokeToken records a token ID as revoked until it would have expired anyway.
 	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error

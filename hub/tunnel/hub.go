@@ -311,7 +311,14 @@ func (h *Hub) statusLoop(ctx context.Context) {
 		}
 		qctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		if err := h.store.SaveItemStatuses(qctx, pending); err != nil {
-			h.log.Error("record item statuses", "items", len(pending), "err", err)
+			cancel()
+			// Agents report a status once: keep it and try again at the
+			// next tick, within a bound.
+			h.log.Error("record item statuses; will retry", "items", len(pending), "err", err)
+			if over := len(pending) - 100_000; over > 0 {
+				pending = append(pending[:0:0], pending[over:]...)
+			}
+			return
 		}
 		seen := map[string]bool{}
 		var workloads []string

@@ -124,6 +124,31 @@ func TestChartDeployment(t *testing.T) {
 		s, _ := cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello"})
 		return greeting() == "" && len(s.Items) == 0
 	})
+
+	// An app pulling from an external repository: its credentials become a
+	// dockerconfigjson Secret in the namespace, which the pods reference.
+	h.must(200, "POST", "/v1/repository/third", admin, map[string]any{"repositoryId": "partner", "address": "registry.partner.example.com", "user": "puller", "password": "Pull-pass-9"})
+	app := containerApp("2.0")
+	app["appName"], app["repositoryId"] = "private", "partner"
+	h.must(200, "POST", "/v1/app", admin, app)
+	h.must(200, "POST", "/v1/deploy", admin, map[string]any{"deployName": "private", "appName": "private", "version": "2.0"})
+	eventually(t, 60*time.Second, "pull secret and workload", func() bool {
+		sec, err := cs.CoreV1().Secrets(ns).Get(context.Background(), "ote-repo-partner", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		var cfg struct {
+			Auths map[string]struct{ Username, Password string }
+		}
+		json.Unmarshal(sec.Data[".dockerconfigjson"], &cfg)
+		a := cfg.Auths["registry.partner.example.com"]
+		dep, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "private", metav1.GetOptions{})
+		return string(sec.Type) == "kubernetes.io/dockerconfigjson" && a.Username == "puller" && a.Password == "Pull-pass-9" &&
+			err == nil && dep.Spec.Template.Spec.ImagePullSecrets[0].Name == "ote-repo-partner"
+	})
+	if strings.Contains(h.logs(), "Pull-pass-9") {
+		t.Fatal("the repository password appears in the hub's log")
+	}
 }
 
 // helmDescription decodes a Helm release Secret's payload (base64 of gzip of

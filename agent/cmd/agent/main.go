@@ -100,11 +100,17 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		TLS:            tlsCfg,
 		Credentials:    credential.New(client, ns, name),
 		Inventory:      inv,
-		Applier:        apply.NewSet(client, helm, apply.Grant{ClusterRole: opts.WorkloadRole, ServiceAccount: opts.ServiceAccount}),
-		Pods:           pods,
-		Log:            log,
-		Registerer:     reg,
-		AgentVersion:   version,
+		Applier: apply.NewSet(client, apply.Options{
+			Helm:  helm,
+			Grant: apply.Grant{ClusterRole: opts.WorkloadRole, ServiceAccount: opts.ServiceAccount},
+			FetchPullSecret: func(ctx context.Context, ns, repo string) ([]byte, error) {
+				return tc.FetchPullSecret(ctx, ns, repo)
+			},
+		}),
+		Pods:         pods,
+		Log:          log,
+		Registerer:   reg,
+		AgentVersion: version,
 	})
 	if err != nil {
 		return err

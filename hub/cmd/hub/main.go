@@ -19,6 +19,7 @@ import (
 	"github.com/ote-stack/ote/hub/api"
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/hub/config"
+	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/tunnel"
@@ -67,6 +68,16 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	secretKey := []byte(opts.SecretKey)
+	if len(secretKey) == 0 {
+		if secretKey, err = auth.LoadOrCreateKey(opts.SecretKeyFile()); err != nil {
+			return err
+		}
+	}
+	sealer, err := secrets.New(secretKey)
+	if err != nil {
+		return err
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -89,6 +100,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	}
 	app, err := api.New(api.Config{
 		Tunnel:         tun,
+		Sealer:         sealer,
 		BootstrapToken: opts.AgentBootstrapToken,
 		Store:          st,
 		Tokens:         tokens,

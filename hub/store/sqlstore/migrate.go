@@ -308,6 +308,24 @@ var migrations = []migration{
 			`ALTER TABLE item_status ADD COLUMN pods_failed INTEGER NOT NULL DEFAULT -1`,
 		},
 	},
+	{
+		// External image repositories; passwords sealed with the hub's key.
+		version: 8,
+		name:    "external repositories",
+		stmts: []string{
+			`CREATE TABLE repos (
+				id {{pk}},
+				business_id BIGINT NOT NULL,
+				repo_id VARCHAR(64) NOT NULL,
+				address VARCHAR(255) NOT NULL,
+				username VARCHAR(128) NOT NULL,
+				password_sealed TEXT NOT NULL,
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX repos_business_repo ON repos (business_id, repo_id)`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {

@@ -1,0 +1,95 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+type repoRow struct {
+	ID             uint64 `gorm:"primaryKey"`
+	BusinessID     uint64
+	RepoID         string
+	Address        string
+	Username       string
+	PasswordSealed string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+func (repoRow) TableName() string { return "repos" }
+
+func (r *repoRow) toRepo() *store.Repo {
+	return &store.Repo{ID: r.ID, BusinessID: r.BusinessID, RepoID: r.RepoID, Address: r.Address, User: r.Username,
+		PasswordSealed: r.PasswordSealed, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+}
+
+func (s *Store) CreateRepo(ctx context.Context, r *store.Repo) error {
+	row := &repoRow{BusinessID: r.BusinessID, RepoID: r.RepoID, Address: r.Address, Username: r.User, PasswordSealed: r.PasswordSealed}
+	if err := s.db.WithContext(ctx).Create(row).Error; err != nil {
+		return translate(err, fmt.Sprintf("repository %q", r.RepoID))
+	}
+	*r = *row.toRepo()
+	return nil
+}
+
+func (s *Store) Repo(ctx context.Context, business uint64, repoID string) (*store.Repo, error) {
+	var r repoRow
+	if err := s.db.WithContext(ctx).Where("business_id = ? AND repo_id = ?", business, repoID).Take(&r).Error; err != nil {
+		return nil, translate(err, fmt.Sprintf("repository %q", repoID))
+	}
+	return r.toRepo(), nil
+}
+
+func (s *Store) ListRepos(ctx context.Context, business uint64, desc bool, p store.Page) ([]store.Repo, int64, error) {
+	db := s.db.WithContext(ctx).Model(&repoRow{}).Where("business_id = ?", business)
+	var total int64
+	if err := db.Count(&total).Error; err != nil {
+		return nil, 0, translate(err, "count repositories")
+	}
+	var rows []repoRow
+	if err := paginate(db.Order(clause.OrderByColumn{Column: clause.Column{Name: "id"}, Desc: desc}), p).Find(&rows).Error; err != nil {
+		return nil, 0, translate(err, "list repositories")
+	}
+	out := make([]store.Repo, len(rows))
+	for i := range rows {
+		out[i] = *rows[i].toRepo()
+	}
+	return out, total, nil
+}
+
+func (s *Store) DeleteRepos(ctx context.Context, business uint64, repoIDs []string) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		ids := uniq(repoIDs)
+		var found []string
+		if err := tx.Model(&repoRow{}).Where("business_id = ? AND repo_id IN ?", business, ids).Pluck("repo_id", &found).Error; err != nil {
+			return err
+		}
+		if missing := missingOf(ids, found); len(missing) > 0 {
+			return fmt.Errorf("repository %q: %w", missing[0], store.ErrNotFound)
+		}
+		return tx.Where("business_id = ? AND repo_id IN ?", business, ids).Delete(&repoRow{}).Error
+	})
+}
+
+func (s *Store) RewriteDeploy(ctx context.Context, deployID uint64, spec []byte) error {
+	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		var d deployRow
+		if err := tx.Where("id = ?", deployID).Take(&d).Error; err != nil {
+			return translate(err, fmt.Sprintf("deployment %d", deployID))
+		}
+		if d.Spec == "" || d.Status == int(store.DeployDeleted) || d.Spec == string(spec) {
+			return nil
+		}
+		d.Spec = string(spec)
+		if err := tx.Model(&deployRow{}).Where("id = ?", d.ID).Update("spec", d.Spec).Error; err != nil {
+			return err
+		}
+		return s.writeWorkload(tx, &d)
+	})
+}
