@@ -180,8 +180,13 @@ func TestAgentChart(t *testing.T) {
 		{ItemKey: protocol.ItemKey{Kind: protocol.ItemWorkload, Name: "ns1/web"}, Revision: 5, Deleted: true},
 		{ItemKey: protocol.ItemKey{Kind: protocol.ItemNamespace, Name: "ns1"}, Revision: 6, Deleted: true},
 	} {
-		if err := set.Apply(ctx, it); err != nil {
-			t.Fatalf("apply %s as the agent: %v", it.ItemKey, err)
+		// Like the agent, retry while fresh RoleBindings reach the authorizer.
+		deadline := time.Now().Add(15 * time.Second)
+		for err := set.Apply(ctx, it); err != nil; err = set.Apply(ctx, it) {
+			if time.Now().After(deadline) {
+				t.Fatalf("apply %s as the agent: %v", it.ItemKey, err)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
 	}
 	// And nothing more: other namespaces' secrets stay out of reach.
