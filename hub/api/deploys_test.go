@@ -202,14 +202,25 @@ func TestDeploymentsWithAudit(t *testing.T) {
 		h.expect(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-1"}, "clusterLabel": "east"})
 		a1, _, r1 := h.connect("edge-1", c1, 0)
 		a2, _, r2 := h.connect("edge-2", c2, 0)
-		report := func(ag *agent, resync *protocol.Desired, state protocol.ItemState, msg string, pods *protocol.PodCounts) {
-			for _, it := range resync.Items {
-				if it.Kind == protocol.ItemWorkload {
-					ag.send(&protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: []protocol.ItemStatus{{ItemKey: it.ItemKey, Revision: it.Revision, State: state, Message: msg, Pods: pods}}}})
+		// report answers for the newest revision of the workload in the
+		// agent's cluster, as a real agent does once it has processed what
+		// the hub pushed after the resync (under load the resync may predate
+		// the latest writes).
+		clusterOf := map[*agent]string{a1: "edge-1", a2: "edge-2"}
+		report := func(ag *agent, _ *protocol.Desired, state protocol.ItemState, msg string, pods *protocol.PodCounts) {
+			cl, err := h.store.ClusterByName(context.Background(), clusterOf[ag])
+			if err != nil {
+				t.Fatal(err)
+			}
+			items, _ := h.store.DesiredSince(context.Background(), cl.ID, 0, 1000)
+			for _, it := range items {
+				if it.Kind == store.ItemWorkload && it.Name == ns+"/web2" && !it.Deleted {
+					key := protocol.ItemKey{Kind: protocol.ItemWorkload, Name: it.Name}
+					ag.send(&protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: []protocol.ItemStatus{{ItemKey: key, Revision: it.Revision, State: state, Message: msg, Pods: pods}}}})
 					return
 				}
 			}
-			t.Fatalf("no workload in %v", itemNames(resync.Items))
+			t.Fatalf("no workload for %s", clusterOf[ag])
 		}
 		report(a2, r2, protocol.StateApplied, "", nil)
 		h.waitFor("deploying", func() bool { return h.getDeploy(worker, d.ID).Status == 4 })

@@ -12,9 +12,11 @@ import (
 	"time"
 
 	"log/slog"
+	"runtime"
 
 	"github.com/gorilla/websocket"
 
+	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/store/storetest"
 	"github.com/ote-stack/ote/hub/tunnel"
@@ -463,7 +465,26 @@ func (h *hub) waitFor(what string, cond func() bool) {
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s; hub log:\n%s", what, h.logs.String())
+			var st []string
+			for id := uint64(1); id <= 3; id++ {
+				rows, _ := h.store.ItemStatuses(context.Background(), id)
+				for _, r := range rows {
+					st = append(st, fmt.Sprintf("%d %s %s rev=%d %s %q pods=%+v", r.ClusterID, r.Kind, r.Name, r.Revision, r.State, r.Message, r.Pods))
+				}
+			}
+			ds, _, _ := h.store.ListDeploys(context.Background(), store.DeployQuery{})
+			for _, d := range ds {
+				st = append(st, fmt.Sprintf("deploy %d %s v%s status=%d type=%d msg=%q", d.ID, d.Name, d.Version, d.Status, d.Type, d.ErrorMessage))
+			}
+			buf := make([]byte, 1<<20)
+			n := runtime.Stack(buf, true)
+			var stuck []string
+			for _, g := range strings.Split(string(buf[:n]), "\n\n") {
+				if strings.Contains(g, "statusLoop") || strings.Contains(g, "refresh") || strings.Contains(g, "SaveItemStatuses") {
+					stuck = append(stuck, g)
+				}
+			}
+			h.t.Fatalf("timed out waiting for %s; item statuses:\n%s\nstatus goroutines:\n%s\nhub log:\n%s", what, strings.Join(st, "\n"), strings.Join(stuck, "\n\n"), h.logs.String())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

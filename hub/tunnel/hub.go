@@ -310,8 +310,8 @@ func (h *Hub) statusLoop(ctx context.Context) {
 			return
 		}
 		qctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
 		if err := h.store.SaveItemStatuses(qctx, pending); err != nil {
-			cancel()
 			// Agents report a status once: keep it and try again at the
 			// next tick, within a bound.
 			h.log.Error("record item statuses; will retry", "items", len(pending), "err", err)
@@ -328,11 +328,10 @@ func (h *Hub) statusLoop(ctx context.Context) {
 				workloads = append(workloads, st.Name)
 			}
 		}
+		pending = pending[:0]
 		if err := h.store.RefreshDeployStatus(qctx, workloads); err != nil {
 			h.log.Error("refresh deployment status", "err", err)
 		}
-		cancel()
-		pending = pending[:0]
 	}
 	for {
 		select {

@@ -431,7 +431,14 @@ func (s *Store) RefreshDeployStatus(ctx context.Context, workloads []string) err
 }
 
 func (s *Store) refreshOne(ctx context.Context, business uint64, name, wn string) error {
-	db := s.db.WithContext(ctx)
+	// One transaction: the reads see one snapshot that includes every
+	// report already saved, and the status written matches them.
+	return s.db.WithContext(ctx).Transaction(func(db *gorm.DB) error {
+		return s.refreshIn(db, business, name, wn)
+	})
+}
+
+func (s *Store) refreshIn(db *gorm.DB, business uint64, name, wn string) error {
 	var d deployRow
 	if err := db.Where("business_id = ? AND name = ?", business, name).Take(&d).Error; err != nil {
 		if errors.Is(err, gorm.ErrRecordNotFound) {
