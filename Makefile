@@ -5,15 +5,19 @@ GO ?= go
 BIN := bin
 export CGO_ENABLED ?= 0
 
-.PHONY: all build run demo test test-go vet fmt-check pg k8s bench fleet clean
+.PHONY: all build build-hub build-agent run demo test test-go vet fmt-check pg k8s bench fleet clean
 
 all: build
 
-build:
+build: build-hub build-agent
+
+build-hub:
 	$(GO) build -trimpath -o $(BIN)/hub ./hub/cmd/hub
+
+build-agent:
 	$(GO) build -trimpath -o $(BIN)/agent ./agent/cmd/agent
 
-run: build
+run: build-hub
 	./$(BIN)/hub $(ARGS)
 
 # A real kube-apiserver with fake nodes, the hub and one agent; no Docker.
