@@ -610,23 +610,11 @@ func (s *server) deleteApps(c *fiber.Ctx) error {
 	if len(req.AppID) == 0 || len(req.AppID) > 1000 {
 		return invalid("appId", "must list 1 to 1000 application ids")
 	}
-	for _, id := range req.AppID {
-		a, err := s.store.AppByID(c.UserContext(), id)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && a.BusinessID != business) {
-			return notFound("app %d not found", id)
-		}
-		if err != nil {
-			return err
-		}
-		inUse, err := s.store.AppInUse(c.UserContext(), business, a.Name, a.Version)
-		if err != nil {
-			return err
-		}
-		if inUse {
-			return conflict("application %s version %s is used by a deployment; delete or upgrade the deployment first", a.Name, a.Version)
-		}
+	err = s.store.DeleteApps(c.UserContext(), business, req.AppID)
+	if errors.Is(err, store.ErrInUse) {
+		return conflict("%s is used by a deployment; delete or upgrade the deployment first", strings.TrimSuffix(err.Error(), ": in use"))
 	}
-	if err := s.store.DeleteApps(c.UserContext(), business, req.AppID); err != nil {
+	if err != nil {
 		return notFoundAs(err)
 	}
 	return ok(c, nil)

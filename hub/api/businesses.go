@@ -78,14 +78,7 @@ func (s *server) createBusiness(c *fiber.Ctx) error {
 // listBusinesses: GET /v1/business. The system administrator sees all,
 // others their own.
 func (s *server) listBusinesses(c *fiber.Ctx) error {
-	page, err := parsePage(c, 10, false)
-	if err != nil {
-		return err
-	}
-	if _, err := parseOrderBy(c, "id"); err != nil {
-		return err
-	}
-	desc, err := parseOrder(c, "asc")
+	page, desc, err := parseIDList(c, false, "asc")
 	if err != nil {
 		return err
 	}

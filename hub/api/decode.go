@@ -173,3 +173,30 @@ func parseOrderBy(c *fiber.Ctx, allowed ...string) (string, error) {
 	}
 	return "", invalid("orderBy", "must be one of %s, got %q", strings.Join(allowed, ", "), v)
 }
+
+// parseIDList reads the paging and ordering of lists sorted by id only:
+// page, pageSize (default 10; 0 is no limit where zeroUnlimited), orderBy
+// (only "id") and order (default def).
+func parseIDList(c *fiber.Ctx, zeroUnlimited bool, def string) (store.Page, bool, error) {
+	page, err := parsePage(c, 10, zeroUnlimited)
+	if err != nil {
+		return page, false, err
+	}
+	if _, err := parseOrderBy(c, "id"); err != nil {
+		return page, false, err
+	}
+	desc, err := parseOrder(c, def)
+	return page, desc, err
+}
+
+// fieldsOf lists the JSON field names of a response type.
+func fieldsOf(v any) map[string]bool {
+	b, _ := json.Marshal(v)
+	var m map[string]json.RawMessage
+	_ = json.Unmarshal(b, &m)
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
+	}
+	return out
+}

@@ -40,16 +40,8 @@ func toDeployResponse(d *store.Deploy) deployResponse {
 	}
 }
 
-var deployFields = map[string]bool{}
-
-func init() {
-	b, _ := json.Marshal(deployResponse{})
-	var m map[string]any
-	_ = json.Unmarshal(b, &m)
-	for k := range m {
-		deployFields[k] = true
-	}
-}
+// deployFields are the names `field` may select.
+var deployFields = fieldsOf(deployResponse{})
 
 type createDeployRequest struct {
 	DeployName *string `json:"deployName"`
@@ -313,26 +305,24 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 	if me.Role() == store.RoleSysAdmin || d.BusinessID != me.BusinessID {
 		return forbidden("only members of the deployment's business may change it")
 	}
-	var auto []byte
-	var app *store.App
+	// spec is compiled now, so that what could not be deployed is refused
+	// before anything is recorded; a deletion has none.
+	spec := []byte{}
 	if typ != store.DeployDeleteReq {
-		var err error
-		if app, err = s.appVersion(c, d.BusinessID, d.AppName, version); err != nil {
+		app, err := s.appVersion(c, d.BusinessID, d.AppName, version)
+		if err != nil {
 			return err
 		}
-		if _, err := s.compileWorkload(c, d, app); err != nil {
+		if spec, err = s.compileWorkload(c, d, app); err != nil {
 			return err
 		}
 	}
 	// A deployment that never ran goes away without audit: nothing of it
 	// is in any cluster.
 	neverLive := d.Status == store.DeployPending || d.Status == store.DeployDisapproved
+	var auto []byte
 	if s.autoApproved(c) || (typ == store.DeployDeleteReq && neverLive && d.Editable) {
-		if app != nil {
-			auto, _ = s.compileWorkload(c, d, app)
-		} else {
-			auto = []byte{}
-		}
+		auto = spec
 	}
 	req := &store.DeployRequest{Type: typ, Version: version, Comment: comment, RequestedBy: me.ID}
 	if err := s.store.RequestChange(c.UserContext(), d.ID, req, auto); err != nil {
@@ -534,14 +524,7 @@ type auditResponse struct {
 
 // listAudits: GET /v1/admin/deploy.
 func (s *server) listAudits(c *fiber.Ctx) error {
-	page, err := parsePage(c, 10, false)
-	if err != nil {
-		return err
-	}
-	if _, err := parseOrderBy(c, "id"); err != nil {
-		return err
-	}
-	desc, err := parseOrder(c, "desc")
+	page, desc, err := parseIDList(c, false, "desc")
 	if err != nil {
 		return err
 	}

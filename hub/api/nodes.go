@@ -34,13 +34,7 @@ type nodeResponse struct {
 }
 
 // nodeFields are the names `field` may select.
-var nodeFields = func() map[string]bool {
-	m := map[string]bool{}
-	for _, f := range []string{"nodeName", "clusterName", "operatingSystem", "osImage", "kernelVersion", "ip", "memory", "cpu", "isReady", "gpu", "gpuCount", "disk", "labels", "updateTime"} {
-		m[f] = true
-	}
-	return m
-}()
+var nodeFields = fieldsOf(nodeResponse{})
 
 // listNodes: GET /v1/node. The envelope adds readyNodeCount: the ready nodes
 // among all that match the filters (not only this page).

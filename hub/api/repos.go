@@ -158,14 +158,7 @@ func (s *server) listRepos(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	page, err := parsePage(c, 10, true)
-	if err != nil {
-		return err
-	}
-	if _, err := parseOrderBy(c, "id"); err != nil {
-		return err
-	}
-	desc, err := parseOrder(c, "asc")
+	page, desc, err := parseIDList(c, true, "asc")
 	if err != nil {
 		return err
 	}

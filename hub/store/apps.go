@@ -14,7 +14,8 @@ type Apps interface {
 	AppByID(ctx context.Context, id uint64) (*App, error)
 	ListApps(ctx context.Context, q AppQuery) ([]App, int64, error)
 	// DeleteApps removes the apps of ids that belong to business (any
-	// business when 0); ErrNotFound, and nothing removed, if one is missing.
+	// business when 0). Nothing is removed when one is missing (ErrNotFound)
+	// or is used by a live deployment (ErrInUse).
 	DeleteApps(ctx context.Context, business uint64, ids []uint64) error
 	// Chart returns the chart archive of digest ("sha256:<hex>").
 	Chart(ctx context.Context, digest string) ([]byte, error)

@@ -28,9 +28,6 @@ type Deploys interface {
 	ListDeployRequests(ctx context.Context, q DeployRequestQuery) ([]DeployRequest, int64, error)
 	// DeployHistory lists the versions that have been live, newest first.
 	DeployHistory(ctx context.Context, deployID uint64) ([]DeployVersion, error)
-	// AppInUse reports whether a live deployment of business runs app
-	// name at version.
-	AppInUse(ctx context.Context, business uint64, name, version string) (bool, error)
 	// RefreshDeployStatus recomputes the status of the deployments whose
 	// workload items (namespace/name) agents reported on.
 	RefreshDeployStatus(ctx context.Context, workloads []string) error

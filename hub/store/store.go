@@ -25,6 +25,8 @@ var (
 	// ErrClusterJoined: a bootstrap join names a cluster whose agent has
 	// already connected with its credential.
 	ErrClusterJoined = errors.New("cluster already joined")
+	// ErrInUse: a live deployment uses the application version.
+	ErrInUse = errors.New("in use")
 	// ErrNotEditable: a change of the deployment waits for audit or is in flight.
 	ErrNotEditable = errors.New("deployment is not editable")
 )

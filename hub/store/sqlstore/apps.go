@@ -87,41 +87,40 @@ func (s *Store) ListApps(ctx context.Context, q store.AppQuery) ([]store.App, in
 	if q.Version != "" {
 		db = db.Where("version = ?", q.Version)
 	}
-	var total int64
-	if err := db.Count(&total).Error; err != nil {
-		return nil, 0, translate(err, "count apps")
-	}
-	var rows []appRow
-	if err := paginate(db.Order("id"), q.Page).Find(&rows).Error; err != nil {
-		return nil, 0, translate(err, "list apps")
-	}
-	out := make([]store.App, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].toApp()
-	}
-	return out, total, nil
+	return listPage(db, q.Page, false, "apps", (*appRow).toApp)
 }
 
 func (s *Store) DeleteApps(ctx context.Context, business uint64, ids []uint64) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		ids = uniqIDs(ids)
-		q := tx.Model(&appRow{}).Where("id IN ?", ids)
+		q := tx.Where("id IN ?", ids)
 		if business != 0 {
 			q = q.Where("business_id = ?", business)
 		}
-		var found []uint64
-		if err := q.Pluck("id", &found).Error; err != nil {
+		var found []appRow
+		if err := q.Find(&found).Error; err != nil {
 			return err
 		}
 		if len(found) != len(ids) {
 			have := map[uint64]bool{}
-			for _, id := range found {
-				have[id] = true
+			for _, a := range found {
+				have[a.ID] = true
 			}
 			for _, id := range ids {
 				if !have[id] {
 					return fmt.Errorf("app %d: %w", id, store.ErrNotFound)
 				}
+			}
+		}
+		for _, a := range found {
+			var n int64
+			err := tx.Model(&deployRow{}).Where("business_id = ? AND app_name = ? AND version = ? AND status NOT IN ?",
+				a.BusinessID, a.Name, a.Version, []int{int(store.DeployDeleted), int(store.DeployDisapproved)}).Count(&n).Error
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				return fmt.Errorf("application %s version %s: %w", a.Name, a.Version, store.ErrInUse)
 			}
 		}
 		return tx.Where("id IN ?", ids).Delete(&appRow{}).Error

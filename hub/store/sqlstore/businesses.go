@@ -94,20 +94,7 @@ func (s *Store) ListBusinesses(ctx context.Context, q store.BusinessQuery) ([]st
 		db = db.Where("id = ?", q.OnlyID)
 	}
 	db = matchName(db, "name", q.NameContains, store.MatchPartial)
-	var total int64
-	if err := db.Count(&total).Error; err != nil {
-		return nil, 0, translate(err, "count businesses")
-	}
-	var rows []businessRow
-	err := paginate(db.Order(clause.OrderByColumn{Column: clause.Column{Name: "id"}, Desc: q.Desc}), q.Page).Find(&rows).Error
-	if err != nil {
-		return nil, 0, translate(err, "list businesses")
-	}
-	out := make([]store.Business, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].toBusiness()
-	}
-	return out, total, nil
+	return listPage(db, q.Page, q.Desc, "businesses", (*businessRow).toBusiness)
 }
 
 // AuditBusiness moves a business from pending (or disapproved) to approved or

@@ -401,14 +401,6 @@ func (s *Store) DeployHistory(ctx context.Context, deployID uint64) ([]store.Dep
 	return out, nil
 }
 
-func (s *Store) AppInUse(ctx context.Context, business uint64, name, version string) (bool, error) {
-	var n int64
-	err := s.db.WithContext(ctx).Model(&deployRow{}).
-		Where("business_id = ? AND app_name = ? AND version = ? AND status NOT IN ?", business, name, version,
-			[]int{int(store.DeployDeleted), int(store.DeployDisapproved)}).Count(&n).Error
-	return n > 0, translate(err, "app in use")
-}
-
 // RefreshDeployStatus derives each deployment's status from its agents'
 // reports: success when every target cluster applied the live revision,
 // failed when all failed, partial success when some did each, deploying

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 
 	"github.com/ote-stack/ote/hub/store"
 )
@@ -52,4 +53,23 @@ func matchName(db *gorm.DB, column, name string, mode store.NameMode) *gorm.DB {
 	default:
 		return db.Where(column+" LIKE ? ESCAPE '\\'", "%"+escapeLike(name)+"%")
 	}
+}
+
+// listPage counts the rows of db and reads the page p of them by id
+// (descending when desc), converted by conv.
+func listPage[R, T any](db *gorm.DB, p store.Page, desc bool, what string, conv func(*R) *T) ([]T, int64, error) {
+	var total int64
+	if err := db.Count(&total).Error; err != nil {
+		return nil, 0, translate(err, "count "+what)
+	}
+	var rows []R
+	err := paginate(db.Order(clause.OrderByColumn{Column: clause.Column{Name: "id"}, Desc: desc}), p).Find(&rows).Error
+	if err != nil {
+		return nil, 0, translate(err, "list "+what)
+	}
+	out := make([]T, len(rows))
+	for i := range rows {
+		out[i] = *conv(&rows[i])
+	}
+	return out, total, nil
 }

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 
 	"github.com/ote-stack/ote/hub/store"
 )
@@ -48,19 +47,7 @@ func (s *Store) Repo(ctx context.Context, business uint64, repoID string) (*stor
 
 func (s *Store) ListRepos(ctx context.Context, business uint64, desc bool, p store.Page) ([]store.Repo, int64, error) {
 	db := s.db.WithContext(ctx).Model(&repoRow{}).Where("business_id = ?", business)
-	var total int64
-	if err := db.Count(&total).Error; err != nil {
-		return nil, 0, translate(err, "count repositories")
-	}
-	var rows []repoRow
-	if err := paginate(db.Order(clause.OrderByColumn{Column: clause.Column{Name: "id"}, Desc: desc}), p).Find(&rows).Error; err != nil {
-		return nil, 0, translate(err, "list repositories")
-	}
-	out := make([]store.Repo, len(rows))
-	for i := range rows {
-		out[i] = *rows[i].toRepo()
-	}
-	return out, total, nil
+	return listPage(db, p, desc, "repositories", (*repoRow).toRepo)
 }
 
 func (s *Store) DeleteRepos(ctx context.Context, business uint64, repoIDs []string) error {
