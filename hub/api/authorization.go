@@ -102,10 +102,14 @@ type authorizationInfo struct {
 func (s *server) authorizationInfo(c *fiber.Ctx) error {
 	u := callerOf(c).user
 	f := s.cfg.Features
+	_, err := s.store.RegistryUser(c.UserContext(), u.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
 	return ok(c, authorizationInfo{
 		UserID:                u.ID,
 		DisplayName:           u.Name,
-		HasRepoAccount:        false, // registry accounts arrive with the image repository
+		HasRepoAccount:        err == nil,
 		Role:                  int(u.Role()),
 		BusinessID:            u.BusinessID,
 		PrivateProject:        f.PrivateProject,

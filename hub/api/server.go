@@ -66,6 +66,9 @@ type Config struct {
 	BootstrapToken string
 	// Sealer seals the credentials the hub keeps.
 	Sealer *secrets.Sealer
+	// Registry is the image registry the hub fronts; nil: the image
+	// endpoints answer 503.
+	Registry *RegistryConfig
 }
 
 // Tunnel is the hub's end of the agents' tunnels (package tunnel).
@@ -204,6 +207,21 @@ func (s *server) routes(app *fiber.App) {
 	v1.Delete("/repository/third", authed, member, s.deleteRepos)
 	v1.Get("/repository/third", authed, member, s.listRepos)
 	v1.Get("/repository/third/:repoId", authed, member, s.getRepo)
+
+	v1.Get("/repository/image", authed, member, s.listImages)
+	v1.Delete("/repository/image", authed, member, s.deleteImages)
+	v1.Get("/repository/image/tag", authed, member, s.listTags)
+	v1.Delete("/repository/image/tag", authed, member, s.deleteTags)
+	v1.Post("/repository/user", authed, member, s.createRegistryUser)
+	v1.Put("/repository/user", authed, member, s.updateRegistryPassword)
+	v1.Get("/repository/project", authed, member, s.listProjects)
+	v1.Post("/repository/project", authed, member, s.createProject)
+	v1.Delete("/repository/project", authed, member, s.deleteProjects)
+
+	// The registry's token realm and the key it trusts: no platform token.
+	v1.Get("/registry/token", s.registryToken)
+	v1.Post("/registry/token", s.registryToken)
+	v1.Get("/registry/jwks.json", s.registryJWKS)
 
 	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
 	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, requireUpgrade, s.tunnel())

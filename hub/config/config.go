@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"time"
@@ -46,6 +47,23 @@ type Options struct {
 	// HeartbeatInterval is the agents' heartbeat period.
 	HeartbeatInterval time.Duration
 
+	// RegistryListen is the embedded registry's listener ("off": none,
+	// for a hub that fronts an external registry or none at all).
+	RegistryListen string
+	// RegistryURL points the hub at an external distribution registry
+	// instead of the embedded one.
+	RegistryURL string
+	// RegistryHost is the registry's address in imageAddress (default: the
+	// embedded listener's address, or the host of RegistryURL).
+	RegistryHost string
+	// RegistryRealm is the token realm clients are sent to (default:
+	// http://<registry host name>:<API port>/v1/registry/token).
+	RegistryRealm string
+	// RegistryService is the registry's service name (auth.token.service).
+	RegistryService string
+	// RegistryResync is the period of the image index's reconcile.
+	RegistryResync time.Duration
+
 	PrivateProject        bool
 	EnableIngress         bool
 	EnableAlert           bool
@@ -66,6 +84,9 @@ func Default() *Options {
 		ShutdownTimeout:   15 * time.Second,
 		HeartbeatInterval: 10 * time.Second,
 		PrivateProject:    true,
+		RegistryListen:    ":5000",
+		RegistryService:   "ote-registry",
+		RegistryResync:    10 * time.Minute,
 	}
 }
 
@@ -87,6 +108,12 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.Duration(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
 	b.String(&o.AgentBootstrapToken, "agent-bootstrap-token", "OTE_AGENT_BOOTSTRAP_TOKEN", "token with which new edge clusters' agents join (empty: joining disabled)")
 	b.Duration(&o.HeartbeatInterval, "heartbeat-interval", "OTE_HEARTBEAT_INTERVAL", "agents' heartbeat period; a cluster silent for three periods is not ready")
+	b.String(&o.RegistryListen, "registry-listen", "OTE_REGISTRY_LISTEN", "address of the embedded image registry (\"off\": no embedded registry)")
+	b.String(&o.RegistryURL, "registry-url", "OTE_REGISTRY_URL", "URL of an external distribution registry to front instead of the embedded one")
+	b.String(&o.RegistryHost, "registry-host", "OTE_REGISTRY_HOST", "registry address shown in imageAddress (default: the registry's listener or URL host)")
+	b.String(&o.RegistryRealm, "registry-realm", "OTE_REGISTRY_REALM", "token realm URL the registry sends clients to (default: http://<registry host name>:<API port>/v1/registry/token)")
+	b.String(&o.RegistryService, "registry-service", "OTE_REGISTRY_SERVICE", "service name of the registry's tokens (auth.token.service)")
+	b.Duration(&o.RegistryResync, "registry-resync", "OTE_REGISTRY_RESYNC", "how often the image index is reconciled with the registry")
 	b.Bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
 	b.Bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
 	b.Bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
@@ -156,8 +183,32 @@ func (o *Options) Validate() error {
 	if o.ChartLimit < 1024 || o.ChartLimit > 256<<20 {
 		errs = append(errs, errors.New("--chart-limit must be between 1 KiB and 256 MiB"))
 	}
+	if o.RegistryURL != "" {
+		if u, err := url.Parse(o.RegistryURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("--registry-url must be http(s)://host[:port]"))
+		}
+	}
+	if o.RegistryRealm != "" {
+		if u, err := url.Parse(o.RegistryRealm); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, errors.New("--registry-realm must be an http(s) URL"))
+		}
+	}
+	if o.RegistryService == "" {
+		errs = append(errs, errors.New("--registry-service must not be empty"))
+	}
+	if o.RegistryResync < time.Second {
+		errs = append(errs, errors.New("--registry-resync must be at least 1s"))
+	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
 	return errors.Join(errs...)
+}
+
+// RegistryDir holds the embedded registry's storage and JWKS file.
+func (o *Options) RegistryDir() string { return filepath.Join(o.DataDir, "registry") }
+
+// EmbeddedRegistry reports whether the hub runs its own registry.
+func (o *Options) EmbeddedRegistry() bool {
+	return o.RegistryURL == "" && o.RegistryListen != "" && o.RegistryListen != "off"
 }

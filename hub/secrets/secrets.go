@@ -16,8 +16,9 @@ import (
 
 // Sealer encrypts and decrypts with one key.
 type Sealer struct {
-	aead cipher.AEAD
-	mac  []byte
+	aead   cipher.AEAD
+	mac    []byte
+	derive []byte
 }
 
 // New derives an AES-256 key (and a separate fingerprint key) from key,
@@ -28,6 +29,7 @@ func New(key []byte) (*Sealer, error) {
 	}
 	enc := sha256.Sum256(append([]byte("ote-seal:"), key...))
 	mac := sha256.Sum256(append([]byte("ote-fingerprint:"), key...))
+	derive := sha256.Sum256(append([]byte("ote-derive:"), key...))
 	block, err := aes.NewCipher(enc[:])
 	if err != nil {
 		return nil, err
@@ -36,7 +38,7 @@ func New(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{aead: aead, mac: mac[:]}, nil
+	return &Sealer{aead: aead, mac: mac[:], derive: derive[:]}, nil
 }
 
 // Seal encrypts plaintext bound to context (e.g. the row it belongs to, so
@@ -78,4 +80,13 @@ func (s *Sealer) Fingerprint(parts ...string) string {
 		fmt.Fprintf(h, "%d:%s;", len(p), p)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// Derive returns 32 bytes for purpose, fixed by the key: hub replicas that
+// share the secret key derive the same keys (e.g. the registry token
+// signing key) without another file to distribute.
+func (s *Sealer) Derive(purpose string) []byte {
+	h := hmac.New(sha256.New, s.derive)
+	h.Write([]byte(purpose))
+	return h.Sum(nil)
 }

@@ -68,6 +68,7 @@ type Store interface {
 	Apps
 	Deploys
 	Repos
+	Images
 
 	// RevokeToken records a token ID as revoked until it would have expired anyway.
 	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"syscall"
 	"testing"
@@ -136,6 +137,8 @@ type hubProc struct {
 	*proc
 	url  string
 	addr string
+	// registry is the embedded registry's address (host:port), if any.
+	registry string
 }
 
 func freePort(t *testing.T) string {
@@ -155,6 +158,10 @@ func startHub(t *testing.T, addr string, args ...string) *hubProc {
 	if addr == "" {
 		addr = freePort(t)
 	}
+	if !slices.Contains(args, "--registry-listen") {
+		// Tests run side by side: no fixed registry port.
+		args = append(args, "--registry-listen", "127.0.0.1:0")
+	}
 	p := startProc(t, "hub", hubBin, []string{"OTE_LOG_LEVEL=debug"}, append([]string{"--listen", addr}, args...)...)
 	h := &hubProc{proc: p, url: "http://" + addr, addr: addr}
 	deadline := time.Now().Add(30 * time.Second)
@@ -163,6 +170,7 @@ func startHub(t *testing.T, addr string, args ...string) *hubProc {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				h.registry = regexpFind(`embedded registry listening.* addr=(\S+)`, p.logs())
 				return h
 			}
 		}

@@ -70,7 +70,7 @@ type hubProcess struct {
 }
 
 func startHub(bin, addr, dataDir, db string, heartbeat time.Duration) (*hubProcess, error) {
-	args := []string{"--listen", addr, "--data-dir", dataDir, "--admin-password", adminPass,
+	args := []string{"--listen", addr, "--registry-listen", "off", "--data-dir", dataDir, "--admin-password", adminPass,
 		"--agent-bootstrap-token", bootstrap, "--heartbeat-interval", heartbeat.String(), "--log-level", "warn"}
 	if db != "" {
 		args = append(args, "--db", db)

@@ -98,7 +98,21 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	if opts.AgentBootstrapToken == "" {
 		log.Warn("no --agent-bootstrap-token: edge clusters cannot join")
 	}
+
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	token := &lateHandler{}
+	regCfg, stopRegistry, err := startRegistry(ctx, opts, st, sealer, token, log)
+	if err != nil {
+		return err
+	}
+	defer stopRegistry()
+
 	app, err := api.New(api.Config{
+		Registry:       regCfg,
 		Tunnel:         tun,
 		Sealer:         sealer,
 		BootstrapToken: opts.AgentBootstrapToken,
@@ -120,10 +134,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		return err
 	}
 
-	ln, err := net.Listen("tcp", opts.Listen)
-	if err != nil {
-		return err
-	}
+	token.set(tokenOnRegistry(app))
 	log.Info("hub listening", "addr", ln.Addr().String(), "api", "http://"+displayAddr(ln.Addr())+"/v1")
 
 	served := make(chan error, 1)

@@ -326,6 +326,49 @@ var migrations = []migration{
 			`CREATE UNIQUE INDEX repos_business_repo ON repos (business_id, repo_id)`,
 		},
 	},
+	{
+		// The image registry: projects, registry accounts (passwords
+		// sealed) and the index of images and tags.
+		version: 9,
+		name:    "image registry",
+		stmts: []string{
+			`CREATE TABLE projects (
+				id {{pk}},
+				name VARCHAR(64) NOT NULL,
+				business_id BIGINT NOT NULL,
+				public BOOLEAN NOT NULL DEFAULT FALSE,
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX projects_name ON projects (name)`,
+			`CREATE INDEX projects_business ON projects (business_id, id)`,
+			`CREATE TABLE images (
+				id {{pk}},
+				project_id BIGINT NOT NULL,
+				name VARCHAR(255) NOT NULL,
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX images_name ON images (name)`,
+			`CREATE INDEX images_project ON images (project_id, id)`,
+			`CREATE TABLE image_tags (
+				image_id BIGINT NOT NULL,
+				tag VARCHAR(128) NOT NULL,
+				digest VARCHAR(160) NOT NULL,
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL,
+				PRIMARY KEY (image_id, tag)
+			)`,
+			`CREATE TABLE registry_users (
+				user_id BIGINT PRIMARY KEY,
+				name VARCHAR(64) NOT NULL,
+				password_sealed TEXT NOT NULL,
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX registry_users_name ON registry_users (name)`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {

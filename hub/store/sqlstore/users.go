@@ -205,7 +205,11 @@ func (s *Store) DeleteUser(ctx context.Context, id uint64) error {
 		if err := s.guardLastSysAdmin(tx, id); err != nil {
 			return err
 		}
-		return rowsAffected(tx.Where("id = ?", id).Delete(&userRow{}), fmt.Sprintf("user %d", id))
+		if err := rowsAffected(tx.Where("id = ?", id).Delete(&userRow{}), fmt.Sprintf("user %d", id)); err != nil {
+			return err
+		}
+		// The user's registry account goes with the user.
+		return tx.Where("user_id = ?", id).Delete(&registryUserRow{}).Error
 	})
 }
 

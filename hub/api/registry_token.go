@@ -1,0 +1,218 @@
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/ote-stack/ote/hub/registry"
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// The hub is the registry's token server (the registry token-auth spec):
+// clients that the registry challenges come to GET or POST
+// /v1/registry/token, with a registry account's Basic credentials or
+// anonymously, and get a token granting what they asked for and may do.
+
+// tokenRequest is one request of the realm, GET or POST.
+type tokenRequest struct {
+	service  string
+	scopes   []string
+	user     string
+	password string
+	hasCreds bool
+}
+
+func parseTokenRequest(c *fiber.Ctx) (tokenRequest, error) {
+	var r tokenRequest
+	if c.Method() == fiber.MethodPost {
+		// OAuth2 password grant (containerd POSTs first).
+		switch gt := c.FormValue("grant_type"); gt {
+		case "password":
+			r.user, r.password, r.hasCreds = c.FormValue("username"), c.FormValue("password"), true
+		case "refresh_token":
+			return r, &Error{Status: fiber.StatusBadRequest, Message: "unsupported_grant_type: this realm issues no refresh tokens; use grant_type=password"}
+		default:
+			return r, &Error{Status: fiber.StatusBadRequest, Message: "unsupported_grant_type: want grant_type=password"}
+		}
+		r.service = c.FormValue("service")
+		r.scopes = strings.Fields(c.FormValue("scope"))
+	} else {
+		r.service = c.Query("service")
+		for _, v := range c.Context().QueryArgs().PeekMulti("scope") {
+			r.scopes = append(r.scopes, strings.Fields(string(v))...)
+		}
+	}
+	if h := c.Get(fiber.HeaderAuthorization); !r.hasCreds && h != "" {
+		scheme, enc, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "basic") {
+			return r, unauthorized("the registry realm takes Basic credentials of a registry account")
+		}
+		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(enc))
+		user, pw, ok := strings.Cut(string(raw), ":")
+		if err != nil || !ok {
+			return r, unauthorized("malformed Basic credentials")
+		}
+		r.user, r.password, r.hasCreds = user, pw, true
+	}
+	if len(r.scopes) > 50 {
+		return r, &Error{Status: fiber.StatusBadRequest, Message: "too many scopes (at most 50)"}
+	}
+	return r, nil
+}
+
+// registryToken: GET and POST /v1/registry/token.
+func (s *server) registryToken(c *fiber.Ctx) error {
+	reg, err := s.registryOr503()
+	if err != nil {
+		return err
+	}
+	req, err := parseTokenRequest(c)
+	if err != nil {
+		return err
+	}
+	if req.service != "" && req.service != reg.Issuer.Service {
+		return &Error{Status: fiber.StatusBadRequest, Message: "unknown service " + clip(req.service) + "; this realm serves " + reg.Issuer.Service}
+	}
+	var asked []registry.Access
+	for _, sc := range req.scopes {
+		a, err := registry.ParseScope(sc)
+		if err != nil {
+			return &Error{Status: fiber.StatusBadRequest, Message: "invalid_scope: " + clip(err.Error())}
+		}
+		asked = append(asked, a)
+	}
+	var u *store.User
+	subject := ""
+	if req.hasCreds {
+		if u, err = s.registryLogin(c, req.user, req.password); err != nil {
+			return err
+		}
+		subject = req.user
+	}
+	granted := make([]registry.Access, 0, len(asked))
+	for _, a := range asked {
+		acts, err := s.registryGrant(c, u, a)
+		if err != nil {
+			return err
+		}
+		if len(acts) > 0 {
+			granted = append(granted, registry.Access{Type: a.Type, Name: a.Name, Actions: acts})
+		}
+	}
+	now := time.Now()
+	tok, exp, err := reg.Issuer.Issue(subject, granted, now)
+	if err != nil {
+		return err
+	}
+	body := fiber.Map{
+		"access_token": tok,
+		"expires_in":   int(exp.Sub(now) / time.Second),
+		"issued_at":    now.UTC().Format(time.RFC3339),
+	}
+	if c.Method() == fiber.MethodPost {
+		body["scope"] = strings.Join(req.scopes, " ")
+	} else {
+		body["token"] = tok
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(body)
+}
+
+// registryLogin checks a registry account's password (sealed in the store)
+// and returns its platform user. Failures count against the account name
+// like platform logins.
+func (s *server) registryLogin(c *fiber.Ctx, name, password string) (*store.User, error) {
+	fail := &Error{Status: fiber.StatusUnauthorized, Message: "wrong registry user name or password"}
+	c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ote-registry"`)
+	if ok, wait := s.ipLimit.Allow(c.IP()); !ok {
+		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many registry logins from this address; try again later", RetryAfter: wait}
+	}
+	key := "registry:" + name
+	if ok, wait := s.userLimit.Check(key); !ok {
+		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins for this user; try again later", RetryAfter: wait}
+	}
+	ru, err := s.store.RegistryUserByName(c.UserContext(), name)
+	if errors.Is(err, store.ErrNotFound) {
+		s.userLimit.Allow(key)
+		return nil, fail
+	}
+	if err != nil {
+		return nil, err
+	}
+	want, err := s.cfg.Sealer.Open(ru.PasswordSealed, regUserSealContext(ru.UserID))
+	if err != nil {
+		return nil, &Error{Status: fiber.StatusInternalServerError, Message: "internal error", Cause: errors.New("registry password of " + name + " does not open with this hub's secret key")}
+	}
+	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
+		s.userLimit.Allow(key)
+		return nil, fail
+	}
+	u, err := s.store.UserByID(c.UserContext(), ru.UserID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fail
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != store.UserApproved {
+		return nil, &Error{Status: fiber.StatusUnauthorized, Message: "the platform user of this registry account is not approved"}
+	}
+	return u, nil
+}
+
+// registryGrant is what u (nil: anonymous) may do of what a asks: project
+// members pull and push, system administrators everything, everyone pulls
+// public projects, nobody else anything. Names outside a project get
+// nothing.
+func (s *server) registryGrant(c *fiber.Ctx, u *store.User, a registry.Access) ([]string, error) {
+	var allowed []string
+	switch a.Type {
+	case "registry":
+		if a.Name == "catalog" && u != nil && u.Role() == store.RoleSysAdmin {
+			allowed = []string{"*"}
+		}
+	case "repository":
+		if len(a.Name) > 255 || !imageNameRE.MatchString(a.Name) {
+			return nil, nil
+		}
+		p, err := s.store.ProjectByName(c.UserContext(), a.Name[:strings.IndexByte(a.Name, '/')])
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case u != nil && u.Role() == store.RoleSysAdmin:
+			allowed = []string{"pull", "push", "delete", "*"}
+		case u != nil && canPush(u, p):
+			allowed = []string{"pull", "push"}
+		case p.Public:
+			allowed = []string{"pull"}
+		}
+	}
+	var out []string
+	for _, act := range a.Actions {
+		if slices.Contains(allowed, act) {
+			out = append(out, act)
+		}
+	}
+	return out, nil
+}
+
+// registryJWKS: GET /v1/registry/jwks.json, the public key an external
+// registry's auth.token.jwks must hold to trust the hub's tokens.
+func (s *server) registryJWKS(c *fiber.Ctx) error {
+	reg, err := s.registryOr503()
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(reg.Issuer.JWKS())
+}

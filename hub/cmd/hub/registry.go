@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
+	"github.com/ote-stack/ote/hub/api"
+	"github.com/ote-stack/ote/hub/config"
+	"github.com/ote-stack/ote/hub/registry"
+	"github.com/ote-stack/ote/hub/secrets"
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// startRegistry starts the embedded registry (or prepares the client of an
+// external one) and the image index's reconcile loop. stop undoes it all.
+func startRegistry(ctx context.Context, opts *config.Options, st store.Store, sealer *secrets.Sealer, token http.Handler, log *slog.Logger) (*api.RegistryConfig, func(), error) {
+	if !opts.EmbeddedRegistry() && opts.RegistryURL == "" {
+		log.Warn("no image registry: --registry-listen off and no --registry-url; the image endpoints answer 503")
+		return nil, func() {}, nil
+	}
+	// The signing key derives from the secret key: replicas that share it
+	// sign alike.
+	issuer, err := registry.NewIssuer("ote-hub", opts.RegistryService, sealer.Derive("registry-token-signing"), 5*time.Minute)
+	if err != nil {
+		return nil, nil, err
+	}
+	log = log.With("component", "registry")
+	ix := &registry.Indexer{Store: st, Logger: log}
+
+	base, host := opts.RegistryURL, opts.RegistryHost
+	var emb *registry.Embedded
+	if opts.EmbeddedRegistry() {
+		emb, err = registry.StartEmbedded(ctx, registry.EmbeddedOptions{
+			Listen:   opts.RegistryListen,
+			Dir:      opts.RegistryDir(),
+			Host:     host,
+			Realm:    opts.RegistryRealm,
+			Token:    token,
+			Issuer:   issuer,
+			Secret:   hex.EncodeToString(sealer.Derive("registry-http-secret")),
+			Observer: ix,
+			Logger:   log,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		base, host = "http://"+loopback(emb.Addr()), emb.Host()
+		log.Info("embedded registry listening", "addr", emb.Addr().String(), "realm", emb.Realm(), "imageAddress", host)
+	} else {
+		u, _ := url.Parse(opts.RegistryURL)
+		if host == "" {
+			host = u.Host
+		}
+		log.Info("fronting an external registry", "url", opts.RegistryURL, "service", opts.RegistryService,
+			"jwks", "GET /v1/registry/jwks.json", "kid", issuer.KeyID())
+	}
+	client, err := registry.NewClient(base, issuer, 10*time.Second)
+	if err != nil {
+		if emb != nil {
+			emb.Shutdown(context.Background())
+		}
+		return nil, nil, err
+	}
+	ix.Client = client
+
+	loopCtx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); ix.Run(loopCtx, opts.RegistryResync) }()
+	stop := func() {
+		cancel()
+		<-done
+		if emb != nil {
+			sctx, c := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+			defer c()
+			if err := emb.Shutdown(sctx); err != nil {
+				log.Warn("registry shutdown", "err", err)
+			}
+		}
+	}
+	return &api.RegistryConfig{Client: client, Issuer: issuer, Index: st, Host: host}, stop, nil
+}
+
+// lateHandler serves with the handler set once the API is built; until
+// then (the first moments of a start) it answers 503.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := l.h.Load()
+	if h == nil {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	(*h).ServeHTTP(w, r)
+}
+
+// tokenOnRegistry serves the registry listener's realm with the API's
+// token endpoint.
+func tokenOnRegistry(app *fiber.App) http.Handler {
+	serve := adaptor.FiberApp(app)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path, r.URL.RawPath = "/v1/registry/token", ""
+		r.RequestURI = r.URL.RequestURI()
+		serve(w, r)
+	})
+}
+
+// loopback is where the hub itself reaches a listener.
+func loopback(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok {
+		return a.String()
+	}
+	if tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+	}
+	return tcp.String()
+}

@@ -1,0 +1,215 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/distribution/distribution/v3/configuration"
+	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/sirupsen/logrus"
+
+	// The token access controller and the filesystem driver register
+	// themselves by import.
+	_ "github.com/distribution/distribution/v3/registry/auth/token"
+	_ "github.com/distribution/distribution/v3/registry/storage/driver/filesystem"
+)
+
+// EmbeddedOptions configure the registry the hub runs in its own process.
+type EmbeddedOptions struct {
+	// Listen is the registry's listener address, e.g. ":5000".
+	Listen string
+	// Dir holds the registry's blobs and the JWKS file.
+	Dir string
+	// Host is the address clients reach the registry at (default: the
+	// listener's address, "localhost:<port>" when it listens on all
+	// addresses).
+	Host string
+	// Realm is the token endpoint clients are sent to (default:
+	// http://<Host>/auth/token, served by Token on the registry's own
+	// listener: clients such as go-containerregistry accept a realm on the
+	// registry's host:port without further checks).
+	Realm string
+	// Token serves the realm's requests on the registry's listener.
+	Token http.Handler
+	// Issuer signs the tokens the registry accepts.
+	Issuer *Issuer
+	// Secret signs the state of uploads in progress; replicas behind one
+	// address share it.
+	Secret string
+	// Observer hears of manifests pushed and deleted (may be nil).
+	Observer Observer
+	Logger   *slog.Logger
+}
+
+// Embedded is a CNCF distribution registry served by the hub process, with
+// filesystem storage, deletes enabled and token auth against the hub.
+type Embedded struct {
+	host  string
+	realm string
+	srv   *http.Server
+	ln    net.Listener
+	app   *handlers.App
+	done  chan error
+}
+
+// StartEmbedded writes the registry's JWKS file, builds the registry and
+// starts serving it on opts.Listen. Stop it with Shutdown.
+func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o700); err != nil {
+		return nil, fmt.Errorf("registry directory: %w", err)
+	}
+	jwks := filepath.Join(opts.Dir, "jwks.json")
+	if err := writeFileAtomic(jwks, opts.Issuer.JWKS()); err != nil {
+		return nil, fmt.Errorf("registry jwks: %w", err)
+	}
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("registry listener: %w", err)
+	}
+	if opts.Host == "" {
+		opts.Host = displayAddr(ln.Addr())
+	}
+	if opts.Realm == "" {
+		opts.Realm = "http://" + opts.Host + TokenPath
+	}
+	// distribution logs through logrus; keep it to warnings and errors in
+	// the hub's format (JSON on stderr).
+	logrus.SetLevel(logrus.WarnLevel)
+	logrus.SetFormatter(&logrus.JSONFormatter{})
+
+	// Parsed from YAML like the registry's own config file, so that every
+	// default the registry sets for a file applies here too.
+	cfg, err := configuration.Parse(strings.NewReader(fmt.Sprintf(`version: 0.1
+log:
+  level: warn
+  formatter: json
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: %q
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: true
+      age: 168h
+      interval: 24h
+      dryrun: false
+auth:
+  token:
+    realm: %q
+    service: %q
+    issuer: %q
+    jwks: %q
+http:
+  secret: %q
+`, filepath.Join(opts.Dir, "data"), opts.Realm, opts.Issuer.Service, opts.Issuer.Name, jwks, opts.Secret)))
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("registry configuration: %w", err)
+	}
+	app, err := newApp(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	var reg http.Handler = app
+	if opts.Observer != nil {
+		reg = observe(app, opts.Observer, opts.Logger)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", reg)
+	if opts.Token != nil {
+		mux.Handle(TokenPath, opts.Token)
+	}
+	var h http.Handler = mux
+	e := &Embedded{
+		srv: &http.Server{
+			Handler:           h,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		},
+		host:  opts.Host,
+		realm: opts.Realm,
+		ln:    ln,
+		app:   app,
+		done:  make(chan error, 1),
+	}
+	go func() { e.done <- e.srv.Serve(ln) }()
+	return e, nil
+}
+
+// newApp builds the registry; distribution panics on bad configuration.
+func newApp(ctx context.Context, cfg *configuration.Configuration) (app *handlers.App, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("registry: %v", r)
+		}
+	}()
+	return handlers.NewApp(ctx, cfg), nil
+}
+
+// TokenPath is where the embedded registry's listener serves the realm.
+const TokenPath = "/auth/token"
+
+// Host is the address clients reach the registry at.
+func (e *Embedded) Host() string { return e.host }
+
+// Realm is the token endpoint the registry sends clients to.
+func (e *Embedded) Realm() string { return e.realm }
+
+// displayAddr names a listener's address for clients: localhost for an
+// unspecified IP.
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if ok && tcp.IP.IsUnspecified() {
+		return net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+	}
+	return a.String()
+}
+
+// Addr is the address the registry listens on.
+func (e *Embedded) Addr() net.Addr { return e.ln.Addr() }
+
+// Shutdown stops accepting, waits for requests in flight (up to ctx) and
+// stops the registry's background work.
+func (e *Embedded) Shutdown(ctx context.Context) error {
+	err := e.srv.Shutdown(ctx)
+	if serr := <-e.done; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+		err = serr
+	}
+	if aerr := e.app.Shutdown(); err == nil {
+		err = aerr
+	}
+	return err
+}
+
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
