@@ -132,6 +132,9 @@ func check(resp *http.Response, want ...int) error {
 	if json.Unmarshal(body, &e) == nil && len(e.Errors) > 0 {
 		msg = e.Errors[0].Code + ": " + e.Errors[0].Message
 	}
+	if msg == "" { // HEAD, or a bare status
+		msg = http.StatusText(resp.StatusCode)
+	}
 	return &Error{Status: resp.StatusCode, Msg: msg}
 }
 
