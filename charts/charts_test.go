@@ -224,8 +224,27 @@ func TestHubChart(t *testing.T) {
 	if len(sec.Data["jwt-key"]) < 32 || len(sec.Data["secret-key"]) < 32 || len(sec.Data["agent-bootstrap-token"]) < 16 || string(sec.Data["admin-password"]) != "Root-pass1" {
 		t.Fatalf("generated secrets too short or missing: %d %d", len(sec.Data["jwt-key"]), len(sec.Data["agent-bootstrap-token"]))
 	}
-	pg, err := render(t, "hub", "ote", map[string]any{"replicas": 3, "database": map[string]any{"url": "postgres://u:p@db/ote"}, "persistence": map[string]any{"enabled": false}})
-	if err != nil || strings.Contains(kinds(pg), "PersistentVolumeClaim") {
+	svc, err := api.Clientset().CoreV1().Services("ote").Get(ctx, "ote-hub", metav1.GetOptions{})
+	if err != nil || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[1].Name != "registry" || svc.Spec.Ports[1].Port != 5000 {
+		t.Fatalf("the Service does not expose the embedded registry: %v %+v", err, svc)
+	}
+	pgValues := map[string]any{"replicas": 3, "database": map[string]any{"url": "postgres://u:p@db/ote"}, "persistence": map[string]any{"enabled": false}}
+	if _, err := render(t, "hub", "ote", pgValues); err == nil || !strings.Contains(err.Error(), "external registry") {
+		t.Fatalf("three replicas with the embedded registry are not refused: %v", err)
+	}
+	pgValues["registry"] = map[string]any{"embedded": false, "url": "https://registry.example.com"}
+	pg, err := render(t, "hub", "ote", pgValues)
+	if err != nil || strings.Contains(kinds(pg), "PersistentVolumeClaim") || !strings.Contains(manifests(pg), "OTE_REGISTRY_URL") {
 		t.Fatalf("PostgreSQL with three replicas: %v (%s)", err, kinds(pg))
 	}
+}
+
+// manifests is the JSON of rendered objects, for looking into.
+func manifests(objs []*unstructured.Unstructured) string {
+	var b strings.Builder
+	for _, o := range objs {
+		j, _ := o.MarshalJSON()
+		b.Write(j)
+	}
+	return b.String()
 }
