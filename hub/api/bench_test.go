@@ -95,3 +95,54 @@ func BenchmarkListDeploys(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRegistryToken measures GET /v1/registry/token with a registry
+// account's Basic credentials and two scopes: the account lookup, the
+// unsealing of its password, the project lookups and the EdDSA signature.
+func BenchmarkRegistryToken(b *testing.B) {
+	for _, d := range storetest.Dialects {
+		b.Run(string(d), func(b *testing.B) {
+			st := storetest.Open(b, d)
+			h := startHub(b, st, withRegistry(b, "http://127.0.0.1:1", st))
+			root := h.login(adminName, adminPass)
+			h.expect(200, "POST", "/v1/repository/user", root, map[string]string{"user": "bench", "password": "Bench-reg1"})
+			h.expect(201, "POST", "/v1/repository/project", root, map[string]any{"projectName": "bench", "public": true})
+			url := h.url + "/v1/registry/token?service=ote-registry&scope=repository:bench/app:pull,push&scope=repository:bench/base:pull"
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				req, _ := http.NewRequest("GET", url, nil)
+				req.SetBasicAuth("bench", "Bench-reg1")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil || resp.StatusCode != 200 {
+					b.Fatalf("token: %v %v", err, resp)
+				}
+				resp.Body.Close()
+			}
+		})
+	}
+}
+
+// BenchmarkListImages measures GET /v1/repository/image at 10,000 images in
+// one project, page size 10, with and without a name filter.
+func BenchmarkListImages(b *testing.B) {
+	const images = 10_000
+	for _, d := range storetest.Dialects {
+		b.Run(fmt.Sprintf("%s/images=%d", d, images), func(b *testing.B) {
+			st := storetest.Open(b, d)
+			h := startHub(b, st, withRegistry(b, "http://127.0.0.1:1", st))
+			root := h.login(adminName, adminPass)
+			var p struct {
+				ProjectID uint64 `json:"projectId"`
+			}
+			h.expect(201, "POST", "/v1/repository/project", root, map[string]any{"projectName": "bench", "public": false}).into(b, &p)
+			storetest.SeedImages(b, st, p.ProjectID, "bench", images)
+			for _, q := range []string{"projectName=bench", "projectName=bench&imageName=image-99", "projectName=bench&page=1000"} {
+				b.Run(q, func(b *testing.B) {
+					for i := 0; i < b.N; i++ {
+						benchRequest(b, "GET", h.url+"/v1/repository/image?"+q, root, "")
+					}
+				})
+			}
+		})
+	}
+}

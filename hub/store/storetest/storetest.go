@@ -177,6 +177,21 @@ func SeedDeploys(tb testing.TB, s *sqlstore.Store, business uint64, n int) {
 	})
 }
 
+// SeedImages inserts n images "<project>/image-<i>" of projectID in bulk,
+// each with one tag.
+func SeedImages(tb testing.TB, s *sqlstore.Store, projectID uint64, project string, n int) {
+	tb.Helper()
+	now := time.Now().UTC()
+	var first uint64
+	s.DB().Raw("SELECT COALESCE(MAX(id), 0) FROM images").Scan(&first)
+	seed(tb, s, "images", n, func(i int) map[string]any {
+		return map[string]any{"id": first + uint64(i) + 1, "project_id": projectID, "name": fmt.Sprintf("%s/image-%d", project, i), "created_at": now, "updated_at": now}
+	})
+	seed(tb, s, "image_tags", n, func(i int) map[string]any {
+		return map[string]any{"image_id": first + uint64(i) + 1, "tag": "v1", "digest": fmt.Sprintf("sha256:%064x", i), "created_at": now, "updated_at": now}
+	})
+}
+
 // seed inserts n rows made by row into table in batches, then refreshes the
 // planner's statistics, as a database in service has them.
 func seed(tb testing.TB, s *sqlstore.Store, table string, n int, row func(i int) map[string]any) {
