@@ -15,6 +15,7 @@ import (
 
 	"github.com/distribution/distribution/v3/configuration"
 	"github.com/distribution/distribution/v3/registry/handlers"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	// The token access controller and the filesystem driver register
@@ -47,7 +48,9 @@ type EmbeddedOptions struct {
 	Secret string
 	// Observer hears of manifests pushed and deleted (may be nil).
 	Observer Observer
-	Logger   *slog.Logger
+	// Registerer receives the registry's request metrics (may be nil).
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
 }
 
 // Embedded is a CNCF distribution registry served by the hub process, with
@@ -84,16 +87,16 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if opts.Realm == "" {
 		opts.Realm = "http://" + opts.Host + TokenPath
 	}
-	// distribution logs through logrus; keep it to warnings and errors in
-	// the hub's format (JSON on stderr).
-	logrus.SetLevel(logrus.WarnLevel)
+	// distribution logs through logrus; keep it to errors (its warnings are
+	// mostly the 401 of every token challenge), as JSON on stderr.
+	logrus.SetLevel(logrus.ErrorLevel)
 	logrus.SetFormatter(&logrus.JSONFormatter{})
 
 	// Parsed from YAML like the registry's own config file, so that every
 	// default the registry sets for a file applies here too.
 	cfg, err := configuration.Parse(strings.NewReader(fmt.Sprintf(`version: 0.1
 log:
-  level: warn
+  level: error
   formatter: json
   accesslog:
     disabled: true
@@ -136,6 +139,15 @@ http:
 		mux.Handle(TokenPath, opts.Token)
 	}
 	var h http.Handler = mux
+	if opts.Registerer != nil {
+		m, err := newMetrics(opts.Registerer)
+		if err != nil {
+			ln.Close()
+			app.Shutdown()
+			return nil, err
+		}
+		h = m.wrap(mux)
+	}
 	e := &Embedded{
 		srv: &http.Server{
 			Handler:           h,

@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -295,6 +296,19 @@ func TestImageRegistry(t *testing.T) {
 	}
 	if _, err := pull(t, reg, "pub/base:1.0", basic("bob-reg", "Bob-new12")); err != nil {
 		t.Fatalf("new registry password: %v", err)
+	}
+
+	// Prometheus sees the registry's traffic by route kind.
+	resp, err := http.Get(h.url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`ote_hub_registry_requests_total{method="PUT",route="manifests",status="201"}`, `route="token"`, `route="uploads"`} {
+		if !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics has no %s", want)
+		}
 	}
 
 	// No password reaches the log.

@@ -105,7 +105,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	}
 	defer ln.Close()
 	token := &lateHandler{}
-	regCfg, stopRegistry, err := startRegistry(ctx, opts, st, sealer, token, log)
+	regCfg, stopRegistry, err := startRegistry(ctx, opts, st, sealer, token, reg, log)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/adaptor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ote-stack/ote/hub/api"
 	"github.com/ote-stack/ote/hub/config"
@@ -23,7 +24,7 @@ import (
 
 // startRegistry starts the embedded registry (or prepares the client of an
 // external one) and the image index's reconcile loop. stop undoes it all.
-func startRegistry(ctx context.Context, opts *config.Options, st store.Store, sealer *secrets.Sealer, token http.Handler, log *slog.Logger) (*api.RegistryConfig, func(), error) {
+func startRegistry(ctx context.Context, opts *config.Options, st store.Store, sealer *secrets.Sealer, token http.Handler, reg prometheus.Registerer, log *slog.Logger) (*api.RegistryConfig, func(), error) {
 	if !opts.EmbeddedRegistry() && opts.RegistryURL == "" {
 		log.Warn("no image registry: --registry-listen off and no --registry-url; the image endpoints answer 503")
 		return nil, func() {}, nil
@@ -41,15 +42,16 @@ func startRegistry(ctx context.Context, opts *config.Options, st store.Store, se
 	var emb *registry.Embedded
 	if opts.EmbeddedRegistry() {
 		emb, err = registry.StartEmbedded(ctx, registry.EmbeddedOptions{
-			Listen:   opts.RegistryListen,
-			Dir:      opts.RegistryDir(),
-			Host:     host,
-			Realm:    opts.RegistryRealm,
-			Token:    token,
-			Issuer:   issuer,
-			Secret:   hex.EncodeToString(sealer.Derive("registry-http-secret")),
-			Observer: ix,
-			Logger:   log,
+			Listen:     opts.RegistryListen,
+			Dir:        opts.RegistryDir(),
+			Host:       host,
+			Realm:      opts.RegistryRealm,
+			Token:      token,
+			Issuer:     issuer,
+			Secret:     hex.EncodeToString(sealer.Derive("registry-http-secret")),
+			Observer:   ix,
+			Registerer: reg,
+			Logger:     log,
 		})
 		if err != nil {
 			return nil, nil, err
@@ -110,6 +112,7 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func tokenOnRegistry(app *fiber.App) http.Handler {
 	serve := adaptor.FiberApp(app)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.Clone(r.Context())
 		r.URL.Path, r.URL.RawPath = "/v1/registry/token", ""
 		r.RequestURI = r.URL.RequestURI()
 		serve(w, r)
