@@ -107,6 +107,8 @@ func (s *server) compileWorkload(c *fiber.Ctx, d *store.Deploy, app *store.App) 
 		}
 		cs.ImagePullSecret = "ote-repo-" + strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(a.RepositoryID))
 		cs.PullSecret = &protocol.PullSecretRef{RepositoryID: a.RepositoryID, Fingerprint: s.cfg.Sealer.Fingerprint(r.Address, r.User, pw)}
+	} else {
+		cs.ImagePullSecret, cs.PullSecret = s.hubRegistryPull(d.BusinessID, a.Image)
 	}
 	if a.IsHPA {
 		cs.HPA = &protocol.HPASpec{MinReplicas: int32(a.MinReplicas), MaxReplicas: int32(a.MaxReplicas),

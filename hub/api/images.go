@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/hex"
 	"errors"
 	"regexp"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/hub/registry"
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/protocol"
 )
 
 // RegistryConfig is the image registry the hub fronts.
@@ -553,4 +555,51 @@ func (s *server) updateRegistryPassword(c *fiber.Ctx) error {
 		return err
 	}
 	return ok(c, nil)
+}
+
+// The hub's own registry as a pull source of deployments: workloads whose
+// image lives at the registry's host get the Secret HubRegistrySecret in
+// their namespace, holding the business's robot account: pull-only on the
+// business's projects (and the public ones). Its password is derived from
+// the secret key, so nothing is stored and every replica agrees.
+const (
+	// hubRegistryRepoID is the pull-secret id of the hub's registry on the
+	// agents' pull-secret endpoint; external repository ids cannot take it.
+	hubRegistryRepoID  = "ote-registry"
+	HubRegistrySecret  = "ote-registry"
+	robotPrefix        = "robot$ns"
+	robotPasswordBytes = 24
+)
+
+// robotName is the registry account of business's workloads; '$' keeps it
+// apart from the accounts users create.
+func robotName(business uint64) string { return robotPrefix + strconv.FormatUint(business, 10) }
+
+func (s *server) robotPassword(business uint64) string {
+	k := s.cfg.Sealer.Derive("registry-robot:" + strconv.FormatUint(business, 10))
+	return hex.EncodeToString(k[:robotPasswordBytes])
+}
+
+// robotBusiness parses a robot account name; 0 when name is not one.
+func robotBusiness(name string) uint64 {
+	rest, ok := strings.CutPrefix(name, robotPrefix)
+	if !ok {
+		return 0
+	}
+	id, err := strconv.ParseUint(rest, 10, 64)
+	if err != nil || strconv.FormatUint(id, 10) != rest {
+		return 0
+	}
+	return id
+}
+
+// hubRegistryPull gives the pull secret of an image in the hub's registry
+// (nil for an image elsewhere).
+func (s *server) hubRegistryPull(business uint64, image string) (string, *protocol.PullSecretRef) {
+	reg := s.cfg.Registry
+	if reg == nil || reg.Host == "" || !strings.HasPrefix(image, reg.Host+"/") {
+		return "", nil
+	}
+	return HubRegistrySecret, &protocol.PullSecretRef{RepositoryID: hubRegistryRepoID,
+		Fingerprint: s.cfg.Sealer.Fingerprint(reg.Host, robotName(business), s.robotPassword(business))}
 }

@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -14,9 +16,17 @@ import (
 
 	"github.com/ote-stack/ote/hub/api"
 	"github.com/ote-stack/ote/hub/registry"
+	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/store/storetest"
 )
+
+// robotPassword is the derivation the hub uses for robots, under the test
+// hub's secret key.
+func robotPassword(business uint64) string {
+	sealer, _ := secrets.New([]byte("test-secret-key-0123456789abcdef"))
+	return hex.EncodeToString(sealer.Derive(fmt.Sprintf("registry-robot:%d", business))[:24])
+}
 
 var testIssuer, _ = registry.NewIssuer("ote-hub", "ote-registry", []byte(strings.Repeat("r", 32)), time.Minute)
 
@@ -126,6 +136,18 @@ func TestRegistryTokenPolicy(t *testing.T) {
 					t.Errorf("%s: %s = %v, want %v", tc.who, k, got[k], v)
 				}
 			}
+		}
+
+		// A business's robot (what its workloads pull with) pulls the
+		// business's projects and the public ones, nothing else.
+		h.expect(201, "POST", "/v1/repository/project", beta.token, map[string]any{"projectName": "beta", "public": false})
+		robot, robotPw := fmt.Sprintf("robot$ns%d", acme.business.ID), robotPassword(acme.business.ID)
+		status, got := h.registryToken(robot, robotPw, "repository:acme/web:pull,push", "repository:beta/x:pull", "repository:library/base:pull")
+		if status != 200 || !slices.Equal(got["repository:acme/web"], []string{"pull"}) || got["repository:beta/x"] != nil || got["repository:library/base"] == nil {
+			t.Fatalf("robot: %d %v", status, got)
+		}
+		if status, _ := h.registryToken(robot, robotPassword(beta.business.ID), "repository:acme/web:pull"); status != 401 {
+			t.Fatalf("robot with another business's password: %d", status)
 		}
 
 		// Wrong password and unknown user: 401 with a Basic challenge.

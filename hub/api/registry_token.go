@@ -87,17 +87,17 @@ func (s *server) registryToken(c *fiber.Ctx) error {
 		}
 		asked = append(asked, a)
 	}
-	var u *store.User
+	var who principal
 	subject := ""
 	if req.hasCreds {
-		if u, err = s.registryLogin(c, req.user, req.password); err != nil {
+		if who, err = s.registryLogin(c, req.user, req.password); err != nil {
 			return err
 		}
 		subject = req.user
 	}
 	granted := make([]registry.Access, 0, len(asked))
 	for _, a := range asked {
-		acts, err := s.registryGrant(c, u, a)
+		acts, err := s.registryGrant(c, who, a)
 		if err != nil {
 			return err
 		}
@@ -124,10 +124,30 @@ func (s *server) registryToken(c *fiber.Ctx) error {
 	return c.JSON(body)
 }
 
+// principal is who asks the realm: a platform user's registry account, a
+// business's robot (workloads pulling), or nobody (anonymous).
+type principal struct {
+	user  *store.User
+	robot uint64 // the robot's business
+}
+
 // registryLogin checks a registry account's password (sealed in the store)
-// and returns its platform user. Failures count against the account name
-// like platform logins.
-func (s *server) registryLogin(c *fiber.Ctx, name, password string) (*store.User, error) {
+// or a robot's (derived), and returns who it is. Failures count against the
+// account name like platform logins.
+func (s *server) registryLogin(c *fiber.Ctx, name, password string) (principal, error) {
+	u, err := s.registryLoginUser(c, name, password)
+	if err != nil {
+		return principal{}, err
+	}
+	if u == nil {
+		return principal{robot: robotBusiness(name)}, nil
+	}
+	return principal{user: u}, nil
+}
+
+// registryLoginUser returns the platform user of a registry account, or nil
+// for a robot.
+func (s *server) registryLoginUser(c *fiber.Ctx, name, password string) (*store.User, error) {
 	fail := &Error{Status: fiber.StatusUnauthorized, Message: "wrong registry user name or password"}
 	c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ote-registry"`)
 	if ok, wait := s.ipLimit.Allow(c.IP()); !ok {
@@ -136,6 +156,13 @@ func (s *server) registryLogin(c *fiber.Ctx, name, password string) (*store.User
 	key := "registry:" + name
 	if ok, wait := s.userLimit.Check(key); !ok {
 		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins for this user; try again later", RetryAfter: wait}
+	}
+	if b := robotBusiness(name); b != 0 {
+		if subtle.ConstantTimeCompare([]byte(s.robotPassword(b)), []byte(password)) != 1 {
+			s.userLimit.Allow(key)
+			return nil, fail
+		}
+		return nil, nil
 	}
 	ru, err := s.store.RegistryUserByName(c.UserContext(), name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -166,11 +193,12 @@ func (s *server) registryLogin(c *fiber.Ctx, name, password string) (*store.User
 	return u, nil
 }
 
-// registryGrant is what u (nil: anonymous) may do of what a asks: project
-// members pull and push, system administrators everything, everyone pulls
-// public projects, nobody else anything. Names outside a project get
-// nothing.
-func (s *server) registryGrant(c *fiber.Ctx, u *store.User, a registry.Access) ([]string, error) {
+// registryGrant is what who may do of what a asks: project members pull and
+// push, system administrators everything, a business's robot pulls its
+// projects, everyone pulls public projects, nobody else anything. Names
+// outside a project get nothing.
+func (s *server) registryGrant(c *fiber.Ctx, who principal, a registry.Access) ([]string, error) {
+	u := who.user
 	var allowed []string
 	switch a.Type {
 	case "registry":
@@ -193,7 +221,7 @@ func (s *server) registryGrant(c *fiber.Ctx, u *store.User, a registry.Access) (
 			allowed = []string{"pull", "push", "delete", "*"}
 		case u != nil && canPush(u, p):
 			allowed = []string{"pull", "push"}
-		case p.Public:
+		case who.robot != 0 && p.BusinessID == who.robot, p.Public:
 			allowed = []string{"pull"}
 		}
 	}

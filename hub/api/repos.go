@@ -59,6 +59,9 @@ func (s *server) createRepo(c *fiber.Ctx) error {
 	if !repoIDRE.MatchString(id) {
 		return invalid("repositoryId", "must be 1-64 letters, digits, '_', '.' or '-'")
 	}
+	if id == hubRegistryRepoID {
+		return invalid("repositoryId", "%q is reserved for the hub's own registry", id)
+	}
 	addr, err := required("address", req.Address)
 	if err != nil {
 		return err
@@ -210,6 +213,10 @@ func (s *server) pullSecret(c *fiber.Ctx) error {
 	if err != nil || !strings.HasPrefix(ns, "ns") {
 		return invalid("namespace", "%q is not a business namespace", ns)
 	}
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	if id == hubRegistryRepoID && s.cfg.Registry != nil {
+		return c.Send(dockerConfig(s.cfg.Registry.Host, robotName(business), s.robotPassword(business)))
+	}
 	r, err := s.store.Repo(c.UserContext(), business, id)
 	if errors.Is(err, store.ErrNotFound) {
 		return notFound("repository %q not found in %s", id, ns)
@@ -221,6 +228,5 @@ func (s *server) pullSecret(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	return c.Send(dockerConfig(r.Address, r.User, pw))
 }

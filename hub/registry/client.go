@@ -153,10 +153,25 @@ func (c *Client) Ping(ctx context.Context) error {
 
 // Catalog lists every repository, following the registry's pages.
 func (c *Client) Catalog(ctx context.Context) ([]string, error) {
+	return c.listAll(ctx, "/v2/_catalog", Access{Type: "registry", Name: "catalog", Actions: []string{"*"}})
+}
+
+// Tags lists the tags of repository name (none when it does not exist).
+func (c *Client) Tags(ctx context.Context, name string) ([]string, error) {
+	tags, err := c.listAll(ctx, "/v2/"+name+"/tags/list", Access{Type: "repository", Name: name, Actions: []string{"pull"}})
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return tags, err
+}
+
+// listAll reads every page of a list (the catalog's repositories or a
+// repository's tags), following the Link headers.
+func (c *Client) listAll(ctx context.Context, path string, access Access) ([]string, error) {
 	var all []string
 	q := url.Values{"n": {"1000"}}
 	for {
-		resp, err := c.do(ctx, http.MethodGet, "/v2/_catalog", q, Access{Type: "registry", Name: "catalog", Actions: []string{"*"}}, "")
+		resp, err := c.do(ctx, http.MethodGet, path, q, access, "")
 		if err != nil {
 			return nil, err
 		}
@@ -165,47 +180,17 @@ func (c *Client) Catalog(ctx context.Context) ([]string, error) {
 		}
 		var page struct {
 			Repositories []string `json:"repositories"`
+			Tags         []string `json:"tags"`
 		}
 		err = json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&page)
 		next := nextLast(resp.Header.Get("Link"))
 		resp.Body.Close()
 		if err != nil {
-			return nil, &Error{Status: resp.StatusCode, Msg: "catalog: " + err.Error()}
+			return nil, &Error{Status: resp.StatusCode, Msg: path + ": " + err.Error()}
 		}
-		all = append(all, page.Repositories...)
-		if next == "" || len(page.Repositories) == 0 {
-			return all, nil
-		}
-		q.Set("last", next)
-	}
-}
-
-// Tags lists the tags of repository name (none when it does not exist).
-func (c *Client) Tags(ctx context.Context, name string) ([]string, error) {
-	var all []string
-	q := url.Values{"n": {"1000"}}
-	for {
-		resp, err := c.do(ctx, http.MethodGet, "/v2/"+name+"/tags/list", q, Access{Type: "repository", Name: name, Actions: []string{"pull"}}, "")
-		if err != nil {
-			return nil, err
-		}
-		if err := check(resp, http.StatusOK); err != nil {
-			if errors.Is(err, ErrNotFound) {
-				return nil, nil
-			}
-			return nil, err
-		}
-		var page struct {
-			Tags []string `json:"tags"`
-		}
-		err = json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&page)
-		next := nextLast(resp.Header.Get("Link"))
-		resp.Body.Close()
-		if err != nil {
-			return nil, &Error{Status: resp.StatusCode, Msg: "tags: " + err.Error()}
-		}
-		all = append(all, page.Tags...)
-		if next == "" || len(page.Tags) == 0 {
+		items := append(page.Repositories, page.Tags...)
+		all = append(all, items...)
+		if next == "" || len(items) == 0 {
 			return all, nil
 		}
 		q.Set("last", next)

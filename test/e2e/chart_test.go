@@ -149,6 +149,45 @@ func TestChartDeployment(t *testing.T) {
 	if strings.Contains(h.logs(), "Pull-pass-9") {
 		t.Fatal("the repository password appears in the hub's log")
 	}
+
+	// An app whose image is in the hub's own registry, in a private project:
+	// the namespace gets the business's robot credentials, which pull (and
+	// only pull) through the hub's tokens.
+	h.must(200, "POST", "/v1/repository/user", admin, map[string]string{"user": "charty-reg", "password": "Charty-reg1"})
+	h.must(201, "POST", "/v1/repository/project", admin, map[string]any{"projectName": "charty", "public": false})
+	img := randomImage(t)
+	if err := push(t, h.registry, "charty/web:1.0", img, basic("charty-reg", "Charty-reg1")); err != nil {
+		t.Fatal(err)
+	}
+	own := containerApp("3.0")
+	own["appName"], own["image"] = "own", h.registry+"/charty/web:1.0"
+	h.must(200, "POST", "/v1/app", admin, own)
+	h.must(200, "POST", "/v1/deploy", admin, map[string]any{"deployName": "own", "appName": "own", "version": "3.0"})
+	var robot struct{ Username, Password string }
+	eventually(t, 60*time.Second, "hub registry pull secret and workload", func() bool {
+		sec, err := cs.CoreV1().Secrets(ns).Get(context.Background(), "ote-registry", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		var cfg struct {
+			Auths map[string]struct{ Username, Password string }
+		}
+		json.Unmarshal(sec.Data[".dockerconfigjson"], &cfg)
+		robot = cfg.Auths[h.registry]
+		dep, err := cs.AppsV1().Deployments(ns).Get(context.Background(), "own", metav1.GetOptions{})
+		return robot.Username != "" && err == nil && len(dep.Spec.Template.Spec.ImagePullSecrets) == 1 &&
+			dep.Spec.Template.Spec.ImagePullSecrets[0].Name == "ote-registry" && dep.Spec.Template.Spec.Containers[0].Image == own["image"]
+	})
+	want, _ := img.Digest()
+	if got, err := pull(t, h.registry, "charty/web:1.0", basic(robot.Username, robot.Password)); err != nil || got != want {
+		t.Fatalf("pull with the namespace's robot credentials: %v %v", got, err)
+	}
+	if err := push(t, h.registry, "charty/web:evil", img, basic(robot.Username, robot.Password)); err == nil {
+		t.Fatal("the robot pushed")
+	}
+	if strings.Contains(h.logs(), robot.Password) {
+		t.Fatal("the robot's password appears in the hub's log")
+	}
 }
 
 // helmDescription decodes a Helm release Secret's payload (base64 of gzip of
