@@ -3,8 +3,8 @@ package api_test
 import (
 	"context"
 	"encoding/hex"
-	"fmt"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
