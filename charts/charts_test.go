@@ -228,6 +228,10 @@ func TestHubChart(t *testing.T) {
 	if err != nil || len(svc.Spec.Ports) != 2 || svc.Spec.Ports[1].Name != "registry" || svc.Spec.Ports[1].Port != 5000 {
 		t.Fatalf("the Service does not expose the embedded registry: %v %+v", err, svc)
 	}
+	tlsObjs, err := render(t, "hub", "ote", map[string]any{"registry": map[string]any{"host": "registry.example.com", "tlsSecret": "registry-tls"}})
+	if err != nil || !strings.Contains(manifests(tlsObjs), "OTE_REGISTRY_TLS_CERT") || !strings.Contains(manifests(tlsObjs), `"secretName":"registry-tls"`) {
+		t.Fatalf("registry TLS: %v", err)
+	}
 	pgValues := map[string]any{"replicas": 3, "database": map[string]any{"url": "postgres://u:p@db/ote"}, "persistence": map[string]any{"enabled": false}}
 	if _, err := render(t, "hub", "ote", pgValues); err == nil || !strings.Contains(err.Error(), "external registry") {
 		t.Fatalf("three replicas with the embedded registry are not refused: %v", err)

@@ -63,6 +63,10 @@ type Options struct {
 	RegistryService string
 	// RegistryResync is the period of the image index's reconcile.
 	RegistryResync time.Duration
+	// RegistryTLSCert and RegistryTLSKey make the embedded registry serve
+	// HTTPS (PEM files); edge container runtimes expect it.
+	RegistryTLSCert string
+	RegistryTLSKey  string
 
 	PrivateProject        bool
 	EnableIngress         bool
@@ -113,6 +117,8 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.RegistryHost, "registry-host", "OTE_REGISTRY_HOST", "registry address shown in imageAddress (default: the registry's listener or URL host)")
 	b.String(&o.RegistryRealm, "registry-realm", "OTE_REGISTRY_REALM", "token realm URL the registry sends clients to (default: http://<registry host name>:<API port>/v1/registry/token)")
 	b.String(&o.RegistryService, "registry-service", "OTE_REGISTRY_SERVICE", "service name of the registry's tokens (auth.token.service)")
+	b.String(&o.RegistryTLSCert, "registry-tls-cert", "OTE_REGISTRY_TLS_CERT", "certificate (PEM) with which the embedded registry serves HTTPS")
+	b.String(&o.RegistryTLSKey, "registry-tls-key", "OTE_REGISTRY_TLS_KEY", "private key (PEM) of --registry-tls-cert")
 	b.Duration(&o.RegistryResync, "registry-resync", "OTE_REGISTRY_RESYNC", "how often the image index is reconciled with the registry")
 	b.Bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
 	b.Bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
@@ -192,6 +198,9 @@ func (o *Options) Validate() error {
 		if u, err := url.Parse(o.RegistryRealm); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			errs = append(errs, errors.New("--registry-realm must be an http(s) URL"))
 		}
+	}
+	if (o.RegistryTLSCert == "") != (o.RegistryTLSKey == "") {
+		errs = append(errs, errors.New("--registry-tls-cert and --registry-tls-key go together"))
 	}
 	if o.RegistryService == "" {
 		errs = append(errs, errors.New("--registry-service must not be empty"))

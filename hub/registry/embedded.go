@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -41,6 +42,8 @@ type EmbeddedOptions struct {
 	Realm string
 	// Token serves the realm's requests on the registry's listener.
 	Token http.Handler
+	// TLSCert and TLSKey (PEM files) make the registry serve HTTPS.
+	TLSCert, TLSKey string
 	// Issuer signs the tokens the registry accepts.
 	Issuer *Issuer
 	// Secret signs the state of uploads in progress; replicas behind one
@@ -56,12 +59,13 @@ type EmbeddedOptions struct {
 // Embedded is a CNCF distribution registry served by the hub process, with
 // filesystem storage, deletes enabled and token auth against the hub.
 type Embedded struct {
-	host  string
-	realm string
-	srv   *http.Server
-	ln    net.Listener
-	app   *handlers.App
-	done  chan error
+	host   string
+	realm  string
+	scheme string
+	srv    *http.Server
+	ln     net.Listener
+	app    *handlers.App
+	done   chan error
 }
 
 // StartEmbedded writes the registry's JWKS file, builds the registry and
@@ -84,8 +88,20 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if opts.Host == "" {
 		opts.Host = displayAddr(ln.Addr())
 	}
+	scheme := "http"
+	var tlsCfg *tls.Config
+	if opts.TLSCert != "" {
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("registry TLS: %w", err)
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		ln = tls.NewListener(ln, tlsCfg)
+		scheme = "https"
+	}
 	if opts.Realm == "" {
-		opts.Realm = "http://" + opts.Host + TokenPath
+		opts.Realm = scheme + "://" + opts.Host + TokenPath
 	}
 	// distribution logs through logrus; keep it to errors (its warnings are
 	// mostly the 401 of every token challenge), as JSON on stderr.
@@ -154,11 +170,12 @@ http:
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
-		host:  opts.Host,
-		realm: opts.Realm,
-		ln:    ln,
-		app:   app,
-		done:  make(chan error, 1),
+		host:   opts.Host,
+		realm:  opts.Realm,
+		scheme: scheme,
+		ln:     ln,
+		app:    app,
+		done:   make(chan error, 1),
 	}
 	go func() { e.done <- e.srv.Serve(ln) }()
 	return e, nil
@@ -179,6 +196,9 @@ const TokenPath = "/auth/token"
 
 // Host is the address clients reach the registry at.
 func (e *Embedded) Host() string { return e.host }
+
+// Scheme is http, or https when the registry serves TLS.
+func (e *Embedded) Scheme() string { return e.scheme }
 
 // Realm is the token endpoint the registry sends clients to.
 func (e *Embedded) Realm() string { return e.realm }

@@ -1,10 +1,21 @@
 package e2e
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -373,5 +384,68 @@ func TestExternalRegistry(t *testing.T) {
 	b.must(200, "GET", "/v1/authorization", rootB, nil)
 	if strings.Contains(b.logs(), "panic") {
 		t.Fatalf("hub B panicked:\n%s", b.logs())
+	}
+}
+
+// selfSigned writes a certificate for 127.0.0.1 and its key into dir.
+func selfSigned(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "registry.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	cert, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(cert)
+	return certFile, keyFile, pool
+}
+
+// TestRegistryTLS: with --registry-tls-cert/--registry-tls-key the embedded
+// registry and its realm speak HTTPS; clients that trust the certificate
+// push through token auth, and the hub's own calls still work.
+func TestRegistryTLS(t *testing.T) {
+	dir := t.TempDir()
+	cert, key, pool := selfSigned(t, dir)
+	h := startHub(t, "", "--data-dir", dir, "--admin-password", "Root-pass1", "--registry-tls-cert", cert, "--registry-tls-key", key)
+	if !strings.Contains(h.logs(), "realm=https://"+h.registry+"/auth/token") {
+		t.Fatalf("realm is not https:\n%s", h.logs())
+	}
+	root := h.login("admin", "Root-pass1")
+	h.must(200, "POST", "/v1/repository/user", root, map[string]string{"user": "root-reg", "password": "Root-reg1"})
+	h.must(201, "POST", "/v1/repository/project", root, map[string]any{"projectName": "secure", "public": false})
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+	ref, err := name.NewTag(h.registry + "/secure/app:1.0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, randomImage(t), basic("root-reg", "Root-reg1"), remote.WithTransport(tr)); err != nil {
+		t.Fatalf("push over TLS: %v", err)
+	}
+	if imgs, _ := h.images(root, "secure"); len(imgs) != 1 {
+		t.Fatalf("images %+v", imgs)
+	}
+	h.must(200, "DELETE", "/v1/repository/image", root, map[string]any{"imageName": []string{"secure/app"}})
+	if imgs, _ := h.images(root, "secure"); len(imgs) != 0 {
+		t.Fatalf("images after delete %+v", imgs)
+	}
+	// Plain HTTP is not served.
+	if resp, err := http.Get("http://" + h.registry + "/v2/"); err == nil && resp.StatusCode < 400 {
+		t.Fatalf("plain HTTP answered %d", resp.StatusCode)
 	}
 }

@@ -47,6 +47,8 @@ func startRegistry(ctx context.Context, opts *config.Options, st store.Store, se
 			Host:       host,
 			Realm:      opts.RegistryRealm,
 			Token:      token,
+			TLSCert:    opts.RegistryTLSCert,
+			TLSKey:     opts.RegistryTLSKey,
 			Issuer:     issuer,
 			Secret:     hex.EncodeToString(sealer.Derive("registry-http-secret")),
 			Observer:   ix,
@@ -56,7 +58,7 @@ func startRegistry(ctx context.Context, opts *config.Options, st store.Store, se
 		if err != nil {
 			return nil, nil, err
 		}
-		base, host = "http://"+loopback(emb.Addr()), emb.Host()
+		base, host = emb.Scheme()+"://"+loopback(emb.Addr()), emb.Host()
 		log.Info("embedded registry listening", "addr", emb.Addr().String(), "realm", emb.Realm(), "imageAddress", host)
 	} else {
 		u, _ := url.Parse(opts.RegistryURL)
@@ -72,6 +74,9 @@ func startRegistry(ctx context.Context, opts *config.Options, st store.Store, se
 			emb.Shutdown(context.Background())
 		}
 		return nil, nil, err
+	}
+	if emb != nil && emb.Scheme() == "https" {
+		client.SkipTLSVerify()
 	}
 	ix.Client = client
 
