@@ -150,23 +150,26 @@ func (s *server) registryLogin(c *fiber.Ctx, name, password string) (principal, 
 func (s *server) registryLoginUser(c *fiber.Ctx, name, password string) (*store.User, error) {
 	fail := &Error{Status: fiber.StatusUnauthorized, Message: "wrong registry user name or password"}
 	c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ote-registry"`)
-	if ok, wait := s.ipLimit.Allow(c.IP()); !ok {
-		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many registry logins from this address; try again later", RetryAfter: wait}
+	// Only failures count: clients ask for tokens all the time (per
+	// repository and scope; many nodes behind one address).
+	ip, key := "registry:"+c.IP(), "registry:"+name
+	if ok, wait := s.ipLimit.Check(ip); !ok {
+		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins from this address; try again later", RetryAfter: wait}
 	}
-	key := "registry:" + name
 	if ok, wait := s.userLimit.Check(key); !ok {
 		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins for this user; try again later", RetryAfter: wait}
 	}
+	failed := func() { s.userLimit.Allow(key); s.ipLimit.Allow(ip) }
 	if b := robotBusiness(name); b != 0 {
 		if subtle.ConstantTimeCompare([]byte(s.robotPassword(b)), []byte(password)) != 1 {
-			s.userLimit.Allow(key)
+			failed()
 			return nil, fail
 		}
 		return nil, nil
 	}
 	ru, err := s.store.RegistryUserByName(c.UserContext(), name)
 	if errors.Is(err, store.ErrNotFound) {
-		s.userLimit.Allow(key)
+		failed()
 		return nil, fail
 	}
 	if err != nil {
@@ -177,7 +180,7 @@ func (s *server) registryLoginUser(c *fiber.Ctx, name, password string) (*store.
 		return nil, &Error{Status: fiber.StatusInternalServerError, Message: "internal error", Cause: errors.New("registry password of " + name + " does not open with this hub's secret key")}
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
-		s.userLimit.Allow(key)
+		failed()
 		return nil, fail
 	}
 	u, err := s.store.UserByID(c.UserContext(), ru.UserID)
