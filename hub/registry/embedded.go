@@ -106,7 +106,7 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	// distribution logs through logrus; keep it to errors (its warnings are
 	// mostly the 401 of every token challenge), as JSON on stderr.
 	logrus.SetLevel(logrus.ErrorLevel)
-	logrus.SetFormatter(&logrus.JSONFormatter{})
+	logrus.SetFormatter(quietFormatter{&logrus.JSONFormatter{}})
 
 	// Parsed from YAML like the registry's own config file, so that every
 	// default the registry sets for a file applies here too.
@@ -244,4 +244,16 @@ func writeFileAtomic(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// quietFormatter drops the registry's reports of requests it answered with
+// a 4xx (a client asking for a blob before pushing it, a token challenge):
+// routine, and at error level they would drown the real errors.
+type quietFormatter struct{ logrus.Formatter }
+
+func (q quietFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	if st, ok := e.Data["http.response.status"].(int); ok && st >= 400 && st < 500 {
+		return nil, nil
+	}
+	return q.Formatter.Format(e)
 }
