@@ -59,6 +59,7 @@ type EmbeddedOptions struct {
 // Embedded is a CNCF distribution registry served by the hub process, with
 // filesystem storage, deletes enabled and token auth against the hub.
 type Embedded struct {
+	lock   *os.File
 	host   string
 	realm  string
 	scheme string
@@ -77,6 +78,16 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o700); err != nil {
 		return nil, fmt.Errorf("registry directory: %w", err)
 	}
+	lock, err := lockStorage(opts.Dir, false)
+	if err != nil {
+		return nil, err
+	}
+	started := false
+	defer func() {
+		if !started {
+			lock.Close()
+		}
+	}()
 	jwks := filepath.Join(opts.Dir, "jwks.json")
 	if err := writeFileAtomic(jwks, opts.Issuer.JWKS()); err != nil {
 		return nil, fmt.Errorf("registry jwks: %w", err)
@@ -170,6 +181,7 @@ http:
 			ReadHeaderTimeout: 30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
+		lock:   lock,
 		host:   opts.Host,
 		realm:  opts.Realm,
 		scheme: scheme,
@@ -178,6 +190,7 @@ http:
 		done:   make(chan error, 1),
 	}
 	go func() { e.done <- e.srv.Serve(ln) }()
+	started = true
 	return e, nil
 }
 
@@ -226,6 +239,7 @@ func (e *Embedded) Shutdown(ctx context.Context) error {
 	if aerr := e.app.Shutdown(); err == nil {
 		err = aerr
 	}
+	e.lock.Close()
 	return err
 }
 

@@ -10,11 +10,13 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -447,5 +449,63 @@ func TestRegistryTLS(t *testing.T) {
 	// Plain HTTP is not served.
 	if resp, err := http.Get("http://" + h.registry + "/v2/"); err == nil && resp.StatusCode < 400 {
 		t.Fatalf("plain HTTP answered %d", resp.StatusCode)
+	}
+}
+
+// TestRegistryGC: "hub registry-gc" frees what deleted images leave on disk,
+// refuses to run while a hub serves the storage, and keeps what is still
+// referenced.
+func TestRegistryGC(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--data-dir", dir, "--admin-password", "Root-pass1"}
+	h := startHub(t, "", args...)
+	root := h.login("admin", "Root-pass1")
+	h.must(200, "POST", "/v1/repository/user", root, map[string]string{"user": "root-reg", "password": "Root-reg1"})
+	h.must(201, "POST", "/v1/repository/project", root, map[string]any{"projectName": "gc", "public": false})
+	creds := basic("root-reg", "Root-reg1")
+	kept := randomImage(t)
+	gone, err := random.Image(256<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for repo, img := range map[string]v1.Image{"gc/gone:1": gone, "gc/kept:1": kept} {
+		if err := push(t, h.registry, repo, img, creds); err != nil {
+			t.Fatal(err)
+		}
+	}
+	goneDigest, _ := gone.Digest()
+	keptDigest, _ := kept.Digest()
+	h.must(200, "DELETE", "/v1/repository/image", root, map[string]any{"imageName": []string{"gc/gone"}})
+
+	gc := func() (string, error) {
+		cmd := exec.Command(hubBin, "registry-gc", "--data-dir", dir)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		return string(out) + stderr.String(), err
+	}
+	if out, err := gc(); err == nil || !strings.Contains(out, "stop the hub") {
+		t.Fatalf("gc while the hub runs: %v %s", err, out)
+	}
+	h.stop()
+	out, err := gc()
+	if err != nil {
+		t.Fatalf("gc: %v %s", err, out)
+	}
+	var before, after, freed int64
+	if _, err := fmt.Sscanf(out, "registry storage: %d bytes before, %d after (%d freed)", &before, &after, &freed); err != nil || freed < 512<<10 {
+		t.Fatalf("gc freed too little: %q", out)
+	}
+
+	h = startHub(t, "", args...)
+	root = h.login("admin", "Root-pass1")
+	if got, err := pull(t, h.registry, "gc/kept:1", creds); err != nil || got != keptDigest {
+		t.Fatalf("kept image after gc: %v %v", got, err)
+	}
+	if _, err := pull(t, h.registry, "gc/gone@"+goneDigest.String(), creds); err == nil {
+		t.Fatal("deleted image pullable after gc")
+	}
+	if imgs, _ := h.images(root, "gc"); len(imgs) != 1 || imgs[0].ImageName != "gc/kept" {
+		t.Fatalf("images after gc and restart: %+v", imgs)
 	}
 }

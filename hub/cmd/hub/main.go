@@ -26,6 +26,9 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "registry-gc" {
+		os.Exit(registryGC(os.Args[2:]))
+	}
 	opts := config.Default()
 	fs := flag.NewFlagSet("hub", flag.ExitOnError)
 	opts.Bind(fs, os.Getenv)

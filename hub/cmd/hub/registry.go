@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"flag"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -134,4 +137,35 @@ func loopback(a net.Addr) string {
 		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
 	}
 	return tcp.String()
+}
+
+// registryGC is "hub registry-gc": garbage collection of the embedded
+// registry's storage, with the hub stopped.
+func registryGC(args []string) int {
+	opts := config.Default()
+	fs := flag.NewFlagSet("hub registry-gc", flag.ExitOnError)
+	fs.StringVar(&opts.DataDir, "data-dir", envOr("OTE_DATA_DIR", opts.DataDir), "the hub's data directory")
+	untagged := fs.Bool("remove-untagged", false, "also delete manifests without a tag (and untagged children of multi-platform indexes)")
+	dry := fs.Bool("dry-run", false, "report only")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: hub registry-gc [--data-dir DIR] [--remove-untagged] [--dry-run]\n"+
+			"Deletes the blobs of the embedded registry that no manifest references (left by image and tag deletes).\n"+
+			"The hub serving the data directory must be stopped.\n")
+		fs.PrintDefaults()
+	}
+	_ = fs.Parse(args)
+	res, err := registry.CollectGarbage(context.Background(), opts.RegistryDir(), *untagged, *dry)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "hub registry-gc: %v\n", err)
+		return 1
+	}
+	fmt.Printf("registry storage: %d bytes before, %d after (%d freed)\n", res.BytesBefore, res.BytesAfter, res.BytesBefore-res.BytesAfter)
+	return 0
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
