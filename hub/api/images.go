@@ -312,8 +312,12 @@ type tagResponse struct {
 // imageOf finds an image whose project the caller may see; 404 otherwise.
 func (s *server) imageOf(c *fiber.Ctx, name string) (*store.Project, *store.Image, error) {
 	p, err := s.visibleProject(c, name[:strings.IndexByte(name, '/')])
-	if err != nil {
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.Status == fiber.StatusNotFound {
 		return nil, nil, notFound("image %q not found", name)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	img, err := s.store.Image(c.UserContext(), name)
 	if errors.Is(err, store.ErrNotFound) {
