@@ -70,7 +70,8 @@ func run(ctx context.Context, listen, bin string) error {
 		}
 	}
 
-	hub := exec.Command(filepath.Join(bin, "hub"), "--listen", listen, "--data-dir", filepath.Join(work, "hub"),
+	registry := freeAddr()
+	hub := exec.Command(filepath.Join(bin, "hub"), "--listen", listen, "--registry-listen", registry, "--data-dir", filepath.Join(work, "hub"),
 		"--admin-password", adminPass, "--agent-bootstrap-token", bootstrap, "--heartbeat-interval", "5s", "--log-level", "warn")
 	if err := start(hub, filepath.Join(work, "hub.log")); err != nil {
 		return err
@@ -95,10 +96,13 @@ The OTE hub listens on %[1]s; cluster "demo-edge" (a real kube-apiserver with 3 
   curl -s %[1]s/v1/cluster -H "Authorization: Bearer $TOKEN"
   curl -s '%[1]s/v1/node?clusterName=demo-edge' -H "Authorization: Bearer $TOKEN"
 
+The image registry listens on %[5]s (token auth by the hub; see the README's "Images"):
+  curl -s %[1]s/v1/repository/project -H "Authorization: Bearer $TOKEN"
+
 The cluster's API server, for kubectl:  kubectl --kubeconfig %[3]s get nodes,namespaces
 Logs: %[4]s
 Press Ctrl-C to stop everything.
-`, url, adminPass, api.Kubeconfig, work)
+`, url, adminPass, api.Kubeconfig, work, registry)
 	<-ctx.Done()
 	fmt.Println("\nstopping...")
 	return nil
