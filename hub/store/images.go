@@ -13,6 +13,8 @@ import (
 type Images interface {
 	// CreateProject inserts p; ErrConflict when the name is taken.
 	CreateProject(ctx context.Context, p *Project) error
+	// ProjectByName finds a project (without ImageCount: the token
+	// server's hot path asks for it).
 	ProjectByName(ctx context.Context, name string) (*Project, error)
 	ListProjects(ctx context.Context, q ProjectQuery) ([]Project, int64, error)
 	// DeleteProjects removes the projects with ids, all or none:

@@ -82,7 +82,7 @@ func (s *Store) CreateProject(ctx context.Context, p *store.Project) error {
 
 func (s *Store) ProjectByName(ctx context.Context, name string) (*store.Project, error) {
 	var r projectRow
-	if err := s.db.WithContext(ctx).Select(projectColumns).Where("name = ?", name).Take(&r).Error; err != nil {
+	if err := s.db.WithContext(ctx).Where("name = ?", name).Take(&r).Error; err != nil {
 		return nil, translate(err, fmt.Sprintf("project %q", name))
 	}
 	return r.toProject(), nil
