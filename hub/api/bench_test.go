@@ -103,7 +103,7 @@ func BenchmarkRegistryToken(b *testing.B) {
 	for _, d := range storetest.Dialects {
 		b.Run(string(d), func(b *testing.B) {
 			st := storetest.Open(b, d)
-			h := startHub(b, st, withRegistry(b, "http://127.0.0.1:1", st))
+			h := startHub(b, st, withRegistry(b, "http://127.0.0.1:1"))
 			root := h.login(adminName, adminPass)
 			h.expect(200, "POST", "/v1/repository/user", root, map[string]string{"user": "bench", "password": "Bench-reg1"})
 			h.expect(201, "POST", "/v1/repository/project", root, map[string]any{"projectName": "bench", "public": true})
@@ -129,7 +129,7 @@ func BenchmarkListImages(b *testing.B) {
 	for _, d := range storetest.Dialects {
 		b.Run(fmt.Sprintf("%s/images=%d", d, images), func(b *testing.B) {
 			st := storetest.Open(b, d)
-			h := startHub(b, st, withRegistry(b, "http://127.0.0.1:1", st))
+			h := startHub(b, st, withRegistry(b, "http://127.0.0.1:1"))
 			root := h.login(adminName, adminPass)
 			var p struct {
 				ProjectID uint64 `json:"projectId"`

@@ -24,8 +24,6 @@ type RegistryConfig struct {
 	// Issuer signs the registry's tokens (the realm is GET/POST
 	// /v1/registry/token).
 	Issuer *registry.Issuer
-	// Index is told of the deletes the API makes.
-	Index registry.IndexStore
 	// Host is the registry's address in imageAddress, e.g.
 	// "registry.example.com:5000".
 	Host string
@@ -418,11 +416,13 @@ func (s *server) deleteImages(c *fiber.Ctx) error {
 			if err := reg.Client.DeleteManifest(ctx, n, d); err != nil && !errors.Is(err, registry.ErrNotFound) {
 				return registryErr(err)
 			}
-			if err := reg.Index.RemoveDigest(ctx, n, d); err != nil && !errors.Is(err, store.ErrNotFound) {
+			// Recorded at once: a later failure leaves the index right.
+			if err := s.store.RemoveDigest(ctx, n, d); err != nil && !errors.Is(err, store.ErrNotFound) {
 				return err
 			}
 		}
-		if err := reg.Index.SetTags(ctx, n, nil, time.Now()); err != nil {
+		// Tags the index had but the registry no longer lists go too.
+		if err := s.store.SetTags(ctx, n, nil, time.Now()); err != nil {
 			return err
 		}
 	}
@@ -475,7 +475,7 @@ func (s *server) deleteTags(c *fiber.Ctx) error {
 		if err := reg.Client.DeleteManifest(ctx, name, t); err != nil && !errors.Is(err, registry.ErrNotFound) {
 			return registryErr(err)
 		}
-		if err := reg.Index.RemoveTags(ctx, name, []string{t}); err != nil && !errors.Is(err, store.ErrNotFound) {
+		if err := s.store.RemoveTags(ctx, name, []string{t}); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
 	}
@@ -562,7 +562,7 @@ func (s *server) updateRegistryPassword(c *fiber.Ctx) error {
 }
 
 // The hub's own registry as a pull source of deployments: workloads whose
-// image lives at the registry's host get the Secret HubRegistrySecret in
+// image lives at the registry's host get the Secret hubRegistrySecret in
 // their namespace, holding the business's robot account: pull-only on the
 // business's projects (and the public ones). Its password is derived from
 // the secret key, so nothing is stored and every replica agrees.
@@ -570,7 +570,7 @@ const (
 	// hubRegistryRepoID is the pull-secret id of the hub's registry on the
 	// agents' pull-secret endpoint; external repository ids cannot take it.
 	hubRegistryRepoID  = "ote-registry"
-	HubRegistrySecret  = "ote-registry"
+	hubRegistrySecret  = "ote-registry"
 	robotPrefix        = "robot$ns"
 	robotPasswordBytes = 24
 )
@@ -604,6 +604,6 @@ func (s *server) hubRegistryPull(business uint64, image string) (string, *protoc
 	if reg == nil || reg.Host == "" || !strings.HasPrefix(image, reg.Host+"/") {
 		return "", nil
 	}
-	return HubRegistrySecret, &protocol.PullSecretRef{RepositoryID: hubRegistryRepoID,
+	return hubRegistrySecret, &protocol.PullSecretRef{RepositoryID: hubRegistryRepoID,
 		Fingerprint: s.cfg.Sealer.Fingerprint(reg.Host, robotName(business), s.robotPassword(business))}
 }

@@ -32,13 +32,13 @@ var testIssuer, _ = registry.NewIssuer("ote-hub", "ote-registry", []byte(strings
 
 // withRegistry fronts the registry at base (a real embedded registry, or a
 // stand-in for a failing one).
-func withRegistry(t testing.TB, base string, st *sqlstore.Store) option {
+func withRegistry(t testing.TB, base string) option {
 	c, err := registry.NewClient(base, testIssuer, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return func(cfg *api.Config) {
-		cfg.Registry = &api.RegistryConfig{Client: c, Issuer: testIssuer, Index: st, Host: "registry.test:5000"}
+		cfg.Registry = &api.RegistryConfig{Client: c, Issuer: testIssuer, Host: "registry.test:5000"}
 	}
 }
 
@@ -98,7 +98,7 @@ func (h *hub) registryToken(user, pw string, scopes ...string) (int, map[string]
 
 func TestRegistryTokenPolicy(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *sqlstore.Store) {
-		h := startHub(t, st, withRegistry(t, embeddedRegistry(t), st))
+		h := startHub(t, st, withRegistry(t, embeddedRegistry(t)))
 		root := h.login(adminName, adminPass)
 		acme, beta := h.newTenant(root, "acme"), h.newTenant(root, "beta")
 		_, worker := h.subUser(acme.token, "acme-worker", false)
@@ -212,7 +212,7 @@ func TestRegistryTokenPolicy(t *testing.T) {
 
 func TestImageEndpointsRoles(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, st *sqlstore.Store) {
-		h := startHub(t, st, withRegistry(t, embeddedRegistry(t), st), withFeatures(api.Features{PrivateProject: false}))
+		h := startHub(t, st, withRegistry(t, embeddedRegistry(t)), withFeatures(api.Features{PrivateProject: false}))
 		root := h.login(adminName, adminPass)
 		acme := h.newTenant(root, "acme")
 		_, worker := h.subUser(acme.token, "acme-worker", false)
@@ -272,7 +272,7 @@ func TestRegistryFailures(t *testing.T) {
 		base   string
 		status int
 	}{{failing.URL, 502}, {"http://127.0.0.1:1", 503}} {
-		h := startHub(t, st, withRegistry(t, tc.base, st))
+		h := startHub(t, st, withRegistry(t, tc.base))
 		root := h.login(adminName, adminPass)
 		if r := h.do("POST", "/v1/repository/project", root, map[string]any{"projectName": "ops", "public": false}); r.Status != 201 && r.Status != 409 {
 			t.Fatalf("project: %d", r.Status)
@@ -304,7 +304,7 @@ func TestRegistryFailures(t *testing.T) {
 // against the account and the address.
 func TestRegistryTokenRateLimit(t *testing.T) {
 	st := storetest.Open(t, storetest.Dialects[0])
-	h := startHub(t, st, withRegistry(t, "http://127.0.0.1:1", st),
+	h := startHub(t, st, withRegistry(t, "http://127.0.0.1:1"),
 		withLogin(api.LoginLimits{UserBurst: 3, UserEvery: time.Hour, IPBurst: 5, IPEvery: time.Hour}))
 	root := h.login(adminName, adminPass)
 	h.secrets = append(h.secrets, "Many-reg1")

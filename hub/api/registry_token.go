@@ -135,65 +135,60 @@ type principal struct {
 // or a robot's (derived), and returns who it is. Failures count against the
 // account name like platform logins.
 func (s *server) registryLogin(c *fiber.Ctx, name, password string) (principal, error) {
-	u, err := s.registryLoginUser(c, name, password)
-	if err != nil {
-		return principal{}, err
-	}
-	if u == nil {
-		return principal{robot: robotBusiness(name)}, nil
-	}
-	return principal{user: u}, nil
-}
-
-// registryLoginUser returns the platform user of a registry account, or nil
-// for a robot.
-func (s *server) registryLoginUser(c *fiber.Ctx, name, password string) (*store.User, error) {
-	fail := &Error{Status: fiber.StatusUnauthorized, Message: "wrong registry user name or password"}
 	c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ote-registry"`)
 	// Only failures count: clients ask for tokens all the time (per
 	// repository and scope; many nodes behind one address).
 	ip, key := "registry:"+c.IP(), "registry:"+name
 	if ok, wait := s.ipLimit.Check(ip); !ok {
-		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins from this address; try again later", RetryAfter: wait}
+		return principal{}, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins from this address; try again later", RetryAfter: wait}
 	}
 	if ok, wait := s.userLimit.Check(key); !ok {
-		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins for this user; try again later", RetryAfter: wait}
+		return principal{}, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins for this user; try again later", RetryAfter: wait}
 	}
-	failed := func() { s.userLimit.Allow(key); s.ipLimit.Allow(ip) }
+	who, matched, err := s.registryAccount(c, name, password)
+	if err != nil {
+		return principal{}, err
+	}
+	if !matched {
+		s.userLimit.Allow(key)
+		s.ipLimit.Allow(ip)
+		return principal{}, &Error{Status: fiber.StatusUnauthorized, Message: "wrong registry user name or password"}
+	}
+	return who, nil
+}
+
+// registryAccount tells who name and password are: a business's robot or
+// the registry account of an approved platform user; matched is false when
+// they are neither.
+func (s *server) registryAccount(c *fiber.Ctx, name, password string) (who principal, matched bool, err error) {
 	if b := robotBusiness(name); b != 0 {
-		if subtle.ConstantTimeCompare([]byte(s.robotPassword(b)), []byte(password)) != 1 {
-			failed()
-			return nil, fail
-		}
-		return nil, nil
+		return principal{robot: b}, subtle.ConstantTimeCompare([]byte(s.robotPassword(b)), []byte(password)) == 1, nil
 	}
 	ru, err := s.store.RegistryUserByName(c.UserContext(), name)
 	if errors.Is(err, store.ErrNotFound) {
-		failed()
-		return nil, fail
+		return principal{}, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return principal{}, false, err
 	}
 	want, err := s.cfg.Sealer.Open(ru.PasswordSealed, regUserSealContext(ru.UserID))
 	if err != nil {
-		return nil, &Error{Status: fiber.StatusInternalServerError, Message: "internal error", Cause: errors.New("registry password of " + name + " does not open with this hub's secret key")}
+		return principal{}, false, &Error{Status: fiber.StatusInternalServerError, Message: "internal error", Cause: errors.New("registry password of " + name + " does not open with this hub's secret key")}
 	}
 	if subtle.ConstantTimeCompare([]byte(want), []byte(password)) != 1 {
-		failed()
-		return nil, fail
+		return principal{}, false, nil
 	}
 	u, err := s.store.UserByID(c.UserContext(), ru.UserID)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, fail
+		return principal{}, false, nil
 	}
 	if err != nil {
-		return nil, err
+		return principal{}, false, err
 	}
 	if u.Status != store.UserApproved {
-		return nil, &Error{Status: fiber.StatusUnauthorized, Message: "the platform user of this registry account is not approved"}
+		return principal{}, false, &Error{Status: fiber.StatusUnauthorized, Message: "the platform user of this registry account is not approved"}
 	}
-	return u, nil
+	return principal{user: u}, true, nil
 }
 
 // registryGrant is what who may do of what a asks: project members pull and

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +17,8 @@ import (
 	"github.com/distribution/distribution/v3/registry/handlers"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
+
+	"github.com/ote-stack/ote/pkg/listenaddr"
 
 	// The token access controller and the filesystem driver register
 	// themselves by import.
@@ -97,18 +98,16 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 		return nil, fmt.Errorf("registry listener: %w", err)
 	}
 	if opts.Host == "" {
-		opts.Host = displayAddr(ln.Addr())
+		opts.Host = listenaddr.Display(ln.Addr())
 	}
 	scheme := "http"
-	var tlsCfg *tls.Config
 	if opts.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("registry TLS: %w", err)
 		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, tlsCfg)
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
 		scheme = "https"
 	}
 	if opts.Realm == "" {
@@ -215,16 +214,6 @@ func (e *Embedded) Scheme() string { return e.scheme }
 
 // Realm is the token endpoint the registry sends clients to.
 func (e *Embedded) Realm() string { return e.realm }
-
-// displayAddr names a listener's address for clients: localhost for an
-// unspecified IP.
-func displayAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if ok && tcp.IP.IsUnspecified() {
-		return net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
-	}
-	return a.String()
-}
 
 // Addr is the address the registry listens on.
 func (e *Embedded) Addr() net.Addr { return e.ln.Addr() }

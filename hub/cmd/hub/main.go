@@ -23,6 +23,7 @@ import (
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/tunnel"
+	"github.com/ote-stack/ote/pkg/listenaddr"
 )
 
 func main() {
@@ -138,7 +139,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	}
 
 	token.set(tokenOnRegistry(app))
-	log.Info("hub listening", "addr", ln.Addr().String(), "api", "http://"+displayAddr(ln.Addr())+"/v1")
+	log.Info("hub listening", "addr", ln.Addr().String(), "api", "http://"+listenaddr.Display(ln.Addr())+"/v1")
 
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
@@ -188,14 +189,4 @@ func ensureAdmin(ctx context.Context, st store.Store, opts *config.Options) erro
 		fmt.Fprintf(os.Stderr, "\n  System administrator %q created with the password given in --admin-password.\n\n", u.Name)
 	}
 	return nil
-}
-
-func displayAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok || tcp.IP.IsUnspecified() {
-		if ok {
-			return fmt.Sprintf("localhost:%d", tcp.Port)
-		}
-	}
-	return a.String()
 }

@@ -6,11 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -23,6 +21,7 @@ import (
 	"github.com/ote-stack/ote/hub/registry"
 	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/pkg/listenaddr"
 )
 
 // startRegistry starts the embedded registry (or prepares the client of an
@@ -61,7 +60,7 @@ func startRegistry(ctx context.Context, opts *config.Options, st store.Store, se
 		if err != nil {
 			return nil, nil, err
 		}
-		base, host = emb.Scheme()+"://"+loopback(emb.Addr()), emb.Host()
+		base, host = emb.Scheme()+"://"+listenaddr.Loopback(emb.Addr()), emb.Host()
 		log.Info("embedded registry listening", "addr", emb.Addr().String(), "realm", emb.Realm(), "imageAddress", host)
 	} else {
 		u, _ := url.Parse(opts.RegistryURL)
@@ -97,7 +96,7 @@ func startRegistry(ctx context.Context, opts *config.Options, st store.Store, se
 			}
 		}
 	}
-	return &api.RegistryConfig{Client: client, Issuer: issuer, Index: st, Host: host}, stop, nil
+	return &api.RegistryConfig{Client: client, Issuer: issuer, Host: host}, stop, nil
 }
 
 // lateHandler serves with the handler set once the API is built; until
@@ -125,18 +124,6 @@ func tokenOnRegistry(app *fiber.App) http.Handler {
 		r.RequestURI = r.URL.RequestURI()
 		serve(w, r)
 	})
-}
-
-// loopback is where the hub itself reaches a listener.
-func loopback(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return a.String()
-	}
-	if tcp.IP.IsUnspecified() {
-		return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
-	}
-	return tcp.String()
 }
 
 // registryGC is "hub registry-gc": garbage collection of the embedded
