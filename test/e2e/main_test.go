@@ -152,7 +152,8 @@ func freePort(t *testing.T) string {
 }
 
 // startHub runs the hub binary on addr (a free port when empty) and waits
-// until /readyz answers.
+// until /readyz answers and, with an embedded registry, until its address
+// has been read from the log.
 func startHub(t *testing.T, addr string, args ...string) *hubProc {
 	t.Helper()
 	if addr == "" {
@@ -170,7 +171,13 @@ func startHub(t *testing.T, addr string, args ...string) *hubProc {
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
-				h.registry = regexpFind(`embedded registry listening.* addr=(\S+)`, p.logs())
+				if i := slices.Index(args, "--registry-listen"); i < 0 || i+1 >= len(args) || args[i+1] != "off" {
+					// The hub logs the registry's address before its API
+					// listens, but the line may still be in the pipe: wait
+					// for it rather than read what has arrived so far.
+					p.waitLog(`embedded registry listening.* addr=\S+`)
+					h.registry = regexpFind(`embedded registry listening.* addr=(\S+)`, p.logs())
+				}
 				return h
 			}
 		}
