@@ -159,6 +159,7 @@ func (s *server) auditBusiness(c *fiber.Ctx) error {
 	if err := checkText("comment", *req.Comment, 2000); err != nil {
 		return err
 	}
+	auditBusinessOf(c, id)
 	b, err := s.store.AuditBusiness(c.UserContext(), id, st, *req.Comment)
 	switch {
 	case errors.Is(err, store.ErrNotFound):

@@ -482,6 +482,7 @@ func (s *server) auditDeploy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	auditBusinessOf(c, ar.BusinessID)
 	var spec []byte
 	if st == 1 && ar.Type != store.DeployDeleteReq {
 		d, err := s.store.DeployByID(c.UserContext(), ar.DeployID)

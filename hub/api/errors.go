@@ -99,6 +99,7 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 	case errors.Is(err, context.DeadlineExceeded):
 		status, msg = fiber.StatusServiceUnavailable, "the request took too long; try again"
 	}
+	c.Locals(errorMessageKey, msg)
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", status, "err", err)
 	} else {

@@ -14,6 +14,9 @@ import (
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// auditFailures counts administrative writes whose audit entry could
+	// not be recorded (each is also logged at error level).
+	auditFailures prometheus.Counter
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
@@ -27,8 +30,12 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Help:    "HTTP request latency, by method, route template and status.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"method", "route", "status"}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ote_hub_audit_record_failures_total",
+			Help: "Administrative writes whose audit entry could not be recorded.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auditFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

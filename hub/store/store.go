@@ -69,6 +69,7 @@ type Store interface {
 	Deploys
 	Repos
 	Images
+	Audit
 
 	// RevokeToken records a token ID as revoked until it would have expired anyway.
 	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error

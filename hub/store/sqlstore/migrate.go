@@ -369,6 +369,31 @@ var migrations = []migration{
 			`CREATE UNIQUE INDEX registry_users_name ON registry_users (name)`,
 		},
 	},
+	{
+		// The audit trail of administrative writes, read newest first,
+		// per business or all of it.
+		version: 11,
+		name:    "audit trail",
+		stmts: []string{
+			`CREATE TABLE audit_log (
+				id {{pk}},
+				at {{ts}} NOT NULL,
+				user_id BIGINT NOT NULL,
+				user_name VARCHAR(64) NOT NULL,
+				role INTEGER NOT NULL,
+				business_id BIGINT NOT NULL,
+				action VARCHAR(64) NOT NULL,
+				target VARCHAR(512) NOT NULL,
+				detail TEXT NOT NULL,
+				status INTEGER NOT NULL,
+				result VARCHAR(512) NOT NULL,
+				address VARCHAR(64) NOT NULL
+			)`,
+			`CREATE INDEX audit_log_business ON audit_log (business_id, id)`,
+			`CREATE INDEX audit_log_user ON audit_log (user_name, id)`,
+			`CREATE INDEX audit_log_at ON audit_log (at)`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {
