@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ote-stack/ote/hub/api"
@@ -63,7 +64,9 @@ type hub struct {
 	logs    *syncBuffer
 	secrets []string // passwords used in the test; never to be seen in output
 	tunnel  *tunnel.Hub
-	stop    func()
+	// app is the API's fiber app: its route table drives the role matrix.
+	app  *fiber.App
+	stop func()
 }
 
 type option func(*api.Config)
@@ -121,7 +124,7 @@ func startHubWith(t testing.TB, st *sqlstore.Store, topts tunnel.Options, opts .
 	go func() { defer close(done); _ = app.Listener(ln) }()
 	h := &hub{t: t, url: "http://" + ln.Addr().String(), store: st, logs: logs, secrets: []string{adminPass}}
 	var once sync.Once
-	h.tunnel = tun
+	h.tunnel, h.app = tun, app
 	h.stop = func() {
 		once.Do(func() {
 			tun.Stop()
