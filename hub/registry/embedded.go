@@ -76,8 +76,10 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o700); err != nil {
-		return nil, fmt.Errorf("registry directory: %w", err)
+	for _, dir := range []string{opts.Dir, filepath.Join(opts.Dir, "data")} {
+		if err := privateDir(dir); err != nil {
+			return nil, fmt.Errorf("registry directory: %w", err)
+		}
 	}
 	lock, err := lockStorage(opts.Dir, false)
 	if err != nil {
@@ -230,6 +232,22 @@ func (e *Embedded) Shutdown(ctx context.Context) error {
 	}
 	e.lock.Close()
 	return err
+}
+
+// privateDir makes dir with mode 0700, or takes the group and other bits
+// off an existing one.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return os.Chmod(dir, perm&0o700)
+	}
+	return nil
 }
 
 func writeFileAtomic(path string, b []byte) error {

@@ -27,6 +27,8 @@ import (
 )
 
 func main() {
+	// Before anything is written: the data directory's files are the hub's alone.
+	privateUmask()
 	if len(os.Args) > 1 && os.Args[1] == "registry-gc" {
 		os.Exit(registryGC(os.Args[2:]))
 	}
@@ -49,6 +51,11 @@ func main() {
 }
 
 func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
+	if usesDataDir(opts) {
+		if err := privateDataDir(opts.DataDir, log); err != nil {
+			return err
+		}
+	}
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	st, err := sqlstore.Open(openCtx, opts.DBDSN())
