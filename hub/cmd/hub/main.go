@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/tunnel"
+	"github.com/ote-stack/ote/pkg/certreload"
 	"github.com/ote-stack/ote/pkg/listenaddr"
 )
 
@@ -115,6 +117,16 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
+	scheme := "http"
+	if opts.TLSCert != "" {
+		// The API and the agents' tunnel share the listener, so both are
+		// TLS; renewed files are picked up at the next handshake.
+		certs, err := certreload.New(opts.TLSCert, opts.TLSKey, certreload.Options{Logger: log.With("component", "tls")})
+		if err != nil {
+			return err
+		}
+		ln, scheme = tls.NewListener(ln, certs.TLSConfig()), "https"
+	}
 	token := &lateHandler{}
 	regCfg, stopRegistry, err := startRegistry(ctx, opts, st, sealer, token, reg, log)
 	if err != nil {
@@ -146,7 +158,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	}
 
 	token.set(tokenOnRegistry(app))
-	log.Info("hub listening", "addr", ln.Addr().String(), "api", "http://"+listenaddr.Display(ln.Addr())+"/v1")
+	log.Info("hub listening", "addr", ln.Addr().String(), "api", scheme+"://"+listenaddr.Display(ln.Addr())+"/v1")
 
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()
