@@ -140,6 +140,11 @@ func TestAgentChart(t *testing.T) {
 	}); err == nil || !strings.Contains(err.Error(), "hubCASecret") {
 		t.Fatalf("hubCA and hubCASecret together are not refused: %v", err)
 	}
+	if _, err := render(t, "agent", "ote-system", map[string]any{
+		"hubUrl": "http://hub.example.com", "clusterName": "edge-1", "bootstrapToken": "x", "hubCASecret": "hub-ca",
+	}); err == nil || !strings.Contains(err.Error(), "https:// hubUrl") {
+		t.Fatalf("a CA for a plain-HTTP hub is not refused: %v", err)
+	}
 
 	// Act as the agent's ServiceAccount: everything the agent does must be
 	// allowed by the chart's RBAC.
