@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/ote-stack/ote/pkg/certreload"
 	"github.com/ote-stack/ote/pkg/listenaddr"
 
 	// The token access controller and the filesystem driver register
@@ -43,7 +44,8 @@ type EmbeddedOptions struct {
 	Realm string
 	// Token serves the realm's requests on the registry's listener.
 	Token http.Handler
-	// TLSCert and TLSKey (PEM files) make the registry serve HTTPS.
+	// TLSCert and TLSKey (PEM files) make the registry serve HTTPS; they
+	// are read again when they change.
 	TLSCert, TLSKey string
 	// Issuer signs the tokens the registry accepts.
 	Issuer *Issuer
@@ -104,12 +106,13 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	}
 	scheme := "http"
 	if opts.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		// Renewed files are served from the next handshake on.
+		certs, err := certreload.New(opts.TLSCert, opts.TLSKey, certreload.Options{Logger: opts.Logger})
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("registry TLS: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, certs.TLSConfig())
 		scheme = "https"
 	}
 	if opts.Realm == "" {
