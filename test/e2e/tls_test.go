@@ -125,9 +125,9 @@ func TestHubTLS(t *testing.T) {
 		}
 	}
 
-	startProc(t, "agent tls", agentBin, []string{"OTE_LOG_LEVEL=debug"},
-		"--hub-url", h.url, "--hub-ca", caFile, "--cluster-name", "edge-tls", "--bootstrap-token", bootstrap,
-		"--kubeconfig", api.Kubeconfig, "--metrics-listen", freePort(t))
+	agentArgs := []string{"--hub-url", h.url, "--hub-ca", caFile, "--cluster-name", "edge-tls", "--bootstrap-token", bootstrap,
+		"--kubeconfig", api.Kubeconfig, "--metrics-listen", freePort(t)}
+	agent := startProc(t, "agent tls", agentBin, []string{"OTE_LOG_LEVEL=debug"}, agentArgs...)
 	eventually(t, 60*time.Second, "edge-tls ready with its two nodes over TLS", func() bool {
 		ns := h.nodes(root, "clusterName=edge-tls")
 		return len(ns) == 2 && ns[0].IsReady && ns[1].IsReady && h.clusterReady(root, "edge-tls")
@@ -161,6 +161,12 @@ func TestHubTLS(t *testing.T) {
 	if !h.clusterReady(root, "edge-tls") {
 		t.Fatal("edge-tls not ready after the renewal")
 	}
+	// The agent's next tunnel is made under the renewed certificate.
+	agent.stop()
+	startProc(t, "agent tls again", agentBin, []string{"OTE_LOG_LEVEL=debug"}, agentArgs...)
+	eventually(t, 30*time.Second, "a second tunnel of edge-tls", func() bool {
+		return strings.Count(h.logs(), `msg="agent connected" cluster=edge-tls `) == 2
+	})
 	select {
 	case err := <-h.exited:
 		t.Fatalf("the hub exited: %v", err)
