@@ -128,6 +128,24 @@ func TestAgentChart(t *testing.T) {
 		}
 	}
 
+	// The CA from an existing Secret (cert-manager's ca.crt) instead.
+	fromSecret, err := render(t, "agent", "ote-system", map[string]any{
+		"hubUrl": "https://hub.example.com", "clusterName": "edge-1", "bootstrapToken": "boot-token-123456", "hubCASecret": "hub-ca",
+	})
+	if m := manifests(fromSecret); err != nil || !strings.Contains(m, `"secretName":"hub-ca"`) || !strings.Contains(m, "OTE_HUB_CA") || strings.Contains(kinds(fromSecret), "ConfigMap") {
+		t.Fatalf("hubCASecret: %v (%s)", err, kinds(fromSecret))
+	}
+	if _, err := render(t, "agent", "ote-system", map[string]any{
+		"hubUrl": "https://hub.example.com", "clusterName": "edge-1", "bootstrapToken": "x", "hubCA": "pem", "hubCASecret": "hub-ca",
+	}); err == nil || !strings.Contains(err.Error(), "hubCASecret") {
+		t.Fatalf("hubCA and hubCASecret together are not refused: %v", err)
+	}
+	if _, err := render(t, "agent", "ote-system", map[string]any{
+		"hubUrl": "http://hub.example.com", "clusterName": "edge-1", "bootstrapToken": "x", "hubCASecret": "hub-ca",
+	}); err == nil || !strings.Contains(err.Error(), "https:// hubUrl") {
+		t.Fatalf("a CA for a plain-HTTP hub is not refused: %v", err)
+	}
+
 	// Act as the agent's ServiceAccount: everything the agent does must be
 	// allowed by the chart's RBAC.
 	asAgent := rest.CopyConfig(api.Config)
@@ -231,6 +249,24 @@ func TestHubChart(t *testing.T) {
 	tlsObjs, err := render(t, "hub", "ote", map[string]any{"registry": map[string]any{"host": "registry.example.com", "tlsSecret": "registry-tls"}})
 	if err != nil || !strings.Contains(manifests(tlsObjs), "OTE_REGISTRY_TLS_CERT") || !strings.Contains(manifests(tlsObjs), `"secretName":"registry-tls"`) {
 		t.Fatalf("registry TLS: %v", err)
+	}
+	// The hub serving TLS itself: the Secret mounted as a directory (so that
+	// renewals reach the files), the flags, probes and Ingress over HTTPS.
+	hubTLS, err := render(t, "hub", "ote", map[string]any{
+		"tls":     map[string]any{"secretName": "hub-tls"},
+		"ingress": map[string]any{"enabled": true, "host": "ote.example.com"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"secretName":"hub-tls"`, `"name":"OTE_TLS_CERT","value":"/etc/ote/tls/tls.crt"`, `"name":"OTE_TLS_KEY","value":"/etc/ote/tls/tls.key"`,
+		`"mountPath":"/etc/ote/tls"`, `"scheme":"HTTPS"`, `"nginx.ingress.kubernetes.io/backend-protocol":"HTTPS"`, `"prometheus.io/scheme":"https"`} {
+		if !strings.Contains(manifests(hubTLS), want) {
+			t.Errorf("tls.secretName: the manifests lack %s", want)
+		}
+	}
+	if m := manifests(objs); strings.Contains(m, "OTE_TLS_CERT") || strings.Contains(m, `"scheme":"HTTPS"`) {
+		t.Error("without tls.secretName the hub is given TLS settings")
 	}
 	pgValues := map[string]any{"replicas": 3, "database": map[string]any{"url": "postgres://u:p@db/ote"}, "persistence": map[string]any{"enabled": false}}
 	if _, err := render(t, "hub", "ote", pgValues); err == nil || !strings.Contains(err.Error(), "external registry") {

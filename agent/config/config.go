@@ -86,6 +86,9 @@ func (o *Options) Validate() error {
 	if u, err := url.Parse(o.HubURL); o.HubURL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, errors.New("--hub-url must be an http:// or https:// URL"))
 	}
+	if u, err := url.Parse(o.HubURL); o.HubCA != "" && err == nil && u.Scheme != "https" {
+		errs = append(errs, errors.New("--hub-ca is for an https:// --hub-url"))
+	}
 	if !dnsLabel.MatchString(o.ClusterName) {
 		errs = append(errs, errors.New("--cluster-name must be 1-63 lower case letters, digits or '-', starting and ending with a letter or digit"))
 	}

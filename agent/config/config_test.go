@@ -34,3 +34,13 @@ func TestOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestHubCA(t *testing.T) {
+	o, err := parse(map[string]string{"OTE_HUB_CA": "/etc/ote/hub-ca/ca.crt"}, "--hub-url", "https://hub:8443", "--cluster-name", "edge-1")
+	if err != nil || o.HubCA != "/etc/ote/hub-ca/ca.crt" {
+		t.Fatalf("%v %+v", err, o)
+	}
+	if _, err := parse(nil, "--hub-url", "http://hub:8080", "--cluster-name", "edge-1", "--hub-ca", "ca.crt"); err == nil || !strings.Contains(err.Error(), "--hub-ca") {
+		t.Fatalf("a CA for a plain-HTTP hub: %v", err)
+	}
+}

@@ -2,10 +2,13 @@ package tunnel
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,9 +36,19 @@ type fakeHub struct {
 	desired  []protocol.Item // sent as the resync
 }
 
-func newFakeHub(t *testing.T) *fakeHub {
+func newFakeHub(t *testing.T) *fakeHub { return newFakeHubWith(t, false) }
+
+// newFakeHubWith serves HTTPS with httptest's certificate when useTLS.
+func newFakeHubWith(t *testing.T, useTLS bool) *fakeHub {
 	h := &fakeHub{t: t, conns: make(chan *websocket.Conn, 8)}
 	mux := http.NewServeMux()
+	mux.HandleFunc(protocol.ChartsPath+"/", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer otec_cred" {
+			w.WriteHeader(401)
+			return
+		}
+		w.Write([]byte("chart " + strings.TrimPrefix(r.URL.Path, protocol.ChartsPath+"/")))
+	})
 	mux.HandleFunc(protocol.JoinPath, func(w http.ResponseWriter, r *http.Request) {
 		h.mu.Lock()
 		h.joins++
@@ -63,7 +76,12 @@ func newFakeHub(t *testing.T) *fakeHub {
 		}
 		h.serve(c)
 	})
-	h.srv = httptest.NewServer(mux)
+	h.srv = httptest.NewUnstartedServer(mux)
+	if useTLS {
+		h.srv.StartTLS()
+	} else {
+		h.srv.Start()
+	}
 	t.Cleanup(h.srv.Close)
 	return h
 }
@@ -174,9 +192,14 @@ func (a *flakyApplier) Apply(_ context.Context, it protocol.Item) error {
 
 func newClient(t *testing.T, h *fakeHub, creds *memCreds, token string) (*Client, *flakyApplier) {
 	t.Helper()
+	return newClientTLS(t, h, creds, token, nil)
+}
+
+func newClientTLS(t *testing.T, h *fakeHub, creds *memCreds, token string, tlsCfg *tls.Config) (*Client, *flakyApplier) {
+	t.Helper()
 	ap := &flakyApplier{attempts: map[string]int{}}
 	c, err := New(Config{
-		HubURL: h.srv.URL, ClusterName: "edge-1", BootstrapToken: token, Credentials: creds,
+		HubURL: h.srv.URL, ClusterName: "edge-1", BootstrapToken: token, Credentials: creds, TLS: tlsCfg,
 		Inventory: fakeInventory{}, Applier: ap, Backoff: backoff.New(20*time.Millisecond, 200*time.Millisecond),
 		RetryFailedEvery: 100 * time.Millisecond,
 	})
@@ -294,5 +317,39 @@ func TestWrongBootstrapTokenIsNotSaved(t *testing.T) {
 	eventually(t, "join attempts", func() bool { j, _, _, _, _ := h.snapshot(); return j >= 2 })
 	if creds.cred != "" {
 		t.Fatal("a refused join stored a credential")
+	}
+}
+
+// TestTLSToTheHub: one TLS configuration (the --hub-ca pool) serves the
+// join, the websocket (wss) and the downloads; without it the hub's
+// certificate is refused and nothing is joined.
+func TestTLSToTheHub(t *testing.T) {
+	h := newFakeHubWith(t, true)
+	if !strings.HasPrefix(h.srv.URL, "https://") {
+		t.Fatalf("fake hub at %s", h.srv.URL)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(h.srv.Certificate())
+
+	untrusting := &memCreds{}
+	c, _ := newClientTLS(t, h, untrusting, "boot", nil)
+	if _, err := c.credential(context.Background()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("join without the CA: %v", err)
+	}
+	if joins, _, _, _, _ := h.snapshot(); joins != 0 || untrusting.cred != "" {
+		t.Fatalf("an agent that does not trust the hub reached it: %d joins", joins)
+	}
+
+	creds := &memCreds{}
+	c, _ = newClientTLS(t, h, creds, "boot", &tls.Config{RootCAs: pool})
+	if got := c.tunnelURL(); !strings.HasPrefix(got, "wss://") {
+		t.Fatalf("tunnel URL %s", got)
+	}
+	h.desired = []protocol.Item{nsItem("ns1", 1)}
+	run(t, c)
+	eventually(t, "the resync over wss", func() bool { _, _, _, st, _ := h.snapshot(); return len(st) == 1 })
+	chart, err := c.FetchChart(context.Background(), "sha256:abc")
+	if err != nil || string(chart) != "chart sha256:abc" {
+		t.Fatalf("chart over TLS: %q %v", chart, err)
 	}
 }

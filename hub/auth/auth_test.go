@@ -116,6 +116,16 @@ func TestLoadOrCreateKey(t *testing.T) {
 	if err != nil || string(k1) != string(k2) {
 		t.Fatal("key not kept across loads")
 	}
+	if st, _ := os.Stat(filepath.Dir(path)); st.Mode().Perm() != 0o700 {
+		t.Fatalf("key directory mode %v", st.Mode().Perm())
+	}
+	os.Chmod(path, 0o644)
+	if _, err := LoadOrCreateKey(path); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("existing key file left at mode %v", st.Mode().Perm())
+	}
 	os.WriteFile(path, []byte("zz"), 0o600)
 	if _, err := LoadOrCreateKey(path); err == nil {
 		t.Fatal("garbage key accepted")

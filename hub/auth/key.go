@@ -13,9 +13,15 @@ import (
 
 // LoadOrCreateKey reads a hex-encoded 32-byte key from path, or creates it
 // (mode 0600) when the file does not exist, so that tokens survive restarts.
+// An existing file that others may read loses those bits.
 func LoadOrCreateKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
 	if err == nil {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(path, 0o600); err != nil {
+				return nil, fmt.Errorf("restrict key file: %w", err)
+			}
+		}
 		key, err := hex.DecodeString(strings.TrimSpace(string(b)))
 		if err != nil || len(key) < 32 {
 			return nil, fmt.Errorf("key file %s is not a hex-encoded key of 32 bytes or more", path)

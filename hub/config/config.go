@@ -67,6 +67,10 @@ type Options struct {
 	// HTTPS (PEM files); edge container runtimes expect it.
 	RegistryTLSCert string
 	RegistryTLSKey  string
+	// TLSCert and TLSKey (PEM files) make the API and the agents' tunnel
+	// serve HTTPS; the files are read again when they change.
+	TLSCert string
+	TLSKey  string
 
 	PrivateProject        bool
 	EnableIngress         bool
@@ -119,6 +123,8 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.RegistryService, "registry-service", "OTE_REGISTRY_SERVICE", "service name of the registry's tokens (auth.token.service)")
 	b.String(&o.RegistryTLSCert, "registry-tls-cert", "OTE_REGISTRY_TLS_CERT", "certificate (PEM) with which the embedded registry serves HTTPS")
 	b.String(&o.RegistryTLSKey, "registry-tls-key", "OTE_REGISTRY_TLS_KEY", "private key (PEM) of --registry-tls-cert")
+	b.String(&o.TLSCert, "tls-cert", "OTE_TLS_CERT", "certificate (PEM) with which the API and the agents' tunnel serve HTTPS; read again when it changes")
+	b.String(&o.TLSKey, "tls-key", "OTE_TLS_KEY", "private key (PEM) of --tls-cert")
 	b.Duration(&o.RegistryResync, "registry-resync", "OTE_REGISTRY_RESYNC", "how often the image index is reconciled with the registry")
 	b.Bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
 	b.Bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
@@ -201,6 +207,9 @@ func (o *Options) Validate() error {
 	}
 	if (o.RegistryTLSCert == "") != (o.RegistryTLSKey == "") {
 		errs = append(errs, errors.New("--registry-tls-cert and --registry-tls-key go together"))
+	}
+	if (o.TLSCert == "") != (o.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
 	}
 	if o.RegistryService == "" {
 		errs = append(errs, errors.New("--registry-service must not be empty"))

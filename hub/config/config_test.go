@@ -62,3 +62,16 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Errorf("error repeats the password: %v", err)
 	}
 }
+
+func TestTLSFlags(t *testing.T) {
+	o, err := parse(t, map[string]string{"OTE_TLS_CERT": "/tls/tls.crt", "OTE_TLS_KEY": "/tls/tls.key"})
+	if err != nil || o.TLSCert != "/tls/tls.crt" || o.TLSKey != "/tls/tls.key" {
+		t.Fatalf("from the environment: %v %+v", err, o)
+	}
+	if _, err := parse(t, nil, "--tls-cert", "/tls/tls.crt"); err == nil || !strings.Contains(err.Error(), "--tls-cert and --tls-key go together") {
+		t.Fatalf("a certificate without its key: %v", err)
+	}
+	if _, err := parse(t, map[string]string{"OTE_TLS_KEY": "/tls/tls.key"}); err == nil || !strings.Contains(err.Error(), "--tls-cert and --tls-key") {
+		t.Fatalf("a key without its certificate: %v", err)
+	}
+}

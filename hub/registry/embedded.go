@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
+	"github.com/ote-stack/ote/pkg/certreload"
 	"github.com/ote-stack/ote/pkg/listenaddr"
 
 	// The token access controller and the filesystem driver register
@@ -43,7 +44,8 @@ type EmbeddedOptions struct {
 	Realm string
 	// Token serves the realm's requests on the registry's listener.
 	Token http.Handler
-	// TLSCert and TLSKey (PEM files) make the registry serve HTTPS.
+	// TLSCert and TLSKey (PEM files) make the registry serve HTTPS; they
+	// are read again when they change.
 	TLSCert, TLSKey string
 	// Issuer signs the tokens the registry accepts.
 	Issuer *Issuer
@@ -76,8 +78,10 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if err := os.MkdirAll(filepath.Join(opts.Dir, "data"), 0o700); err != nil {
-		return nil, fmt.Errorf("registry directory: %w", err)
+	for _, dir := range []string{opts.Dir, filepath.Join(opts.Dir, "data")} {
+		if err := privateDir(dir); err != nil {
+			return nil, fmt.Errorf("registry directory: %w", err)
+		}
 	}
 	lock, err := lockStorage(opts.Dir, false)
 	if err != nil {
@@ -102,12 +106,13 @@ func StartEmbedded(ctx context.Context, opts EmbeddedOptions) (*Embedded, error)
 	}
 	scheme := "http"
 	if opts.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		// Renewed files are served from the next handshake on.
+		certs, err := certreload.New(opts.TLSCert, opts.TLSKey, certreload.Options{Logger: opts.Logger})
 		if err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("registry TLS: %w", err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		ln = tls.NewListener(ln, certs.TLSConfig())
 		scheme = "https"
 	}
 	if opts.Realm == "" {
@@ -230,6 +235,22 @@ func (e *Embedded) Shutdown(ctx context.Context) error {
 	}
 	e.lock.Close()
 	return err
+}
+
+// privateDir makes dir with mode 0700, or takes the group and other bits
+// off an existing one.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return os.Chmod(dir, perm&0o700)
+	}
+	return nil
 }
 
 func writeFileAtomic(path string, b []byte) error {

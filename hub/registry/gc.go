@@ -25,6 +25,10 @@ func lockStorage(dir string, exclusive bool) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := f.Chmod(0o600); err != nil { // made by a hub that did not restrict it
+		f.Close()
+		return nil, err
+	}
 	how := syscall.LOCK_SH
 	if exclusive {
 		how = syscall.LOCK_EX

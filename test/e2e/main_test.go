@@ -139,6 +139,15 @@ type hubProc struct {
 	addr string
 	// registry is the embedded registry's address (host:port), if any.
 	registry string
+	// client calls the API (http.DefaultClient when nil).
+	client *http.Client
+}
+
+func (h *hubProc) httpClient() *http.Client {
+	if h.client != nil {
+		return h.client
+	}
+	return http.DefaultClient
 }
 
 func freePort(t *testing.T) string {
@@ -156,6 +165,13 @@ func freePort(t *testing.T) string {
 // has been read from the log.
 func startHub(t *testing.T, addr string, args ...string) *hubProc {
 	t.Helper()
+	return startHubWith(t, addr, nil, args...)
+}
+
+// startHubWith is startHub for a hub that serves HTTPS (its --tls-cert
+// signed by a CA in client's transport) when client is not nil.
+func startHubWith(t *testing.T, addr string, client *http.Client, args ...string) *hubProc {
+	t.Helper()
 	if addr == "" {
 		addr = freePort(t)
 	}
@@ -164,10 +180,13 @@ func startHub(t *testing.T, addr string, args ...string) *hubProc {
 		args = append(args, "--registry-listen", "127.0.0.1:0")
 	}
 	p := startProc(t, "hub", hubBin, []string{"OTE_LOG_LEVEL=debug"}, append([]string{"--listen", addr}, args...)...)
-	h := &hubProc{proc: p, url: "http://" + addr, addr: addr}
+	h := &hubProc{proc: p, url: "http://" + addr, addr: addr, client: client}
+	if client != nil {
+		h.url = "https://" + addr
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(h.url + "/readyz")
+		resp, err := h.httpClient().Get(h.url + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -216,7 +235,7 @@ func (h *hubProc) call(method, path, token string, body any) envelope {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.httpClient().Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}

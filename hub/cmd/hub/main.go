@@ -3,6 +3,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,10 +24,13 @@ import (
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/tunnel"
+	"github.com/ote-stack/ote/pkg/certreload"
 	"github.com/ote-stack/ote/pkg/listenaddr"
 )
 
 func main() {
+	// Before anything is written: the data directory's files are the hub's alone.
+	privateUmask()
 	if len(os.Args) > 1 && os.Args[1] == "registry-gc" {
 		os.Exit(registryGC(os.Args[2:]))
 	}
@@ -49,6 +53,11 @@ func main() {
 }
 
 func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
+	if usesDataDir(opts) {
+		if err := privateDataDir(opts.DataDir, log); err != nil {
+			return err
+		}
+	}
 	openCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	st, err := sqlstore.Open(openCtx, opts.DBDSN())
@@ -108,6 +117,16 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		return err
 	}
 	defer ln.Close()
+	scheme := "http"
+	if opts.TLSCert != "" {
+		// The API and the agents' tunnel share the listener, so both are
+		// TLS; renewed files are picked up at the next handshake.
+		certs, err := certreload.New(opts.TLSCert, opts.TLSKey, certreload.Options{Logger: log.With("component", "tls")})
+		if err != nil {
+			return err
+		}
+		ln, scheme = tls.NewListener(ln, certs.TLSConfig()), "https"
+	}
 	token := &lateHandler{}
 	regCfg, stopRegistry, err := startRegistry(ctx, opts, st, sealer, token, reg, log)
 	if err != nil {
@@ -139,7 +158,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	}
 
 	token.set(tokenOnRegistry(app))
-	log.Info("hub listening", "addr", ln.Addr().String(), "api", "http://"+listenaddr.Display(ln.Addr())+"/v1")
+	log.Info("hub listening", "addr", ln.Addr().String(), "api", scheme+"://"+listenaddr.Display(ln.Addr())+"/v1")
 
 	served := make(chan error, 1)
 	go func() { served <- app.Listener(ln) }()

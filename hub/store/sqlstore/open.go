@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -93,10 +94,8 @@ func dialectorFor(dsn string) (gorm.Dialector, Dialect, error) {
 			return nil, "", errors.New("sqlite DSN has no path: want sqlite://PATH")
 		}
 		if path != ":memory:" {
-			if dir := filepath.Dir(path); dir != "" {
-				if err := os.MkdirAll(dir, 0o700); err != nil {
-					return nil, "", fmt.Errorf("create database directory: %w", err)
-				}
+			if err := privateDBFiles(path); err != nil {
+				return nil, "", err
 			}
 		}
 		q := url.Values{}
@@ -111,6 +110,36 @@ func dialectorFor(dsn string) (gorm.Dialector, Dialect, error) {
 	default:
 		return nil, "", fmt.Errorf("unsupported database DSN %q: want sqlite://PATH or postgres://...", redactDSN(dsn))
 	}
+}
+
+// privateDBFiles creates the SQLite file with mode 0600 before SQLite opens
+// it, and takes group and other bits off an existing one and its -wal and
+// -shm files: SQLite gives those the database file's permissions, whatever
+// the process umask.
+func privateDBFiles(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database file: %w", err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, fi.Mode().Perm()&0o700); err != nil {
+				return fmt.Errorf("restrict database file: %w", err)
+			}
+		}
+	}
+	return nil
 }
 
 // redactDSN hides a password in a DSN so that it can go into an error or a log.

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/ote-stack/ote/hub/config"
+)
+
+// usesDataDir reports whether the hub keeps anything in its data directory:
+// the default SQLite database, a generated key, the embedded registry.
+func usesDataDir(o *config.Options) bool {
+	return o.DB == "" || o.JWTKey == "" || o.SecretKey == "" || o.EmbeddedRegistry()
+}
+
+// privateDataDir creates the data directory with mode 0700, or takes the
+// group and other bits off an existing one, and says so: it holds the
+// database, the keys and the registry's blobs.
+func privateDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("data directory %s is not a directory", dir)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		if err := os.Chmod(dir, perm&0o700); err != nil {
+			return fmt.Errorf("restrict data directory: %w", err)
+		}
+		log.Warn("data directory was open to other users; restricted it to the hub's user", "dir", dir, "was", perm.String(), "now", (perm & 0o700).String())
+	}
+	return nil
+}
