@@ -159,7 +159,7 @@ func (s *server) auditBusiness(c *fiber.Ctx) error {
 	if err := checkText("comment", *req.Comment, 2000); err != nil {
 		return err
 	}
-	b, err := s.store.AuditBusiness(c.UserContext(), id, st, *req.Comment)
+	b, err := s.store.AuditBusiness(c.UserContext(), id, st, *req.Comment, "")
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("business %d not found", id)
