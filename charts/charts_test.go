@@ -207,6 +207,32 @@ func TestAgentChart(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	// The workload role names no cluster-scoped kind and no RBAC,
+	// extension or webhook group, and lists the core group's resources.
+	for _, o := range objs {
+		if o.GetKind() != "ClusterRole" || !strings.HasSuffix(o.GetName(), "-workloads") {
+			continue
+		}
+		rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			groups, _, _ := unstructured.NestedStringSlice(rule, "apiGroups")
+			resources, _, _ := unstructured.NestedStringSlice(rule, "resources")
+			for _, g := range groups {
+				switch g {
+				case "rbac.authorization.k8s.io", "apiextensions.k8s.io", "admissionregistration.k8s.io", "*":
+					t.Errorf("the workload role grants group %q", g)
+				case "":
+					for _, res := range resources {
+						switch res {
+						case "*", "nodes", "persistentvolumes", "namespaces", "resourcequotas", "limitranges":
+							t.Errorf("the workload role grants core resource %q", res)
+						}
+					}
+				}
+			}
+		}
+	}
 	// And nothing more: other namespaces' secrets stay out of reach.
 	if _, err := agentCS.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); err == nil {
 		t.Fatal("the agent may list secrets of other namespaces")

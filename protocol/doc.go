@@ -41,4 +41,10 @@ package protocol
 //   - 1 (2026-11-27): hello, welcome, desired items (namespace, node label,
 //     container workload), item status, inventory snapshot and delta,
 //     heartbeat, error.
+//   - 1 (2026-12-01, compatible addition): WorkloadSpec.PodSecurity, and the
+//     Pod Security Admission labels (PodSecurityLabels) in a business
+//     namespace's NamespaceSpec.Labels. An agent from before applies the
+//     labels (they are plain labels) but sets no securityContext, so its
+//     container apps' pods are refused in a restricted namespace: upgrade
+//     agents with the hub.
 const Version = 1

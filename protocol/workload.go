@@ -40,9 +40,19 @@ type WorkloadSpec struct {
 	Version   string `json:"version"`
 	// NodeLabel, when set, keeps the pods on nodes with that OTE label
 	// (nodeSelector NodeLabelKey(NodeLabel): "true").
-	NodeLabel string         `json:"nodeLabel,omitempty"`
-	Container *ContainerSpec `json:"container,omitempty"`
-	Chart     *ChartSpec     `json:"chart,omitempty"`
+	NodeLabel string `json:"nodeLabel,omitempty"`
+	// PodSecurity is the Pod Security Standard level of the business's
+	// namespace (PodSecurityRestricted, PodSecurityBaseline or
+	// PodSecurityPrivileged; added 2026-12-01, optional). Under
+	// PodSecurityRestricted the agent gives a container app's pod and
+	// container the securityContext that the restricted level requires
+	// (runAsNonRoot, no privilege escalation, every capability dropped,
+	// the RuntimeDefault seccomp profile); otherwise, and when empty (a
+	// hub from before the field), it sets none. Chart apps are not
+	// changed: the namespace's labels make the edge API server judge them.
+	PodSecurity string         `json:"podSecurity,omitempty"`
+	Container   *ContainerSpec `json:"container,omitempty"`
+	Chart       *ChartSpec     `json:"chart,omitempty"`
 }
 
 // ChartSpec is a chart application: a Helm release named after the
@@ -107,4 +117,38 @@ type HPASpec struct {
 type PullSecretRef struct {
 	RepositoryID string `json:"repositoryId"`
 	Fingerprint  string `json:"fingerprint"`
+}
+
+// Pod Security Standard levels of a business (Kubernetes Pod Security
+// Admission), from the most to the least constrained.
+const (
+	PodSecurityRestricted = "restricted"
+	PodSecurityBaseline   = "baseline"
+	PodSecurityPrivileged = "privileged"
+)
+
+// ValidPodSecurity reports whether level is one of the three levels.
+func ValidPodSecurity(level string) bool {
+	switch level {
+	case PodSecurityRestricted, PodSecurityBaseline, PodSecurityPrivileged:
+		return true
+	}
+	return false
+}
+
+// PodSecurityLabelPrefix starts the Pod Security Admission labels of a
+// namespace: PodSecurityLabelPrefix + "enforce", "warn" and "audit", each
+// with its "-version".
+const PodSecurityLabelPrefix = "pod-security.kubernetes.io/"
+
+// PodSecurityLabels are the namespace labels that make the API server
+// enforce, warn about and audit level, at the latest version of the
+// standards that the API server knows.
+func PodSecurityLabels(level string) map[string]string {
+	out := map[string]string{}
+	for _, mode := range []string{"enforce", "warn", "audit"} {
+		out[PodSecurityLabelPrefix+mode] = level
+		out[PodSecurityLabelPrefix+mode+"-version"] = "latest"
+	}
+	return out
 }

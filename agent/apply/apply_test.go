@@ -11,12 +11,16 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/ote-stack/ote/protocol"
 	"github.com/ote-stack/ote/test/harness"
 )
 
-var client kubernetes.Interface
+var (
+	client     kubernetes.Interface
+	restConfig *rest.Config
+)
 
 func TestMain(m *testing.M) {
 	dir, _ := os.MkdirTemp("", "ote-apply")
@@ -25,7 +29,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	client = api.Clientset()
+	client, restConfig = api.Clientset(), api.Config
 	code := m.Run()
 	api.Stop()
 	os.RemoveAll(dir)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sort"
 	"strings"
@@ -14,9 +15,11 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/kube"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/rest"
@@ -86,6 +89,81 @@ func (r *Releases) config(namespace string) (*action.Configuration, error) {
 	return cfg, nil
 }
 
+// guardedConfig is config whose Kubernetes client refuses, before Helm
+// sends anything to the API server, every object of a chart that is
+// cluster-scoped or outside namespace. Helm builds every object it creates
+// or updates through Client.Build (the release's manifests, its hooks, the
+// CRDs of crds/, the targets of a rollback), so that is where they are
+// judged.
+func (r *Releases) guardedConfig(namespace string) (*action.Configuration, error) {
+	cfg, err := r.config(namespace)
+	if err != nil {
+		return nil, err
+	}
+	kc, ok := cfg.KubeClient.(*kube.Client)
+	if !ok {
+		return nil, fmt.Errorf("helm's kubernetes client is a %T", cfg.KubeClient)
+	}
+	cfg.KubeClient = &namespacedClient{Client: kc, namespace: namespace}
+	return cfg, nil
+}
+
+// namespacedClient is Helm's client with a Build that admits only objects
+// of a namespaced kind in namespace. Embedding *kube.Client keeps the
+// optional interfaces Helm looks for (waiting for deletes, logs,
+// three-way merge).
+type namespacedClient struct {
+	*kube.Client
+	namespace string
+}
+
+func (c *namespacedClient) Build(reader io.Reader, validate bool) (kube.ResourceList, error) {
+	list, err := c.Client.Build(reader, validate)
+	if err != nil {
+		return nil, err
+	}
+	for _, info := range list {
+		if err := checkChartObject(info, c.namespace); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// checkRelease judges every object of a recorded release, its hooks
+// included, as Build does, without sending anything.
+func (c *namespacedClient) checkRelease(rel *release.Release) error {
+	manifests := []string{rel.Manifest}
+	for _, h := range rel.Hooks {
+		manifests = append(manifests, h.Manifest)
+	}
+	for _, m := range manifests {
+		if strings.TrimSpace(m) == "" {
+			continue
+		}
+		if _, err := c.Build(strings.NewReader(m), false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkChartObject refuses an object of a chart that is cluster-scoped or
+// in another namespace than the release's.
+func checkChartObject(info *resource.Info, namespace string) error {
+	kind := info.Object.GetObjectKind().GroupVersionKind().Kind
+	if info.Mapping != nil {
+		kind = info.Mapping.GroupVersionKind.Kind
+		if info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
+			return fmt.Errorf("chart object %s %q is cluster-scoped: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, namespace)
+		}
+	}
+	if info.Namespace != namespace {
+		return fmt.Errorf("chart object %s %q is in namespace %q: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, info.Namespace, namespace)
+	}
+	return nil
+}
+
 // Install upgrades or installs release name in namespace with the chart.
 func (r *Releases) Install(ctx context.Context, namespace, name string, spec *protocol.ChartSpec) error {
 	b, err := r.archive(ctx, spec.Digest)
@@ -96,7 +174,10 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	if err != nil {
 		return fmt.Errorf("load chart: %w", err)
 	}
-	cfg, err := r.config(namespace)
+	if crds := ch.CRDObjects(); len(crds) > 0 {
+		return fmt.Errorf("chart object %s is a CustomResourceDefinition: a chart may hold only namespaced objects of its release's namespace %s", crds[0].Filename, namespace)
+	}
+	cfg, err := r.guardedConfig(namespace)
 	if err != nil {
 		return err
 	}
@@ -109,6 +190,7 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		in := action.NewInstall(cfg)
 		in.ReleaseName, in.Namespace, in.Labels = name, namespace, labels
+		in.SkipCRDs = true // refused above; never installed
 		_, err = in.RunWithContext(ctx, ch, values)
 		return err
 	}
@@ -119,6 +201,14 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	cur := hist[len(hist)-1]
 	if cur.Labels[chartLabel] == labels[chartLabel] && cur.Info != nil && cur.Info.Status == release.StatusDeployed {
 		return nil // already there: a resync must not add a revision
+	}
+	if cur.Labels[chartLabel] == labels[chartLabel] && cur.Info != nil && cur.Info.Status == release.StatusFailed {
+		// A retry of a chart that failed: an object refused then (a hook
+		// that only ran at install, say) is refused again, rather than the
+		// upgrade installing the rest.
+		if err := cfg.KubeClient.(*namespacedClient).checkRelease(cur); err != nil {
+			return err
+		}
 	}
 	// A chart that ran before is a Helm rollback to its newest revision.
 	for i := len(hist) - 2; i >= 0; i-- {

@@ -199,6 +199,9 @@ func podTemplate(spec *protocol.WorkloadSpec, labels map[string]string) *corev1a
 		}
 		podSpec.WithVolumes(vol)
 	}
+	if spec.PodSecurity == protocol.PodSecurityRestricted {
+		restrict(podSpec, ctr)
+	}
 	podSpec.WithContainers(ctr)
 	if spec.NodeLabel != "" {
 		podSpec.WithNodeSelector(map[string]string{protocol.NodeLabelKey(spec.NodeLabel): "true"})
@@ -207,6 +210,21 @@ func podTemplate(spec *protocol.WorkloadSpec, labels map[string]string) *corev1a
 		podSpec.WithImagePullSecrets(corev1ac.LocalObjectReference().WithName(c.ImagePullSecret))
 	}
 	return corev1ac.PodTemplateSpec().WithLabels(labels).WithSpec(podSpec)
+}
+
+// restrict gives the pod and its container the securityContext that the
+// restricted Pod Security Standard requires, so that the API server of a
+// restricted namespace admits the pods: not root (the kubelet refuses to
+// start an image whose user is root), no privilege escalation, every
+// capability dropped, the container runtime's default seccomp profile.
+func restrict(pod *corev1ac.PodSpecApplyConfiguration, ctr *corev1ac.ContainerApplyConfiguration) {
+	seccomp := corev1ac.SeccompProfile().WithType(corev1.SeccompProfileTypeRuntimeDefault)
+	pod.WithSecurityContext(corev1ac.PodSecurityContext().WithRunAsNonRoot(true).WithSeccompProfile(seccomp))
+	ctr.WithSecurityContext(corev1ac.SecurityContext().
+		WithRunAsNonRoot(true).
+		WithAllowPrivilegeEscalation(false).
+		WithCapabilities(corev1ac.Capabilities().WithDrop("ALL")).
+		WithSeccompProfile(seccomp))
 }
 
 // remove deletes the named objects of a workload that exist.

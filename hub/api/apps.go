@@ -15,6 +15,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 	"helm.sh/helm/v3/pkg/chart/loader"
 
+	"github.com/ote-stack/ote/hub/podsecurity"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/protocol"
 )
@@ -416,6 +417,36 @@ func splitCommand(s string) ([]string, error) {
 	return words, nil
 }
 
+// container is the part of the agents' workload spec that the app alone
+// decides (pull secrets and autoscaling are added by compileWorkload).
+func (a *appSpec) container() *protocol.ContainerSpec {
+	cmd, _ := splitCommand(a.Command)
+	return &protocol.ContainerSpec{
+		Kind: a.DeployType, Image: a.Image, Ports: a.Port, Command: cmd, Env: a.Env, Volumes: a.Volume,
+		Replicas: int32(a.Replicas), MinCPUMilli: int64(a.MinCPU) * 10, MaxCPUMilli: int64(a.MaxCPU) * 10,
+		MinMemoryMiB: int64(a.MinMemory), MaxMemoryMiB: int64(a.MaxMemory), GPU: int64(a.GPU),
+		MaxUnavailable: int32(a.MaxUnavailable), MaxSurge: int32(a.MaxSurge), MinReadySeconds: int32(a.MinReadySeconds),
+	}
+}
+
+// podSecurityOf returns the pod security level of business id.
+func (s *server) podSecurityOf(c *fiber.Ctx, business uint64) (string, error) {
+	b, err := s.store.BusinessByID(c.UserContext(), business)
+	if err != nil {
+		return "", err
+	}
+	return b.PodSecurity, nil
+}
+
+// checkPodSecurity refuses, with 422 naming the field, what level forbids
+// in a container app.
+func checkPodSecurity(level string, cs *protocol.ContainerSpec) error {
+	if v := podsecurity.Check(level, cs); v != nil {
+		return invalid(v.Field, "%s are forbidden by the business's pod security level %q", v.What, v.Level)
+	}
+	return nil
+}
+
 // appResponse is an app as GET shows it: the container spec's fields for
 // container apps, the chart's for chart apps.
 type appResponse struct {
@@ -482,6 +513,13 @@ func (s *server) createApp(c *fiber.Ctx) error {
 	}
 	spec, err := req.validate()
 	if err != nil {
+		return err
+	}
+	level, err := s.podSecurityOf(c, business)
+	if err != nil {
+		return err
+	}
+	if err := checkPodSecurity(level, spec.container()); err != nil {
 		return err
 	}
 	raw, _ := json.Marshal(spec)

@@ -24,7 +24,7 @@ func appBody(name, version string) map[string]any {
 		"port":     []map[string]any{{"containerPort": 8080, "servicePort": 80, "name": "http"}},
 		"command":  `/app --greeting "hello world"`,
 		"env":      []map[string]any{{"name": "MODE", "value": "edge"}},
-		"volume":   []map[string]any{{"name": "cache", "mountPath": "/cache", "type": "emptyDir"}, {"name": "models", "mountPath": "/models", "type": "hostPath", "hostPath": "/data/models", "readOnly": true}},
+		"volume":   []map[string]any{{"name": "cache", "mountPath": "/cache", "type": "emptyDir"}},
 		"replicas": 2, "minReplicas": 1, "maxReplicas": 4, "minCPU": 50, "maxCPU": 200, "GPU": 1,
 		"isHPA": true, "targetCPUUtilization": 70, "targetMemUtilization": 0, "minMemory": 128, "maxMemory": 512,
 		"maxUnavailable": 0, "maxSurge": 1, "minReadySeconds": 5,

@@ -6,29 +6,32 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/protocol"
 )
 
 // businessResponse is a business as the seed's list and get show it, with its
 // id, times and namespace added.
 type businessResponse struct {
-	ID         uint64 `json:"id"`
-	Name       string `json:"name"`
-	UserID     uint64 `json:"userId"`
-	Introduce  string `json:"introduce"`
-	Objective  string `json:"objective"`
-	Scale      string `json:"scale"`
-	Comment    string `json:"comment"`
-	Status     int    `json:"status"`
-	Namespace  string `json:"namespace"`
-	CreateTime int64  `json:"createTime"`
-	UpdateTime int64  `json:"updateTime"`
+	ID        uint64 `json:"id"`
+	Name      string `json:"name"`
+	UserID    uint64 `json:"userId"`
+	Introduce string `json:"introduce"`
+	Objective string `json:"objective"`
+	Scale     string `json:"scale"`
+	Comment   string `json:"comment"`
+	Status    int    `json:"status"`
+	Namespace string `json:"namespace"`
+	// PodSecurity is the Pod Security Standard level of the namespace.
+	PodSecurity string `json:"podSecurity"`
+	CreateTime  int64  `json:"createTime"`
+	UpdateTime  int64  `json:"updateTime"`
 }
 
 func toBusinessResponse(b *store.Business) businessResponse {
 	return businessResponse{
 		ID: b.ID, Name: b.Name, UserID: b.UserID, Introduce: b.Introduce, Objective: b.Objective,
 		Scale: b.Scale, Comment: b.Comment, Status: int(b.Status), Namespace: b.Namespace(),
-		CreateTime: b.CreatedAt.Unix(), UpdateTime: b.UpdatedAt.Unix(),
+		PodSecurity: b.PodSecurity, CreateTime: b.CreatedAt.Unix(), UpdateTime: b.UpdatedAt.Unix(),
 	}
 }
 
@@ -131,23 +134,43 @@ func (s *server) getBusiness(c *fiber.Ctx) error {
 }
 
 type auditBusinessRequest struct {
-	Status  *int    `json:"status"`
-	Comment *string `json:"comment"`
+	Status      *int    `json:"status"`
+	Comment     *string `json:"comment"`
+	PodSecurity *string `json:"podSecurity"`
 }
 
 // auditBusiness: PUT /v1/business/id/{id}, system administrator only.
-// Approval makes ns<id> desired in every edge cluster.
+// With status (and comment) it audits the business: approval makes ns<id>
+// desired in every edge cluster, with the Pod Security Admission labels of
+// the business's level (podSecurity, when given, sets it first). With
+// podSecurity alone it changes the level of a business in any state but
+// deleted, approved ones included: their namespace is rewritten as desired
+// state at a new revision.
 func (s *server) auditBusiness(c *fiber.Ctx) error {
 	id, err := pathID(c, "id")
 	if err != nil {
 		return err
 	}
+	auditBusinessOf(c, id)
 	var req auditBusinessRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
+	level := ""
+	if req.PodSecurity != nil {
+		level = *req.PodSecurity
+		if !protocol.ValidPodSecurity(level) {
+			return invalid("podSecurity", "must be restricted, baseline or privileged, got %q", level)
+		}
+	}
+	if req.Status == nil && req.PodSecurity != nil {
+		if req.Comment != nil {
+			return invalid("comment", "goes with status; a change of podSecurity alone takes no comment")
+		}
+		return s.setPodSecurity(c, id, level)
+	}
 	if req.Status == nil {
-		return invalid("status", "is required (1 approved, 2 disapproved)")
+		return invalid("status", "is required (1 approved, 2 disapproved), unless podSecurity alone changes the level")
 	}
 	st := store.BusinessStatus(*req.Status)
 	if st != store.BusinessApproved && st != store.BusinessDisapproved {
@@ -159,19 +182,36 @@ func (s *server) auditBusiness(c *fiber.Ctx) error {
 	if err := checkText("comment", *req.Comment, 2000); err != nil {
 		return err
 	}
-	auditBusinessOf(c, id)
-	b, err := s.store.AuditBusiness(c.UserContext(), id, st, *req.Comment)
+	b, err := s.store.AuditBusiness(c.UserContext(), id, st, *req.Comment, level)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("business %d not found", id)
 	case errors.Is(err, store.ErrAlreadyAudited):
-		return conflict("business %d is already approved; an approval cannot be changed", id)
+		return conflict("business %d is already approved; an approval cannot be changed (to change its pod security level, send podSecurity alone)", id)
 	case err != nil:
 		return err
 	}
 	if b.Status == store.BusinessApproved {
 		s.cfg.Tunnel.Notify()
 	}
-	s.log.Info("business audited", "business", b.ID, "status", int(b.Status), "namespace", b.Namespace())
+	s.log.Info("business audited", "business", b.ID, "status", int(b.Status), "namespace", b.Namespace(), "podSecurity", b.PodSecurity)
+	return ok(c, toBusinessResponse(b))
+}
+
+// setPodSecurity changes the pod security level of business id.
+func (s *server) setPodSecurity(c *fiber.Ctx, id uint64, level string) error {
+	b, wrote, err := s.store.SetBusinessPodSecurity(c.UserContext(), id, level)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("business %d not found", id)
+	case errors.Is(err, store.ErrAlreadyAudited):
+		return conflict("business %d is deleted", id)
+	case err != nil:
+		return err
+	}
+	if wrote {
+		s.cfg.Tunnel.Notify()
+	}
+	s.log.Info("business pod security level set", "business", b.ID, "podSecurity", b.PodSecurity, "namespace", b.Namespace())
 	return ok(c, toBusinessResponse(b))
 }

@@ -70,9 +70,16 @@ func (s *server) appVersion(c *fiber.Ctx, business uint64, name, version string)
 	return &apps[0], nil
 }
 
-// compileWorkload turns a deployment of app into the agents' workload spec.
+// compileWorkload turns a deployment of app into the agents' workload spec,
+// at the pod security level of the deployment's business, which it checks
+// the app against (422 naming the field the level forbids): the level may
+// have been lowered since the app was created.
 func (s *server) compileWorkload(c *fiber.Ctx, d *store.Deploy, app *store.App) ([]byte, error) {
-	ws := protocol.WorkloadSpec{Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version, NodeLabel: d.NodeLabel}
+	level, err := s.podSecurityOf(c, d.BusinessID)
+	if err != nil {
+		return nil, err
+	}
+	ws := protocol.WorkloadSpec{Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version, NodeLabel: d.NodeLabel, PodSecurity: level}
 	if app.Kind == store.AppChart {
 		ws.Chart = &protocol.ChartSpec{Digest: app.ChartDigest, Name: app.ChartName, Version: app.ChartVersion, Size: app.ChartSize}
 		if d.NodeLabel != "" {
@@ -84,12 +91,9 @@ func (s *server) compileWorkload(c *fiber.Ctx, d *store.Deploy, app *store.App) 
 	if err := json.Unmarshal(app.Spec, &a); err != nil {
 		return nil, err
 	}
-	cmd, _ := splitCommand(a.Command)
-	cs := &protocol.ContainerSpec{
-		Kind: a.DeployType, Image: a.Image, Ports: a.Port, Command: cmd, Env: a.Env, Volumes: a.Volume,
-		Replicas: int32(a.Replicas), MinCPUMilli: int64(a.MinCPU) * 10, MaxCPUMilli: int64(a.MaxCPU) * 10,
-		MinMemoryMiB: int64(a.MinMemory), MaxMemoryMiB: int64(a.MaxMemory), GPU: int64(a.GPU),
-		MaxUnavailable: int32(a.MaxUnavailable), MaxSurge: int32(a.MaxSurge), MinReadySeconds: int32(a.MinReadySeconds),
+	cs := a.container()
+	if err := checkPodSecurity(level, cs); err != nil {
+		return nil, err
 	}
 	if a.RepositoryID != "" {
 		// The repository's credentials become this Secret in the

@@ -56,9 +56,18 @@ type Store interface {
 	CreateBusiness(ctx context.Context, b *Business) error
 	BusinessByID(ctx context.Context, id uint64) (*Business, error)
 	ListBusinesses(ctx context.Context, q BusinessQuery) ([]Business, int64, error)
-	// AuditBusiness sets status and comment. Approval records the business's
-	// namespace as desired in every edge cluster, in the same transaction.
-	AuditBusiness(ctx context.Context, id uint64, status BusinessStatus, comment string) (*Business, error)
+	// AuditBusiness sets status and comment, and the pod security level
+	// when podSecurity is not empty. Approval records the business's
+	// namespace, with the Pod Security Admission labels of its level, as
+	// desired in every edge cluster, in the same transaction.
+	// ErrAlreadyAudited when the business is approved or deleted.
+	AuditBusiness(ctx context.Context, id uint64, status BusinessStatus, comment, podSecurity string) (*Business, error)
+	// SetBusinessPodSecurity sets the pod security level of a pending,
+	// approved or disapproved business. For an approved one whose level
+	// changes, the namespace's desired item is rewritten with the new
+	// labels at a new revision in the same transaction; it reports whether
+	// it wrote one. ErrNotFound; ErrAlreadyAudited for a deleted business.
+	SetBusinessPodSecurity(ctx context.Context, id uint64, podSecurity string) (*Business, bool, error)
 	// ListDesiredNamespaces returns the namespaces every edge cluster must have.
 	ListDesiredNamespaces(ctx context.Context) ([]DesiredNamespace, error)
 
@@ -183,8 +192,11 @@ type Business struct {
 	Scale     string
 	Comment   string
 	Status    BusinessStatus
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// PodSecurity is the Pod Security Standard level of its namespace:
+	// "restricted" (the default), "baseline" or "privileged".
+	PodSecurity string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // Namespace is the Kubernetes namespace of business id: "ns" followed by the id.

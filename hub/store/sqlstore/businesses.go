@@ -12,20 +12,22 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/protocol"
 )
 
 // businessRow is the gorm model of table businesses.
 type businessRow struct {
-	ID        uint64 `gorm:"primaryKey"`
-	Name      string
-	UserID    uint64
-	Introduce string
-	Objective string
-	Scale     string
-	Comment   string
-	Status    int
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	ID          uint64 `gorm:"primaryKey"`
+	Name        string
+	UserID      uint64
+	Introduce   string
+	Objective   string
+	Scale       string
+	Comment     string
+	Status      int
+	PodSecurity string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 func (businessRow) TableName() string { return "businesses" }
@@ -34,7 +36,7 @@ func (r *businessRow) toBusiness() *store.Business {
 	return &store.Business{
 		ID: r.ID, Name: r.Name, UserID: r.UserID,
 		Introduce: r.Introduce, Objective: r.Objective, Scale: r.Scale,
-		Comment: r.Comment, Status: store.BusinessStatus(r.Status),
+		Comment: r.Comment, Status: store.BusinessStatus(r.Status), PodSecurity: r.PodSecurity,
 		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 }
@@ -62,7 +64,10 @@ func (s *Store) CreateBusiness(ctx context.Context, b *store.Business) error {
 		}
 		r := &businessRow{
 			Name: b.Name, UserID: b.UserID, Introduce: b.Introduce, Objective: b.Objective,
-			Scale: b.Scale, Status: int(store.BusinessPending),
+			Scale: b.Scale, Status: int(store.BusinessPending), PodSecurity: b.PodSecurity,
+		}
+		if r.PodSecurity == "" {
+			r.PodSecurity = protocol.PodSecurityRestricted
 		}
 		if err := tx.Create(r).Error; err != nil {
 			return translate(err, fmt.Sprintf("create business %q", b.Name))
@@ -100,38 +105,98 @@ func (s *Store) ListBusinesses(ctx context.Context, q store.BusinessQuery) ([]st
 // AuditBusiness moves a business from pending (or disapproved) to approved or
 // disapproved. An approved business is final: taking approval back would orphan
 // the workloads in its namespace, so it is refused with ErrAlreadyAudited.
-func (s *Store) AuditBusiness(ctx context.Context, id uint64, status store.BusinessStatus, comment string) (*store.Business, error) {
+func (s *Store) AuditBusiness(ctx context.Context, id uint64, status store.BusinessStatus, comment, podSecurity string) (*store.Business, error) {
 	var out *store.Business
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var r businessRow
-		q := tx.Where("id = ?", id)
-		if s.dialect == Postgres {
-			q = q.Clauses(clause.Locking{Strength: "UPDATE"})
-		}
-		if err := q.Take(&r).Error; err != nil {
-			return translate(err, fmt.Sprintf("business %d", id))
+		r, err := s.lockBusiness(tx, id)
+		if err != nil {
+			return err
 		}
 		if store.BusinessStatus(r.Status) == store.BusinessApproved || store.BusinessStatus(r.Status) == store.BusinessDeleted {
 			return fmt.Errorf("business %d has status %d: %w", id, r.Status, store.ErrAlreadyAudited)
 		}
 		r.Status, r.Comment, r.UpdatedAt = int(status), comment, s.db.NowFunc()
+		if podSecurity != "" {
+			r.PodSecurity = podSecurity
+		}
 		res := tx.Model(&businessRow{}).Where("id = ?", id).Updates(map[string]any{
-			"status": r.Status, "comment": r.Comment, "updated_at": r.UpdatedAt,
+			"status": r.Status, "comment": r.Comment, "pod_security": r.PodSecurity, "updated_at": r.UpdatedAt,
 		})
 		if err := rowsAffected(res, fmt.Sprintf("business %d", id)); err != nil {
 			return err
 		}
 		if status == store.BusinessApproved {
-			spec, _ := json.Marshal(map[string]any{"labels": map[string]string{BusinessLabel: strconv.FormatUint(id, 10)}})
-			item := store.DesiredItem{ClusterID: store.AllClusters, Kind: store.ItemNamespace, Name: store.Namespace(id), Spec: spec}
-			if _, err := putDesired(tx, &item); err != nil {
-				return translate(err, "record desired namespace")
+			if err := putNamespace(tx, r); err != nil {
+				return err
 			}
 		}
 		out = r.toBusiness()
 		return nil
 	})
 	return out, err
+}
+
+func (s *Store) SetBusinessPodSecurity(ctx context.Context, id uint64, podSecurity string) (*store.Business, bool, error) {
+	var out *store.Business
+	var wrote bool
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		r, err := s.lockBusiness(tx, id)
+		if err != nil {
+			return err
+		}
+		if store.BusinessStatus(r.Status) == store.BusinessDeleted {
+			return fmt.Errorf("business %d is deleted: %w", id, store.ErrAlreadyAudited)
+		}
+		if r.PodSecurity == podSecurity {
+			out = r.toBusiness()
+			return nil
+		}
+		r.PodSecurity, r.UpdatedAt = podSecurity, s.db.NowFunc()
+		res := tx.Model(&businessRow{}).Where("id = ?", id).Updates(map[string]any{
+			"pod_security": r.PodSecurity, "updated_at": r.UpdatedAt,
+		})
+		if err := rowsAffected(res, fmt.Sprintf("business %d", id)); err != nil {
+			return err
+		}
+		if store.BusinessStatus(r.Status) == store.BusinessApproved {
+			if err := putNamespace(tx, r); err != nil {
+				return err
+			}
+			wrote = true
+		}
+		out = r.toBusiness()
+		return nil
+	})
+	return out, wrote, err
+}
+
+// lockBusiness reads business id for a change (row-locked on PostgreSQL).
+func (s *Store) lockBusiness(tx *gorm.DB, id uint64) (*businessRow, error) {
+	var r businessRow
+	q := tx.Where("id = ?", id)
+	if s.dialect == Postgres {
+		q = q.Clauses(clause.Locking{Strength: "UPDATE"})
+	}
+	if err := q.Take(&r).Error; err != nil {
+		return nil, translate(err, fmt.Sprintf("business %d", id))
+	}
+	return &r, nil
+}
+
+// putNamespace writes the desired namespace of business r, labelled with its
+// id and the Pod Security Admission labels of its level, at a new revision.
+func putNamespace(tx *gorm.DB, r *businessRow) error {
+	labels := protocol.PodSecurityLabels(r.PodSecurity)
+	labels[BusinessLabel] = strconv.FormatUint(r.ID, 10)
+	spec, err := json.Marshal(protocol.NamespaceSpec{Labels: labels})
+	if err != nil {
+		return err
+	}
+	item := store.DesiredItem{ClusterID: store.AllClusters, Kind: store.ItemNamespace, Name: store.Namespace(r.ID), Spec: spec}
+	if _, err := putDesired(tx, &item); err != nil {
+		return translate(err, "record desired namespace")
+	}
+	return nil
 }
 
 func (s *Store) ListDesiredNamespaces(ctx context.Context) ([]store.DesiredNamespace, error) {

@@ -160,7 +160,7 @@ func TestNodeLabelsBecomeDesiredItems(t *testing.T) {
 		owner := newUser(t, s, "o", func(u *store.User) { u.IsAdmin, u.Status = true, store.UserApproved })
 		b := &store.Business{Name: "b", UserID: owner.ID, Introduce: "i", Objective: "o", Scale: "s"}
 		must(t, s.CreateBusiness(c, b))
-		if _, err := s.AuditBusiness(c, b.ID, store.BusinessApproved, ""); err != nil {
+		if _, err := s.AuditBusiness(c, b.ID, store.BusinessApproved, "", ""); err != nil {
 			t.Fatal(err)
 		}
 		must(t, s.RemoveNodeLabel(c, "c1", []string{"n2"}, "gpu", false))

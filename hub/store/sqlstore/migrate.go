@@ -370,6 +370,28 @@ var migrations = []migration{
 		},
 	},
 	{
+		// Every business has a Pod Security Standard level, restricted
+		// unless the system administrator grants baseline or privileged;
+		// its namespace carries the Pod Security Admission labels of that
+		// level. The namespaces of businesses approved so far get the
+		// labels at new revisions (above every revision handed out), so
+		// that every agent applies them on its next resync.
+		version: 10,
+		name:    "pod security level of businesses",
+		stmts: []string{
+			`ALTER TABLE businesses ADD COLUMN pod_security VARCHAR(16) NOT NULL DEFAULT 'restricted'`,
+			`UPDATE desired_items SET
+				spec = '{"labels":{"ote-stack.io/business-id":"' || SUBSTR(name, 3) || '",' ||
+					'"pod-security.kubernetes.io/audit":"restricted","pod-security.kubernetes.io/audit-version":"latest",' ||
+					'"pod-security.kubernetes.io/enforce":"restricted","pod-security.kubernetes.io/enforce-version":"latest",' ||
+					'"pod-security.kubernetes.io/warn":"restricted","pod-security.kubernetes.io/warn-version":"latest"}}',
+				revision = revision + (SELECT value FROM revision_counter WHERE id = 1)
+				WHERE cluster_id = 0 AND kind = 'namespace' AND deleted = FALSE`,
+			`UPDATE revision_counter SET value = (SELECT MAX(revision) FROM desired_items)
+				WHERE id = 1 AND (SELECT MAX(revision) FROM desired_items) > value`,
+		},
+	},
+	{
 		// The audit trail of administrative writes, read newest first,
 		// per business or all of it.
 		version: 11,

@@ -69,7 +69,9 @@ func TestMigration3KeepsApprovedNamespaces(t *testing.T) {
 				}
 			}
 			old.Close()
-			s, err := sqlstore.Open(ctx(t), dsn)
+			// Up to 9: migration 10 moves namespaces to new revisions
+			// (TestMigration10LabelsApprovedNamespaces).
+			s, err := sqlstore.OpenAt(ctx(t), dsn, 9)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -257,7 +259,7 @@ func TestBusinesses(t *testing.T) {
 		if len(nss) != 0 {
 			t.Fatalf("namespaces before approval: %+v", nss)
 		}
-		got, err := s.AuditBusiness(c, b.ID, store.BusinessApproved, "ok")
+		got, err := s.AuditBusiness(c, b.ID, store.BusinessApproved, "ok", "")
 		if err != nil || got.Status != store.BusinessApproved || got.Comment != "ok" {
 			t.Fatalf("approve: %+v %v", got, err)
 		}
@@ -269,14 +271,14 @@ func TestBusinesses(t *testing.T) {
 		if u.Role() != store.RoleBusinessAdmin {
 			t.Fatalf("owner role after approval: %d", u.Role())
 		}
-		if _, err := s.AuditBusiness(c, b.ID, store.BusinessDisapproved, "no"); !errors.Is(err, store.ErrAlreadyAudited) {
+		if _, err := s.AuditBusiness(c, b.ID, store.BusinessDisapproved, "no", ""); !errors.Is(err, store.ErrAlreadyAudited) {
 			t.Fatalf("re-audit approved: %v", err)
 		}
-		if _, err := s.AuditBusiness(c, 9999, store.BusinessApproved, ""); !errors.Is(err, store.ErrNotFound) {
+		if _, err := s.AuditBusiness(c, 9999, store.BusinessApproved, "", ""); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("audit missing: %v", err)
 		}
 		// Disapproved: the owner may try again with a new business.
-		if _, err := s.AuditBusiness(c, ob.ID, store.BusinessDisapproved, "no"); err != nil {
+		if _, err := s.AuditBusiness(c, ob.ID, store.BusinessDisapproved, "no", ""); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.CreateBusiness(c, &store.Business{Name: "acme-2", UserID: other.ID, Introduce: "i", Objective: "o", Scale: "s"}); err != nil {
