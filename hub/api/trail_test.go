@@ -62,6 +62,7 @@ func TestAuditTrail(t *testing.T) {
 		h.expect(200, "POST", "/v1/repository/third", acme.token, map[string]any{
 			"repositoryId": "hub1", "address": "registry.example.com", "user": "puller", "password": repoPass})
 		h.expect(200, "POST", "/v1/repository/user", beta.token, map[string]any{"user": "beta-reg", "password": regPass})
+		h.expect(200, "PUT", fmt.Sprintf("/v1/business/id/%d", acme.business.ID), root, map[string]any{"podSecurity": "baseline"})
 		// A refused attempt is recorded with its answer.
 		h.expect(403, "POST", "/v1/cluster/label", memberTok, map[string]any{"clusterName": []string{"edge-1"}, "clusterLabel": "gpu"})
 		h.expect(422, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{}, "clusterLabel": "gpu"})
@@ -94,8 +95,13 @@ func TestAuditTrail(t *testing.T) {
 			ua.Time < start || ua.Time > time.Now().Unix()+1 {
 			t.Fatalf("user approval recorded as %+v", ua)
 		}
-		ba := findEntry(all, "business.audit", adminName)
-		if ba == nil || ba.Detail["comment"] != "welcome" {
+		var ba *trailEntry
+		for i, e := range all {
+			if e.Action == "business.audit" && e.BusinessID == beta.business.ID {
+				ba = &all[i]
+			}
+		}
+		if ba == nil || ba.User != adminName || ba.Detail["comment"] != "welcome" || ba.Detail["status"] != float64(1) {
 			t.Fatalf("business approval recorded as %+v", ba)
 		}
 		reset := findEntry(all, "user.password.reset", "acme-admin")
@@ -127,6 +133,15 @@ func TestAuditTrail(t *testing.T) {
 		}
 		if e := findEntry(own, "business.audit", adminName); e == nil || e.Target != fmt.Sprintf("/v1/business/id/%d", acme.business.ID) {
 			t.Fatalf("acme does not see its business's approval: %+v", own)
+		}
+		var level *trailEntry
+		for i, e := range own {
+			if e.Action == "business.audit" && e.Detail["podSecurity"] == "baseline" {
+				level = &own[i]
+			}
+		}
+		if level == nil || level.User != adminName || level.Status != 200 {
+			t.Fatalf("acme does not see its level change: %+v", own)
 		}
 		if findEntry(own, "registry.user.create", "beta-admin") != nil {
 			t.Fatal("acme sees beta's registry account")
