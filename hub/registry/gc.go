@@ -25,9 +25,11 @@ func lockStorage(dir string, exclusive bool) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Chmod(0o600); err != nil { // made by a hub that did not restrict it
-		f.Close()
-		return nil, err
+	if fi, err := f.Stat(); err == nil && fi.Mode().Perm()&0o077 != 0 { // made by a hub that did not restrict it
+		if err := f.Chmod(0o600); err != nil {
+			f.Close()
+			return nil, err
+		}
 	}
 	how := syscall.LOCK_SH
 	if exclusive {

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,8 +31,9 @@ type Reloader struct {
 	log               *slog.Logger
 	now               func() time.Time
 
-	mu      sync.Mutex // guards the fields below
-	cert    *tls.Certificate
+	cert atomic.Pointer[tls.Certificate] // the pair in service
+
+	mu      sync.Mutex        // held while looking at the files; guards the fields below
 	seen    [sha256.Size]byte // digest of the files as last read, good or not
 	readErr string            // the last error reading them, logged once
 	checked time.Time
@@ -68,7 +70,8 @@ func New(certFile, keyFile string, opts Options) (*Reloader, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.cert, r.seen, r.checked = cert, digest(certPEM, keyPEM), r.now()
+	r.cert.Store(cert)
+	r.seen, r.checked = digest(certPEM, keyPEM), r.now()
 	r.logLoaded("TLS certificate loaded", cert)
 	return r, nil
 }
@@ -84,23 +87,22 @@ func (r *Reloader) TLSConfig() *tls.Config {
 	}
 }
 
-// GetCertificate is tls.Config.GetCertificate.
+// GetCertificate is tls.Config.GetCertificate. Handshakes that arrive while
+// another one looks at the files (agents reconnecting together) do not wait
+// for it: they get the pair in service.
 func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if now := r.now(); now.Sub(r.checked) >= r.checkEvery {
-		r.checked = now
-		r.reloadLocked()
+	if r.mu.TryLock() {
+		if now := r.now(); now.Sub(r.checked) >= r.checkEvery {
+			r.checked = now
+			r.reloadLocked()
+		}
+		r.mu.Unlock()
 	}
-	return r.cert, nil
+	return r.cert.Load(), nil
 }
 
 // Certificate is the pair in service.
-func (r *Reloader) Certificate() *tls.Certificate {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.cert
-}
+func (r *Reloader) Certificate() *tls.Certificate { return r.cert.Load() }
 
 func (r *Reloader) reloadLocked() {
 	certPEM, keyPEM, err := r.read()
@@ -124,7 +126,7 @@ func (r *Reloader) reloadLocked() {
 		r.log.Error("TLS certificate files changed but do not load; serving the previous certificate", "err", err)
 		return
 	}
-	r.cert = cert
+	r.cert.Store(cert)
 	r.logLoaded("TLS certificate reloaded", cert)
 }
 

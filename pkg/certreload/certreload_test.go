@@ -224,3 +224,38 @@ func TestNewRefusesABrokenPair(t *testing.T) {
 		t.Fatal("junk accepted")
 	}
 }
+
+// TestConcurrentHandshakes: handshakes during a renewal all get a pair,
+// the old or the new one (run with -race).
+func TestConcurrentHandshakes(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	authority := newCA(t)
+	authority.issue(t, 1, certFile, keyFile)
+	r, err := New(certFile, keyFile, Options{CheckEvery: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 200 {
+				c, err := r.GetCertificate(&tls.ClientHelloInfo{})
+				if err != nil || c == nil || c.Leaf == nil {
+					t.Errorf("handshake got %v, %v", c, err)
+					return
+				}
+			}
+		}()
+	}
+	for serial := int64(2); serial < 6; serial++ {
+		authority.issue(t, serial, certFile, keyFile)
+	}
+	wg.Wait()
+	// Once the writer is done, the next look finds the last pair.
+	if c, _ := r.GetCertificate(&tls.ClientHelloInfo{}); c.Leaf.SerialNumber.Int64() != 5 {
+		t.Fatalf("after the renewals: serial %d, want 5", c.Leaf.SerialNumber.Int64())
+	}
+}

@@ -173,3 +173,22 @@ func TestHubTLS(t *testing.T) {
 	default:
 	}
 }
+
+// TestHubTLSRefusals: a certificate without its key is an invalid option,
+// and a pair that does not load stops the hub before it listens.
+func TestHubTLSRefusals(t *testing.T) {
+	dir := t.TempDir()
+	out, err := runHub("--data-dir", dir, "--tls-cert", filepath.Join(dir, "tls.crt"))
+	if err == nil || !strings.Contains(out, "--tls-cert and --tls-key go together") {
+		t.Fatalf("a certificate without its key: %v\n%s", err, out)
+	}
+	junk := filepath.Join(dir, "junk.pem")
+	if err := os.WriteFile(junk, []byte("not PEM"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err = runHub("--data-dir", filepath.Join(dir, "data"), "--listen", freePort(t), "--registry-listen", "off",
+		"--admin-password", "Root-pass1", "--tls-cert", junk, "--tls-key", junk)
+	if err == nil || !strings.Contains(out, "TLS certificate") || strings.Contains(out, "hub listening") {
+		t.Fatalf("a pair that does not load: %v\n%s", err, out)
+	}
+}

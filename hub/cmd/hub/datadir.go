@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 
@@ -28,11 +30,21 @@ func privateDataDir(dir string, log *slog.Logger) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("data directory %s is not a directory", dir)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		if err := os.Chmod(dir, perm&0o700); err != nil {
-			return fmt.Errorf("restrict data directory: %w", err)
-		}
-		log.Warn("data directory was open to other users; restricted it to the hub's user", "dir", dir, "was", perm.String(), "now", (perm & 0o700).String())
+	perm := fi.Mode().Perm()
+	if perm&0o077 == 0 {
+		return nil
 	}
+	err = os.Chmod(dir, perm&0o700)
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		// A volume's root that belongs to root and is shared with the hub
+		// through its group (Kubernetes' fsGroup): not the hub's to change.
+		// What the hub makes inside is still 0700/0600.
+		log.Warn("data directory is open to other users and not the hub's to restrict", "dir", dir, "mode", perm.String())
+		return nil
+	case err != nil:
+		return fmt.Errorf("restrict data directory: %w", err)
+	}
+	log.Warn("data directory was open to other users; restricted it to the hub's user", "dir", dir, "was", perm.String(), "now", (perm & 0o700).String())
 	return nil
 }
