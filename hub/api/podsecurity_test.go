@@ -155,6 +155,12 @@ func TestBusinessPodSecurityLevel(t *testing.T) {
 		var running deployOut
 		h.expect(200, "POST", "/v1/deploy", worker, map[string]any{"deployName": "plain", "appName": "plain", "version": "1.0"}).into(t, &running)
 		h.decide(acme.token, running.ID, 1)
+		// Under privileged plain runs 1.1 (hostPath), then 1.2.
+		h.expect(200, "POST", "/v1/app", worker, appBody("plain", "1.2"))
+		for _, v := range []string{"1.1", "1.2"} {
+			h.expect(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", running.ID), worker, map[string]any{"version": v})
+			h.decide(acme.token, running.ID, 1)
+		}
 
 		h.expect(200, "PUT", path, root, map[string]any{"podSecurity": "restricted"})
 		audit := h.pendingAudit(acme.token, pending.ID)
@@ -165,7 +171,7 @@ func TestBusinessPodSecurityLevel(t *testing.T) {
 		h.pendingAudit(acme.token, pending.ID) // still waiting: nothing was written
 
 		// Creating, upgrading to, and rolling back to a hostPath app are
-		// refused under restricted.
+		// refused under restricted, and change nothing.
 		r = h.expect(422, "POST", "/v1/deploy", worker, map[string]any{"deployName": "again", "appName": "rooted", "version": "1.0"})
 		if !strings.HasPrefix(r.Message, "volume[1].hostPath:") {
 			t.Fatalf("create under restricted %q", r.Message)
@@ -174,31 +180,38 @@ func TestBusinessPodSecurityLevel(t *testing.T) {
 		if !strings.HasPrefix(r.Message, "volume[1].hostPath:") {
 			t.Fatalf("upgrade under restricted %q", r.Message)
 		}
-		if got := h.getDeploy(worker, running.ID); !got.Editable || got.Version != "1.0" {
-			t.Fatalf("refused upgrade changed the deployment: %+v", got)
+		r = h.expect(422, "PUT", fmt.Sprintf("/v1/deploy/id/%d", running.ID), worker, map[string]any{"version": "1.1", "comment": "back"})
+		if !strings.HasPrefix(r.Message, "volume[1].hostPath:") {
+			t.Fatalf("rollback under restricted %q", r.Message)
+		}
+		if got := h.getDeploy(worker, running.ID); !got.Editable || got.Version != "1.2" {
+			t.Fatalf("refused changes changed the deployment: %+v", got)
+		}
+		var deploys []deployOut
+		h.expect(200, "GET", "/v1/deploy?pageSize=0", worker, nil).into(t, &deploys)
+		if len(deploys) != 2 {
+			t.Fatalf("deployments after the refusals: %+v", deploys)
 		}
 
 		// The workload compiled under a level carries it to the agent.
-		items, _ := h.store.DesiredSince(context.Background(), 0, 0, 1000)
-		found := false
-		for _, it := range items {
-			var ws protocol.WorkloadSpec
-			if it.Kind == store.ItemWorkload && json.Unmarshal(it.Spec, &ws) == nil && ws.Name == "plain" {
-				found = ws.PodSecurity == "privileged"
+		level := func() string {
+			items, _ := h.store.DesiredSince(context.Background(), 0, 0, 1000)
+			for _, it := range items {
+				var ws protocol.WorkloadSpec
+				if it.Kind == store.ItemWorkload && !it.Deleted && json.Unmarshal(it.Spec, &ws) == nil && ws.Name == "plain" {
+					return ws.PodSecurity
+				}
 			}
+			return ""
 		}
-		if !found {
-			t.Fatal("the workload of plain does not carry the level it was approved at")
+		if got := level(); got != "privileged" {
+			t.Fatalf("the workload of plain approved under privileged carries %q", got)
 		}
-		h.expect(200, "POST", "/v1/app", worker, appBody("plain", "1.2"))
-		h.expect(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", running.ID), worker, map[string]any{"version": "1.2"})
+		// A rollback to a version that the level allows goes ahead.
+		h.expect(200, "PUT", fmt.Sprintf("/v1/deploy/id/%d", running.ID), worker, map[string]any{"version": "1.0", "comment": "back"})
 		h.decide(acme.token, running.ID, 1)
-		items, _ = h.store.DesiredSince(context.Background(), 0, 0, 1000)
-		for _, it := range items {
-			var ws protocol.WorkloadSpec
-			if it.Kind == store.ItemWorkload && json.Unmarshal(it.Spec, &ws) == nil && ws.Name == "plain" && ws.PodSecurity != "restricted" {
-				t.Fatalf("upgraded under restricted: %s", it.Spec)
-			}
+		if got := level(); got != "restricted" {
+			t.Fatalf("rolled back under restricted, the workload carries %q", got)
 		}
 	})
 }

@@ -56,11 +56,19 @@ func (h *hubProc) audit(tok string, id uint64, status int) {
 }
 
 // fakePod creates a pod of workload name with the status a kubelet reports.
+// Its spec is the workload's pod template when the workload exists, as the
+// controller (which does not run here) would make it, so that the
+// namespace's Pod Security Admission judges what the agent applied.
 func fakePod(t *testing.T, cs kubernetes.Interface, ns, pod, workload string, ready bool, waiting string) {
 	t.Helper()
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: pod, Namespace: ns, Labels: map[string]string{"ote-stack.io/deploy": workload}},
 		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "registry.example.com/web:1.0"}}},
+	}
+	if d, err := cs.AppsV1().Deployments(ns).Get(context.Background(), workload, metav1.GetOptions{}); err == nil {
+		p.Spec = d.Spec.Template.Spec
+	} else if ds, err := cs.AppsV1().DaemonSets(ns).Get(context.Background(), workload, metav1.GetOptions{}); err == nil {
+		p.Spec = ds.Spec.Template.Spec
 	}
 	if _, err := cs.CoreV1().Pods(ns).Create(context.Background(), p, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)

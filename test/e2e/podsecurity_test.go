@@ -17,15 +17,12 @@ import (
 	"github.com/ote-stack/ote/test/harness"
 )
 
-// privilegedPodChart is a chart whose one template is a bare privileged
-// Pod, which the API server of a restricted namespace refuses at install.
-func privilegedPodChart(t *testing.T) []byte {
+// chartWith makes a chart archive named name with the given templates.
+func chartWith(t *testing.T, name string, templates map[string]string) []byte {
 	t.Helper()
-	files := map[string]string{
-		"rooted/Chart.yaml":  "apiVersion: v2\nname: rooted\nversion: 0.1.0\n",
-		"rooted/values.yaml": "nodeSelector: {}\n",
-		"rooted/templates/pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-pod\nspec:\n" +
-			"  hostPID: true\n  containers:\n    - name: shell\n      image: busybox:1.36\n      securityContext:\n        privileged: true\n",
+	files := map[string]string{name + "/Chart.yaml": "apiVersion: v2\nname: " + name + "\nversion: 0.1.0\n", name + "/values.yaml": "nodeSelector: {}\n"}
+	for f, body := range templates {
+		files[name+"/templates/"+f] = body
 	}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
@@ -37,6 +34,13 @@ func privilegedPodChart(t *testing.T) []byte {
 	tw.Close()
 	gz.Close()
 	return buf.Bytes()
+}
+
+// privilegedPodChart is a chart whose one template is a bare privileged
+// Pod, which the API server of a restricted namespace refuses at install.
+func privilegedPodChart(t *testing.T) []byte {
+	return chartWith(t, "rooted", map[string]string{"pod.yaml": "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{ .Release.Name }}-pod\nspec:\n" +
+		"  hostPID: true\n  containers:\n    - name: shell\n      image: busybox:1.36\n      securityContext:\n        privileged: true\n"})
 }
 
 // TestPodSecurityAtTheEdge: a business's namespace carries the Pod Security
@@ -114,6 +118,25 @@ func TestPodSecurityAtTheEdge(t *testing.T) {
 	}
 	if _, err := cs.CoreV1().Pods(ns).Get(ctx, "rooted-pod", metav1.GetOptions{}); err == nil {
 		t.Fatal("the privileged pod was created")
+	}
+
+	// A chart that reaches outside its namespace fails, naming the object,
+	// and nothing of it is created (the agent here runs with every right).
+	h.uploadChart(admin, "grabber", "1.0", chartWith(t, "grabber", map[string]string{
+		"cm.yaml":   "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: grabber-config\ndata:\n  k: v\n",
+		"role.yaml": "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata:\n  name: grab-admin\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: cluster-admin\nsubjects:\n  - kind: ServiceAccount\n    name: default\n    namespace: " + ns + "\n",
+	}))
+	var gv deployView
+	json.Unmarshal(h.must(200, "POST", "/v1/deploy", admin, map[string]any{"deployName": "grabber", "appName": "grabber", "version": "1.0"}).Data, &gv)
+	eventually(t, 60*time.Second, "chart deployment refused by the agent", func() bool {
+		gv = h.deploy(admin, gv.ID)
+		return gv.Status == 7 && strings.Contains(gv.ErrorMessage, `chart object ClusterRoleBinding "grab-admin" is cluster-scoped`)
+	})
+	if _, err := cs.RbacV1().ClusterRoleBindings().Get(ctx, "grab-admin", metav1.GetOptions{}); err == nil {
+		t.Fatal("the chart's ClusterRoleBinding was created")
+	}
+	if _, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, "grabber-config", metav1.GetOptions{}); err == nil {
+		t.Fatal("the refused chart's ConfigMap was created")
 	}
 
 	// The system administrator raises the level: the namespace's labels

@@ -183,6 +183,8 @@ func StartIn(ctx context.Context, dir string) (*APIServer, error) {
 		"--service-account-signing-key-file", filepath.Join(dir, "sa.key"),
 		"--service-cluster-ip-range", "10.96.0.0/16",
 		// No controller manager runs, so no default service accounts exist.
+		// PodSecurity, on by default, stays on: business namespaces' Pod
+		// Security Admission labels are enforced here as in a real cluster.
 		"--disable-admission-plugins", "ServiceAccount",
 		"--enable-priority-and-fairness=false",
 		"--endpoint-reconciler-type", "none",

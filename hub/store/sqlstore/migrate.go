@@ -380,6 +380,10 @@ var migrations = []migration{
 		name:    "pod security level of businesses",
 		stmts: []string{
 			`ALTER TABLE businesses ADD COLUMN pod_security VARCHAR(16) NOT NULL DEFAULT 'restricted'`,
+			// Hold the counter's row lock first, as every writer of desired
+			// state does, so that a replica still running the previous
+			// version cannot hand out a revision in between.
+			`UPDATE revision_counter SET value = value WHERE id = 1`,
 			`UPDATE desired_items SET
 				spec = '{"labels":{"ote-stack.io/business-id":"' || SUBSTR(name, 3) || '",' ||
 					'"pod-security.kubernetes.io/audit":"restricted","pod-security.kubernetes.io/audit-version":"latest",' ||
