@@ -30,18 +30,21 @@ type Features struct {
 	EnableAdminAutoDeploy bool
 }
 
-// LoginLimits slow down password guessing. Failed logins count against the
-// user name; every attempt counts against the client address.
-type LoginLimits struct {
-	UserBurst int
-	UserEvery time.Duration
-	IPBurst   int
-	IPEvery   time.Duration
+// RegisterLimits bound self-registration (POST /v1/user), which costs a
+// bcrypt hash and a row that waits for an administrator.
+type RegisterLimits struct {
+	// Burst registrations per address, then one more every Every (zero
+	// Burst: unlimited).
+	Burst int
+	Every time.Duration
+	// MaxPending refuses registrations (503) while that many users wait
+	// for approval (zero: no cap).
+	MaxPending int
 }
 
-// DefaultLoginLimits: 5 failed logins per user name, then one a minute; 30
-// attempts per address, then one every 2 seconds.
-var DefaultLoginLimits = LoginLimits{UserBurst: 5, UserEvery: time.Minute, IPBurst: 30, IPEvery: 2 * time.Second}
+// DefaultRegisterLimits: 3 registrations per address, then one every 10
+// minutes; at most 1000 users waiting for approval.
+var DefaultRegisterLimits = RegisterLimits{Burst: 3, Every: 10 * time.Minute, MaxPending: 1000}
 
 // Config wires the API to its dependencies.
 type Config struct {
@@ -53,6 +56,7 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	Features   Features
 	Login      LoginLimits
+	Register   RegisterLimits
 	// BodyLimit is the largest request body accepted, in bytes (chart
 	// uploads excepted).
 	BodyLimit int
@@ -86,8 +90,8 @@ type server struct {
 	store     store.Store
 	tokens    *auth.Tokens
 	log       *slog.Logger
-	userLimit *ratelimit.Limiter
-	ipLimit   *ratelimit.Limiter
+	logins    *loginGuard
+	regLimit  *ratelimit.Limiter
 	joinLimit *ratelimit.Limiter
 	metrics   *httpMetrics
 }
@@ -118,8 +122,8 @@ func New(cfg Config) (*fiber.App, error) {
 		store:     cfg.Store,
 		tokens:    cfg.Tokens,
 		log:       cfg.Logger,
-		userLimit: ratelimit.New(cfg.Login.UserBurst, cfg.Login.UserEvery),
-		ipLimit:   ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
+		logins:    newLoginGuard(cfg.Login),
+		regLimit:  ratelimit.New(cfg.Register.Burst, cfg.Register.Every),
 		joinLimit: ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
 	}
 	m, err := newHTTPMetrics(cfg.Registerer)

@@ -73,6 +73,14 @@ type Options struct {
 	EnableAlert           bool
 	EnableAdminAutoDeploy bool
 
+	// RegisterBurst registrations (POST /v1/user) per client address, then
+	// one more every RegisterEvery.
+	RegisterBurst int
+	RegisterEvery time.Duration
+	// MaxPendingUsers refuses registrations (503) while that many users
+	// wait for approval; 0: no cap.
+	MaxPendingUsers int
+
 	envErr error
 }
 
@@ -91,6 +99,9 @@ func Default() *Options {
 		RegistryListen:    ":5000",
 		RegistryService:   "ote-registry",
 		RegistryResync:    10 * time.Minute,
+		RegisterBurst:     3,
+		RegisterEvery:     10 * time.Minute,
+		MaxPendingUsers:   1000,
 	}
 }
 
@@ -124,6 +135,9 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.Bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
 	b.Bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
 	b.Bool(&o.EnableAdminAutoDeploy, "enable-admin-auto-deploy", "OTE_ENABLE_ADMIN_AUTO_DEPLOY", "administrators' deployments run without audit")
+	b.Int(&o.RegisterBurst, "register-burst", "OTE_REGISTER_BURST", "registrations (POST /v1/user) per client address before they are throttled (0: unlimited)")
+	b.Duration(&o.RegisterEvery, "register-every", "OTE_REGISTER_EVERY", "one more registration per address every this long once the burst is spent")
+	b.Int(&o.MaxPendingUsers, "max-pending-users", "OTE_MAX_PENDING_USERS", "registrations are refused (503) while this many users wait for approval (0: no cap)")
 }
 
 // DBDSN is the database to open.
@@ -210,6 +224,12 @@ func (o *Options) Validate() error {
 	}
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
+	}
+	if o.RegisterBurst < 0 || o.MaxPendingUsers < 0 {
+		errs = append(errs, errors.New("--register-burst and --max-pending-users must not be negative"))
+	}
+	if o.RegisterBurst > 0 && o.RegisterEvery <= 0 {
+		errs = append(errs, errors.New("--register-every must be positive"))
 	}
 	return errors.Join(errs...)
 }

@@ -62,3 +62,20 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		t.Errorf("error repeats the password: %v", err)
 	}
 }
+
+func TestThrottleFlags(t *testing.T) {
+	o, err := parse(t, map[string]string{"OTE_MAX_PENDING_USERS": "50"}, "--register-burst", "7", "--register-every", "1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.RegisterBurst != 7 || o.RegisterEvery != time.Minute || o.MaxPendingUsers != 50 {
+		t.Fatalf("got %+v", o)
+	}
+	if _, err := parse(t, nil, "--max-pending-users", "-1"); err == nil || !strings.Contains(err.Error(), "--max-pending-users") {
+		t.Fatalf("negative cap: %v", err)
+	}
+	// An admin password of 20 characters but 80 bytes is refused at start.
+	if _, err := parse(t, nil, "--admin-password", "𐐀𝟎"+strings.Repeat("𐐨", 18)); err == nil || !strings.Contains(err.Error(), "72 bytes") {
+		t.Fatalf("80-byte admin password: %v", err)
+	}
+}

@@ -127,6 +127,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		Gatherer:       reg,
 		BodyLimit:      opts.BodyLimit,
 		Login:          api.DefaultLoginLimits,
+		Register:       api.RegisterLimits{Burst: opts.RegisterBurst, Every: opts.RegisterEvery, MaxPending: opts.MaxPendingUsers},
 		Features: api.Features{
 			PrivateProject:        opts.PrivateProject,
 			EnableIngress:         opts.EnableIngress,
