@@ -22,13 +22,13 @@ const bodyLimitKey = "ote.bodyLimit"
 // decodeJSON reads the request body into v. Bodies must be JSON (a missing
 // Content-Type is taken as JSON); problems are 415 or 422 naming what is wrong.
 func decodeJSON(c *fiber.Ctx, v any) error {
-	if limit := c.Locals(bodyLimitKey); limit != nil && len(c.Body()) > limit.(int) {
-		return errorf(fiber.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit.(int))
-	}
 	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
-		return errorf(fiber.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+		return errorf(fiber.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", clip(ct))
 	}
-	body := c.Body()
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(fiber.StatusUnprocessableEntity, "request body is empty: expected a JSON object")
 	}

@@ -31,6 +31,10 @@ type tokenRequest struct {
 func parseTokenRequest(c *fiber.Ctx) (tokenRequest, error) {
 	var r tokenRequest
 	if c.Method() == fiber.MethodPost {
+		// The form is read within the realm's small limit first.
+		if _, err := readBody(c); err != nil {
+			return r, err
+		}
 		// OAuth2 password grant (containerd POSTs first).
 		switch gt := c.FormValue("grant_type"); gt {
 		case "password":

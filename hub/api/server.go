@@ -62,6 +62,12 @@ type Config struct {
 	BodyLimit int
 	// ChartLimit is the largest chart archive accepted, in bytes.
 	ChartLimit int
+	// ChartUnpackedLimit is the most bytes a chart archive may decompress
+	// to (default 4 × ChartLimit).
+	ChartUnpackedLimit int64
+	// ChartUploads is how many chart uploads run at once (default 2);
+	// more are answered 503 with Retry-After.
+	ChartUploads int
 	// RequestTimeout bounds the store calls of one request.
 	RequestTimeout time.Duration
 	// Tunnel serves the agents' tunnels and hears of desired-state writes.
@@ -94,6 +100,8 @@ type server struct {
 	regLimit  *ratelimit.Limiter
 	joinLimit *ratelimit.Limiter
 	metrics   *httpMetrics
+	// chartSlots holds one token per chart upload in progress.
+	chartSlots chan struct{}
 }
 
 // New builds the fiber app that serves the API.
@@ -106,6 +114,12 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if cfg.ChartLimit <= 0 {
 		cfg.ChartLimit = 8 << 20
+	}
+	if cfg.ChartUnpackedLimit <= 0 {
+		cfg.ChartUnpackedLimit = 4 * int64(cfg.ChartLimit)
+	}
+	if cfg.ChartUploads <= 0 {
+		cfg.ChartUploads = 2
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
@@ -125,6 +139,8 @@ func New(cfg Config) (*fiber.App, error) {
 		logins:    newLoginGuard(cfg.Login),
 		regLimit:  ratelimit.New(cfg.Register.Burst, cfg.Register.Every),
 		joinLimit: ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
+
+		chartSlots: make(chan struct{}, cfg.ChartUploads),
 	}
 	m, err := newHTTPMetrics(cfg.Registerer)
 	if err != nil {
@@ -134,16 +150,19 @@ func New(cfg Config) (*fiber.App, error) {
 
 	app := fiber.New(fiber.Config{
 		AppName: "ote-hub",
-		// The server reads up to the larger limit; decodeJSON enforces
-		// BodyLimit on everything but chart uploads.
-		BodyLimit:             max(cfg.BodyLimit, cfg.ChartLimit+64<<10),
-		ErrorHandler:          s.handleError,
-		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		// Bodies are read by the routes, each to its limit (body.go):
+		// fasthttp reads at most 8 KiB of them before the handlers run,
+		// and parses no multipart form on its own.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    smallBodyLimit,
+		ErrorHandler:                 s.handleError,
+		DisableStartupMessage:        true,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  2 * time.Minute,
 	})
-	app.Use(s.observe, s.requestContext)
+	app.Use(s.observe, s.requestContext, s.bodyGate)
 	s.routes(app)
 	return app, nil
 }
@@ -238,6 +257,5 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
-	c.Locals(bodyLimitKey, s.cfg.BodyLimit)
 	return c.Next()
 }

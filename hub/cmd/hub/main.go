@@ -127,13 +127,18 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		Gatherer:       reg,
 		BodyLimit:      opts.BodyLimit,
 		Login:          api.DefaultLoginLimits,
-		Register:       api.RegisterLimits{Burst: opts.RegisterBurst, Every: opts.RegisterEvery, MaxPending: opts.MaxPendingUsers},
 		Features: api.Features{
 			PrivateProject:        opts.PrivateProject,
 			EnableIngress:         opts.EnableIngress,
 			EnableAlert:           opts.EnableAlert,
 			EnableAdminAutoDeploy: opts.EnableAdminAutoDeploy,
 		},
+
+		// Bounds of request bodies and chart uploads, and of registration.
+		ChartLimit:         opts.ChartLimit,
+		ChartUnpackedLimit: opts.UnpackedChartLimit(),
+		ChartUploads:       opts.ChartUploads,
+		Register:           api.RegisterLimits{Burst: opts.RegisterBurst, Every: opts.RegisterEvery, MaxPending: opts.MaxPendingUsers},
 	})
 	if err != nil {
 		return err
