@@ -15,6 +15,7 @@ import (
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/pkg/logthrottle"
 	"github.com/ote-stack/ote/pkg/ratelimit"
 	"github.com/ote-stack/ote/pkg/wsconn"
 	"github.com/ote-stack/ote/protocol"
@@ -92,14 +93,18 @@ type Tunnel interface {
 }
 
 type server struct {
-	cfg       Config
-	store     store.Store
-	tokens    *auth.Tokens
-	log       *slog.Logger
-	logins    *loginGuard
-	regLimit  *ratelimit.Limiter
-	joinLimit *ratelimit.Limiter
-	metrics   *httpMetrics
+	cfg      Config
+	store    store.Store
+	tokens   *auth.Tokens
+	log      *slog.Logger
+	logins   *loginGuard
+	regLimit *ratelimit.Limiter
+	// agentFails counts failed agent authentications (joins, tunnels,
+	// agent downloads) per address; agentLog keeps their log lines to one
+	// per address per minute.
+	agentFails *ratelimit.Failures
+	agentLog   *logthrottle.Throttle
+	metrics    *httpMetrics
 	// chartSlots holds one token per chart upload in progress.
 	chartSlots chan struct{}
 }
@@ -132,13 +137,14 @@ func New(cfg Config) (*fiber.App, error) {
 		cfg.Registerer, cfg.Gatherer = r, r
 	}
 	s := &server{
-		cfg:       cfg,
-		store:     cfg.Store,
-		tokens:    cfg.Tokens,
-		log:       cfg.Logger,
-		logins:    newLoginGuard(cfg.Login),
-		regLimit:  ratelimit.New(cfg.Register.Burst, cfg.Register.Every),
-		joinLimit: ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
+		cfg:        cfg,
+		store:      cfg.Store,
+		tokens:     cfg.Tokens,
+		log:        cfg.Logger,
+		logins:     newLoginGuard(cfg.Login),
+		regLimit:   ratelimit.New(cfg.Register.Burst, cfg.Register.Every),
+		agentFails: ratelimit.NewFailures(cfg.Login.IPEvery).WithClock(nowOr(cfg.Login.Now)),
+		agentLog:   logthrottle.New(time.Minute).WithClock(nowOr(cfg.Login.Now)),
 
 		chartSlots: make(chan struct{}, cfg.ChartUploads),
 	}
@@ -250,6 +256,13 @@ func (s *server) routes(app *fiber.App) {
 	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, requireUpgrade, s.tunnel())
 	v1.Get(protocol.ChartsPath[len("/v1"):]+"/:digest", s.authenticateAgent, s.chartArchive)
 	v1.Get(protocol.PullSecretsPath[len("/v1"):]+"/:namespace/:repoId", s.authenticateAgent, s.pullSecret)
+}
+
+func nowOr(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
 }
 
 // requestContext gives every handler a context with a deadline for its store calls.

@@ -24,7 +24,8 @@ type LoginLimits struct {
 	PairBurst int
 	PairEvery time.Duration
 	// IPBurst failures from one address on any accounts, then one more
-	// every IPEvery.
+	// every IPEvery. Failed agent authentications (joins, tunnels) from
+	// one address are limited alike, apart from logins.
 	IPBurst int
 	IPEvery time.Duration
 	// AccountBurst failures of one account from all addresses together
