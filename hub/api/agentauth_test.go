@@ -72,3 +72,40 @@ func TestAgentAuthFailuresThrottledAndLoggedOnce(t *testing.T) {
 		t.Fatal("a credential appears in the log")
 	}
 }
+
+// A bad node is refused and reported once; the rest of the inventory is
+// kept, in snapshots and deltas alike.
+func TestInventoryValidatedOnTheHub(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	root := h.login(adminName, adminPass)
+	a, _, _ := h.connect("edge-1", h.join("edge-1"), 0)
+	long := strings.Repeat("n", 10000)
+	inv := &protocol.Inventory{Full: true, Nodes: []protocol.Node{
+		{Name: "good-1", CPU: 4, Memory: 8 << 30, IP: "10.0.0.1", Ready: true},
+		{Name: long, CPU: 4},
+		{Name: "negative", Memory: -1},
+		{Name: "bad-ip", IP: "10.0.0.300"},
+		{Name: "good-2", CPU: 2},
+	}}
+	for range 3 {
+		a.send(&protocol.Message{Kind: protocol.KindInventory, Inventory: inv})
+	}
+	a.send(&protocol.Message{Kind: protocol.KindInventory, Inventory: &protocol.Inventory{Nodes: []protocol.Node{{Name: "good-3"}, {Name: "Bad_Name"}}, Removed: []string{long}}})
+	var nodes []map[string]any
+	h.waitFor("the valid nodes", func() bool {
+		h.expect(200, "GET", "/v1/node?clusterName=edge-1", root, nil).into(t, &nodes)
+		return len(nodes) == 3
+	})
+	for _, n := range nodes {
+		if name := n["nodeName"].(string); !strings.HasPrefix(name, "good-") {
+			t.Fatalf("stored node %q", name)
+		}
+	}
+	logs := h.logs.String()
+	if n := strings.Count(logs, "node refused"); n != 4 {
+		t.Fatalf("%d lines for 4 bad nodes sent 3 times (and one once), want 4:\n%s", n, logs)
+	}
+	if strings.Contains(logs, strings.Repeat("n", 100)) {
+		t.Fatal("the 10,000-character name is in the log unclipped")
+	}
+}
