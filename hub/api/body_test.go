@@ -206,3 +206,25 @@ func TestChartGzipBombRefused(t *testing.T) {
 		t.Fatalf("chart: %d %q", r.Status, r.Message)
 	}
 }
+
+// curl sends large uploads with Expect: 100-continue.
+func TestChartUploadWithExpectContinue(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	root := h.login(adminName, adminPass)
+	tn := h.newTenant(root, "acme")
+	files := validChart("web", "1.0.0")
+	files["web/templates/notes.txt"] = strings.Repeat("notes ", 300<<10)
+	req := chartRequest(t, h, tn.token, map[string]string{"appName": "web", "version": "1.0"}, tgz(t, files))
+	req.Header.Set("Expect", "100-continue")
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("upload with Expect: 100-continue: %d %s", resp.StatusCode, b)
+	}
+}
