@@ -91,17 +91,17 @@ func (s *server) authenticateAgent(c *fiber.Ctx) error {
 // failed too often. The returned func gives the reservation back: call it
 // when the attempt succeeds.
 func (s *server) agentAttempt(ip string) (succeeded func(), err error) {
-	ok, _, wait := s.agentFails.Take(ip, s.cfg.Login.IPBurst)
+	ok, _, wait := s.agentFails.Take(clientKey(ip), s.cfg.Login.IPBurst)
 	if !ok {
 		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed agent authentications from this address; try again later", RetryAfter: wait}
 	}
-	return func() { s.agentFails.Refund(ip) }, nil
+	return func() { s.agentFails.Refund(clientKey(ip)) }, nil
 }
 
 // agentFailed logs a failed agent authentication: one line per address per
 // minute, with the number of failures it stands for. Never the secret.
 func (s *server) agentFailed(ip, reason, cluster string) {
-	if ok, n := s.agentLog.Note(ip); ok {
+	if ok, n := s.agentLog.Note(clientKey(ip)); ok {
 		s.log.Warn("agent authentication failed", "remote", ip, "reason", reason, "cluster", clip(cluster), "failures", n)
 	}
 }

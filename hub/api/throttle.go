@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"math"
+	"net/netip"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -85,6 +86,20 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	}
 }
 
+// clientKey is the address that throttles count against: an IPv4 address,
+// or the /64 of an IPv6 one (a single host commonly holds a whole /64).
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	if a = a.Unmap(); a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
+}
+
 // maxAccountKey bounds the bytes of an account name kept as a key: longer
 // names are no account's, and their failures count together.
 const maxAccountKey = 128
@@ -102,6 +117,7 @@ func (g *loginGuard) begin(realm, account, ip string) (*loginAttempt, error) {
 	if len(account) > maxAccountKey {
 		account = account[:maxAccountKey]
 	}
+	ip = clientKey(ip)
 	a := &loginAttempt{g: g, ipKey: realm + "\x00" + ip, acKey: realm + "\x00" + account}
 	a.pairKey = a.acKey + "\x00" + ip
 	l := g.lim
