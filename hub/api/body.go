@@ -29,16 +29,27 @@ const bodyReadKey = "ote.bodyRead"
 // was left unread.
 func (s *server) bodyGate(c *fiber.Ctx) error {
 	c.Locals(bodyLimitKey, min(smallBodyLimit, s.cfg.BodyLimit))
-	if n := c.Request().Header.ContentLength(); n > s.maxBody() {
+	n := c.Request().Header.ContentLength()
+	if n > s.maxBody() {
 		c.Context().SetConnectionClose()
 		return tooLarge(s.maxBody())
 	}
+	// No GET route takes a body, and some hand the request to net/http
+	// adaptors (/metrics) that would read one whole.
+	if hasBody(n) && (c.Method() == fiber.MethodGet || c.Method() == fiber.MethodHead) {
+		c.Context().SetConnectionClose()
+		return errorf(fiber.StatusRequestEntityTooLarge, "%s requests take no body", c.Method())
+	}
 	err := c.Next()
-	if c.Locals(bodyReadKey) == nil && c.Request().Header.ContentLength() != 0 && c.Context().RequestBodyStream() != nil {
+	if c.Locals(bodyReadKey) == nil && hasBody(c.Request().Header.ContentLength()) && c.Context().RequestBodyStream() != nil {
 		c.Context().SetConnectionClose()
 	}
 	return err
 }
+
+// hasBody tells from fasthttp's content length whether a request has a
+// body: a length, or -1 for a chunked one (-2: none).
+func hasBody(contentLength int) bool { return contentLength > 0 || contentLength == -1 }
 
 // maxBody is the largest body any route accepts: a chart upload's form.
 func (s *server) maxBody() int { return max(s.cfg.BodyLimit, s.cfg.ChartLimit+formOverhead) }

@@ -12,8 +12,9 @@ import (
 // attempt succeeds (Refund). Safe for concurrent use; keys whose count has
 // decayed to zero are forgotten.
 type Failures struct {
-	every time.Duration
-	now   func() time.Time
+	every   time.Duration
+	now     func() time.Time
+	maxKeys int
 
 	mu     sync.Mutex // guards counts and ops
 	counts map[string]*count
@@ -25,10 +26,15 @@ type count struct {
 	at time.Time
 }
 
+// MaxKeys bounds the keys a Failures holds: past it, decayed keys are
+// swept, and if that is not enough arbitrary keys are forgotten. About
+// 150 bytes a key: some 20 MB at most.
+const MaxKeys = 1 << 17
+
 // NewFailures returns counts that decay by one every every; a zero every
 // disables counting (every Take succeeds).
 func NewFailures(every time.Duration) *Failures {
-	return &Failures{every: every, now: time.Now, counts: map[string]*count{}}
+	return &Failures{every: every, now: time.Now, maxKeys: MaxKeys, counts: map[string]*count{}}
 }
 
 // WithClock replaces the clock (tests).
@@ -137,11 +143,30 @@ func (f *Failures) get(key string, create bool) *count {
 		if !create {
 			return nil
 		}
+		if len(f.counts) >= f.maxKeys {
+			f.shrink(now)
+		}
 		c = &count{at: now}
 		f.counts[key] = c
 	}
 	f.decay(c, now)
 	return c
+}
+
+// shrink makes room for new keys: decayed ones go first, then arbitrary
+// ones down to 7/8 of maxKeys. f.mu is held.
+func (f *Failures) shrink(now time.Time) {
+	for k, c := range f.counts {
+		if f.decay(c, now); c.n <= 0 {
+			delete(f.counts, k)
+		}
+	}
+	for k := range f.counts {
+		if len(f.counts) < f.maxKeys*7/8 {
+			break
+		}
+		delete(f.counts, k)
+	}
 }
 
 func (f *Failures) decay(c *count, now time.Time) {

@@ -79,3 +79,14 @@ func TestFailuresDisabled(t *testing.T) {
 		}
 	}
 }
+
+func TestFailuresKeysAreBounded(t *testing.T) {
+	f := NewFailures(time.Hour)
+	f.maxKeys = 64
+	for i := range 1000 {
+		f.Add(string(rune('a'+i%26)) + string(rune(i)))
+		if n := f.Len(); n > 64 {
+			t.Fatalf("%d keys held, at most 64", n)
+		}
+	}
+}
