@@ -58,8 +58,9 @@ type Config struct {
 	Features   Features
 	Login      LoginLimits
 	Register   RegisterLimits
-	// BodyLimit is the largest request body accepted, in bytes (chart
-	// uploads excepted).
+	// BodyLimit is the largest request body of authenticated routes, in
+	// bytes (chart uploads excepted); routes without a token take at most
+	// 64 KiB, or BodyLimit if smaller.
 	BodyLimit int
 	// ChartLimit is the largest chart archive accepted, in bytes.
 	ChartLimit int

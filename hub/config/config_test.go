@@ -71,6 +71,16 @@ func TestThrottleFlags(t *testing.T) {
 	if o.RegisterBurst != 7 || o.RegisterEvery != time.Minute || o.MaxPendingUsers != 50 {
 		t.Fatalf("got %+v", o)
 	}
+	if o.ChartUploads != 2 || o.UnpackedChartLimit() != 4*int64(o.ChartLimit) {
+		t.Fatalf("chart defaults: %d uploads, %d unpacked", o.ChartUploads, o.UnpackedChartLimit())
+	}
+	o, err = parse(t, map[string]string{"OTE_CHART_UPLOADS": "5"}, "--chart-unpacked-limit", "1048576")
+	if err != nil || o.ChartUploads != 5 || o.UnpackedChartLimit() != 1<<20 {
+		t.Fatalf("chart flags: %+v %v", o, err)
+	}
+	if _, err := parse(t, nil, "--chart-uploads", "0"); err == nil || !strings.Contains(err.Error(), "--chart-uploads") {
+		t.Fatalf("no chart uploads: %v", err)
+	}
 	if _, err := parse(t, nil, "--max-pending-users", "-1"); err == nil || !strings.Contains(err.Error(), "--max-pending-users") {
 		t.Fatalf("negative cap: %v", err)
 	}

@@ -47,3 +47,20 @@ func TestClipText(t *testing.T) {
 		t.Fatalf("clip %q", got)
 	}
 }
+
+// Whatever an agent sends, checkNode does not panic, and what it accepts is
+// a name the store and the API can hold.
+func FuzzCheckNode(f *testing.F) {
+	f.Add("node-1", "10.0.0.1", int64(4), int64(8<<30))
+	f.Add(strings.Repeat("a", 254), "fd00::1", int64(-1), int64(0))
+	f.Add("a..b", "10.0.0.300", int64(0), int64(-5))
+	f.Fuzz(func(t *testing.T, name, ip string, cpu, mem int64) {
+		n := protocol.Node{Name: name, IP: ip, CPU: cpu, Memory: mem}
+		if checkNode(&n) != nil {
+			return
+		}
+		if len(name) == 0 || len(name) > maxNodeName || strings.ToLower(name) != name || cpu < 0 || mem < 0 {
+			t.Fatalf("accepted %+v", n)
+		}
+	})
+}
