@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/store/storetest"
+	"github.com/ote-stack/ote/protocol"
 )
 
 // longPassword is 20 characters (the seed's rule) of 4 bytes each: 80 bytes,
@@ -67,6 +69,19 @@ func TestIDsBeyondTheDatabaseRange(t *testing.T) {
 		}
 	}
 	h.expect(422, "DELETE", "/v1/repository/project", acme.token, `{"projectId":[9223372036854775808]}`)
+	// The agents' pull secrets name a business namespace.
+	cred := h.join("edge-1")
+	req, _ := http.NewRequest("GET", h.url+protocol.PullSecretsPath+"/ns9223372036854775808/hub", nil)
+	req.Header.Set(protocol.HeaderCluster, "edge-1")
+	req.Header.Set("Authorization", "Bearer "+cred)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("pull secret of namespace ns2^63: %d", resp.StatusCode)
+	}
 	h.expect(422, "DELETE", "/v1/app", acme.token, `{"appId":[18446744073709551616]}`)
 }
 
