@@ -22,14 +22,15 @@ func (s *server) joinCluster(c *fiber.Ctx) error {
 		return forbidden("joining is disabled: the hub has no --agent-bootstrap-token")
 	}
 	ip := c.IP()
-	if ok, wait := s.joinLimit.Check(ip); !ok {
-		return &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed joins from this address; try again later", RetryAfter: wait}
+	att, err := s.agentAttempt(ip)
+	if err != nil {
+		return err
 	}
 	if !auth.TokenMatches(c.Get(protocol.HeaderBootstrapToken), s.cfg.BootstrapToken) {
-		s.joinLimit.Allow(ip)
-		s.log.Warn("agent join refused: wrong bootstrap token", "remote", ip)
+		s.agentFailed(ip, "join with a wrong bootstrap token", "")
 		return unauthorized("wrong or missing bootstrap token (header " + protocol.HeaderBootstrapToken + ")")
 	}
+	att()
 	var req protocol.JoinRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -52,27 +53,57 @@ func (s *server) joinCluster(c *fiber.Ctx) error {
 
 const clusterKey = "ote.cluster"
 
-// authenticateAgent admits a tunnel request whose credential matches its cluster.
+// authenticateAgent admits a tunnel request whose credential matches its
+// cluster. Failures are throttled per address (429 with Retry-After) and
+// logged once per address per minute with their count.
 func (s *server) authenticateAgent(c *fiber.Ctx) error {
 	name := c.Get(protocol.HeaderCluster)
 	cred := bearerToken(c.Get(fiber.HeaderAuthorization))
+	ip := c.IP()
+	att, err := s.agentAttempt(ip)
+	if err != nil {
+		return err
+	}
 	if name == "" || cred == "" {
+		s.agentFailed(ip, "no cluster name or credential", name)
 		return unauthorized("a tunnel needs headers " + protocol.HeaderCluster + " and Authorization: Bearer <credential>")
 	}
 	cl, err := s.store.ClusterByName(c.UserContext(), name)
 	if errors.Is(err, store.ErrNotFound) {
-		s.log.Warn("tunnel refused: unknown cluster", "cluster", name, "remote", c.IP())
-		return unauthorized("cluster " + name + " has not joined this hub")
+		s.agentFailed(ip, "unknown cluster", name)
+		return unauthorized("cluster " + clip(name) + " has not joined this hub")
 	}
 	if err != nil {
+		att()
 		return err
 	}
 	if !auth.CredentialMatches(cred, cl.CredentialHash) {
-		s.log.Warn("agent refused: wrong credential", "cluster", name, "remote", c.IP())
-		return unauthorized("wrong credential for cluster " + name)
+		s.agentFailed(ip, "wrong credential", name)
+		return unauthorized("wrong credential for cluster " + clip(name))
 	}
+	att()
 	c.Locals(clusterKey, cl)
 	return c.Next()
+}
+
+// agentAttempt reserves one failed agent authentication from ip (joins and
+// agent requests), or refuses it with 429 and Retry-After when ip has
+// failed too often. The returned func gives the reservation back: call it
+// when the attempt succeeds.
+func (s *server) agentAttempt(ip string) (succeeded func(), err error) {
+	ok, _, wait := s.agentFails.Take(clientKey(ip), s.cfg.Login.IPBurst)
+	if !ok {
+		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed agent authentications from this address; try again later", RetryAfter: wait}
+	}
+	return func() { s.agentFails.Refund(clientKey(ip)) }, nil
+}
+
+// agentFailed logs a failed agent authentication: one line per address per
+// minute, with the number of failures it stands for. Never the secret.
+func (s *server) agentFailed(ip, reason, cluster string) {
+	if ok, n := s.agentLog.Note(clientKey(ip)); ok {
+		s.log.Warn("agent authentication failed", "remote", ip, "reason", reason, "cluster", clip(cluster), "failures", n)
+	}
 }
 
 func requireUpgrade(c *fiber.Ctx) error {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 	"regexp"
 	"strings"
@@ -528,41 +527,38 @@ func (s *server) createApp(c *fiber.Ctx) error {
 }
 
 // uploadChart: POST /v1/app/chart (multipart/form-data: appName, version,
-// chart). Helm's loader reads the archive, with its limits on decompressed
-// size and its refusal of paths outside the chart; its reason is the 422.
+// chart). The body is read only now that the token and role are checked,
+// within --chart-limit, by at most Config.ChartUploads uploads at a time;
+// the archive must decompress within Config.ChartUnpackedLimit before
+// Helm's loader reads it (its refusals are the 422).
 func (s *server) uploadChart(c *fiber.Ctx) error {
 	business, err := businessOf(c)
 	if err != nil {
 		return err
 	}
-	if !strings.HasPrefix(strings.ToLower(c.Get(fiber.HeaderContentType)), fiber.MIMEMultipartForm) {
-		return errorf(fiber.StatusUnsupportedMediaType, "Content-Type must be multipart/form-data with fields appName, version and chart")
-	}
-	name, version := c.FormValue("appName"), c.FormValue("version")
-	var np, vp *string
-	if name != "" {
-		np = &name
-	}
-	if version != "" {
-		vp = &version
-	}
-	if name, version, err = checkAppNameVersion(np, vp); err != nil {
+	ct := c.Get(fiber.HeaderContentType)
+	boundary, err := formBoundary(ct)
+	if err != nil {
 		return err
 	}
-	fh, err := c.FormFile("chart")
+	release, err := s.chartSlot()
 	if err != nil {
+		return err
+	}
+	defer release()
+	form, err := s.readChartForm(c, boundary)
+	if err != nil {
+		return err
+	}
+	name, version, err := checkAppNameVersion(form.appName, form.version)
+	if err != nil {
+		return err
+	}
+	if form.chart == nil {
 		return invalid("chart", "is required: a chart archive (.tgz) as a file field")
 	}
-	if fh.Size > int64(s.cfg.ChartLimit) {
-		return errorf(fiber.StatusRequestEntityTooLarge, "chart: the archive is %d bytes; at most %d", fh.Size, s.cfg.ChartLimit)
-	}
-	f, err := fh.Open()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	archive, err := io.ReadAll(io.LimitReader(f, int64(s.cfg.ChartLimit)+1))
-	if err != nil {
+	archive := form.chart
+	if err := checkUnpacked(archive, s.cfg.ChartUnpackedLimit); err != nil {
 		return err
 	}
 	ch, err := loader.LoadArchive(bytes.NewReader(archive))

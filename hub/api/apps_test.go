@@ -279,7 +279,7 @@ func TestChartApps(t *testing.T) {
 			"no Chart.yaml":    {fields, tgz(t, map[string]string{"x/values.yaml": "a: 1\n"}), 422, "Chart.yaml"},
 			"escaping path":    {fields, tgz(t, map[string]string{"x/Chart.yaml": "apiVersion: v2\nname: x\nversion: 1.0.0\n", "../../etc/evil": "x"}), 422, "chart"},
 			"absolute path":    {fields, tgz(t, map[string]string{"/etc/evil": "x"}), 422, "chart"},
-			"gzip bomb":        {fields, bomb, 422, "larger than the maximum"},
+			"gzip bomb":        {fields, bomb, 413, "decompresses to more than"},
 			"missing file":     {fields, nil, 422, "chart: is required"},
 			"bad version":      {map[string]string{"appName": "metrics", "version": "1"}, tgz(t, validChart("a", "1.0.0")), 422, "version:"},
 			"missing app name": {map[string]string{"version": "1.0"}, tgz(t, validChart("a", "1.0.0")), 422, "appName:"},

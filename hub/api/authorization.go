@@ -34,14 +34,13 @@ func (s *server) login(c *fiber.Ctx) error {
 		return invalid("password", "is required")
 	}
 	name := *req.User
-	if ok, wait := s.ipLimit.Allow(c.IP()); !ok {
-		return &Error{Status: fiber.StatusTooManyRequests, Message: "too many login attempts from this address; try again later", RetryAfter: wait}
-	}
-	if ok, wait := s.userLimit.Check(name); !ok {
-		return &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed logins for this user; try again later", RetryAfter: wait}
+	att, err := s.logins.begin("login", name, c.IP())
+	if err != nil {
+		return err
 	}
 	u, err := s.store.UserByName(c.UserContext(), name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		att.succeeded()
 		return err
 	}
 	var hash []byte
@@ -49,9 +48,10 @@ func (s *server) login(c *fiber.Ctx) error {
 		hash = u.PasswordHash
 	}
 	if !auth.CheckPassword(hash, *req.Password) {
-		s.userLimit.Allow(name)
+		att.failed(c.UserContext())
 		return unauthorized("wrong user name or password")
 	}
+	att.succeeded()
 	if err := statusAllowsLogin(u.Status); err != nil {
 		return err
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
+	"reflect"
 	"strconv"
 	"strings"
 	"unicode"
@@ -20,13 +22,13 @@ const bodyLimitKey = "ote.bodyLimit"
 // decodeJSON reads the request body into v. Bodies must be JSON (a missing
 // Content-Type is taken as JSON); problems are 415 or 422 naming what is wrong.
 func decodeJSON(c *fiber.Ctx, v any) error {
-	if limit := c.Locals(bodyLimitKey); limit != nil && len(c.Body()) > limit.(int) {
-		return errorf(fiber.StatusRequestEntityTooLarge, "request body is larger than %d bytes", limit.(int))
-	}
 	if ct := c.Get(fiber.HeaderContentType); ct != "" && !strings.HasPrefix(strings.ToLower(ct), fiber.MIMEApplicationJSON) {
-		return errorf(fiber.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", ct)
+		return errorf(fiber.StatusUnsupportedMediaType, "Content-Type must be application/json, not %q", clip(ct))
 	}
-	body := c.Body()
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errorf(fiber.StatusUnprocessableEntity, "request body is empty: expected a JSON object")
 	}
@@ -37,7 +39,7 @@ func decodeJSON(c *fiber.Ctx, v any) error {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return errorf(fiber.StatusUnprocessableEntity, "invalid JSON: unexpected data after the object")
 	}
-	return nil
+	return checkIDs(reflect.ValueOf(v), "")
 }
 
 func jsonError(err error) *Error {
@@ -103,18 +105,81 @@ func checkText(field, s string, max int) error {
 	return nil
 }
 
-// pathID parses a positive integer path parameter.
+// maxID is the largest id the database holds: ids are signed 64-bit
+// integers in SQLite and PostgreSQL.
+const maxID = math.MaxInt64
+
+// pathID parses a positive integer path parameter. An id beyond the
+// database's range names nothing: 404.
 func pathID(c *fiber.Ctx, name string) (uint64, error) {
 	raw := c.Params(name)
 	id, err := strconv.ParseUint(raw, 10, 64)
+	if errors.Is(err, strconv.ErrRange) || err == nil && id > maxID {
+		return 0, notFound("%s %s not found: ids go up to %d", name, clip(raw), uint64(maxID))
+	}
 	if err != nil || id == 0 {
-		return 0, invalid(name, "must be a positive integer, got %q", raw)
+		return 0, invalid(name, "must be a positive integer, got %q", clip(raw))
 	}
 	return id, nil
 }
 
+// checkIDs refuses unsigned integers of a decoded body that are beyond the
+// database's range (encoding/json accepts up to 2^64-1), naming the field:
+// every id of every body is checked here, once.
+func checkIDs(v reflect.Value, field string) error {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if v.IsNil() {
+			return nil
+		}
+		return checkIDs(v.Elem(), field)
+	case reflect.Struct:
+		t := v.Type()
+		for i := range t.NumField() {
+			f := t.Field(i)
+			if !f.IsExported() {
+				continue
+			}
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue
+			}
+			if name == "" {
+				name = f.Name
+			}
+			if f.Anonymous {
+				name = field
+			}
+			if err := checkIDs(v.Field(i), name); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		for i := range v.Len() {
+			if err := checkIDs(v.Index(i), field); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		for it := v.MapRange(); it.Next(); {
+			if err := checkIDs(it.Value(), field); err != nil {
+				return err
+			}
+		}
+	case reflect.Uint, reflect.Uint64:
+		if v.Uint() > maxID {
+			return invalid(field, "must be at most %d, got %d", uint64(maxID), v.Uint())
+		}
+	}
+	return nil
+}
+
 // maxPageSize bounds pages of lists whose seed does not allow "no limit".
 const maxPageSize = 1000
+
+// maxOffset bounds the rows a page may skip: beyond it (page-1)*pageSize
+// overflows, or no database table has that many rows.
+const maxOffset = math.MaxInt64
 
 // parsePage reads page (default 1) and pageSize (default def). pageSize 0
 // means "no limit" only where the seed says so (zeroUnlimited).
@@ -135,6 +200,9 @@ func parsePage(c *fiber.Ctx, def int, zeroUnlimited bool) (store.Page, error) {
 		return store.Page{}, nil
 	case size < 1 || size > maxPageSize:
 		return store.Page{}, invalid("pageSize", "must be between 1 and %d, got %d", maxPageSize, size)
+	}
+	if page-1 > maxOffset/size {
+		return store.Page{}, invalid("page", "is too large: page %d of %d items starts beyond the last row a list can have", page, size)
 	}
 	return store.Page{Offset: (page - 1) * size, Limit: size}, nil
 }

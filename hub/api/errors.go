@@ -92,7 +92,7 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		case fiber.StatusMethodNotAllowed:
 			msg = "method " + c.Method() + " is not allowed on " + c.Path()
 		case fiber.StatusRequestEntityTooLarge:
-			msg = fmt.Sprintf("request body is larger than %d bytes", max(s.cfg.BodyLimit, s.cfg.ChartLimit+64<<10))
+			msg = fmt.Sprintf("request body is larger than %d bytes", s.maxBody())
 		}
 	case errors.Is(err, store.ErrNotFound):
 		status, msg = fiber.StatusNotFound, "not found"

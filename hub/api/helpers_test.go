@@ -65,8 +65,25 @@ type hub struct {
 	secrets []string // passwords used in the test; never to be seen in output
 	tunnel  *tunnel.Hub
 	// app is the API's fiber app: its route table drives the role matrix.
-	app  *fiber.App
-	stop func()
+	app    *fiber.App
+	stop   func()
+	client *http.Client // nil: http.DefaultClient
+}
+
+// from is h seen from another client address (any of 127.0.0.0/8).
+func (h *hub) from(ip string) *hub {
+	c := *h
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	c.client = &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	h.t.Cleanup(c.client.CloseIdleConnections)
+	return &c
+}
+
+func (h *hub) httpClient() *http.Client {
+	if h.client != nil {
+		return h.client
+	}
+	return http.DefaultClient
 }
 
 type option func(*api.Config)
@@ -193,7 +210,7 @@ func (h *hub) do(method, path, token string, body any) *reply {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.httpClient().Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
 	}

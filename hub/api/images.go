@@ -591,7 +591,7 @@ func robotBusiness(name string) uint64 {
 		return 0
 	}
 	id, err := strconv.ParseUint(rest, 10, 64)
-	if err != nil || strconv.FormatUint(id, 10) != rest {
+	if err != nil || strconv.FormatUint(id, 10) != rest || id > maxID {
 		return 0
 	}
 	return id

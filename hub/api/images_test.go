@@ -72,7 +72,7 @@ func (h *hub) registryToken(user, pw string, scopes ...string) (int, map[string]
 	if user != "" {
 		req.SetBasicAuth(user, pw)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.httpClient().Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -298,38 +298,4 @@ func TestRegistryFailures(t *testing.T) {
 	h.expect(503, "GET", "/v1/repository/image?projectName=ops", root, nil)
 	h.expect(503, "GET", "/v1/registry/token", "", nil)
 	h.expect(200, "GET", "/v1/repository/project", root, nil)
-}
-
-// Registry clients ask for tokens all the time: only failed logins count
-// against the account and the address.
-func TestRegistryTokenRateLimit(t *testing.T) {
-	st := storetest.Open(t, storetest.Dialects[0])
-	h := startHub(t, st, withRegistry(t, "http://127.0.0.1:1"),
-		withLogin(api.LoginLimits{UserBurst: 3, UserEvery: time.Hour, IPBurst: 5, IPEvery: time.Hour}))
-	root := h.login(adminName, adminPass)
-	h.secrets = append(h.secrets, "Many-reg1")
-	h.expect(200, "POST", "/v1/repository/user", root, map[string]string{"user": "busy", "password": "Many-reg1"})
-	for i := 0; i < 50; i++ {
-		if status, _ := h.registryToken("busy", "Many-reg1", "repository:x/y:pull"); status != 200 {
-			t.Fatalf("token %d: %d", i, status)
-		}
-	}
-	for i := 0; i < 3; i++ {
-		if status, _ := h.registryToken("busy", "Wrong-pass1"); status != 401 {
-			t.Fatalf("failure %d: %d", i, status)
-		}
-	}
-	if status, _ := h.registryToken("busy", "Many-reg1"); status != 429 {
-		t.Fatalf("after 3 failures: %d, want 429", status)
-	}
-	// The address: two more failures on other names, then it is refused.
-	h.registryToken("ghost1", "x")
-	h.registryToken("ghost2", "x")
-	if status, _ := h.registryToken("ghost3", "x"); status != 429 {
-		t.Fatalf("address after 5 failures: %d, want 429", status)
-	}
-	// Anonymous pulls are not logins and are not limited.
-	if status, _ := h.registryToken("", "", "repository:x/y:pull"); status != 200 {
-		t.Fatalf("anonymous: %d", status)
-	}
 }

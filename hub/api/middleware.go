@@ -65,6 +65,8 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	c.Locals(callerKey, &caller{user: u, claims: claims})
+	// Authenticated: the body may be read up to --body-limit.
+	c.Locals(bodyLimitKey, s.cfg.BodyLimit)
 	return c.Next()
 }
 

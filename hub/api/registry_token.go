@@ -31,6 +31,10 @@ type tokenRequest struct {
 func parseTokenRequest(c *fiber.Ctx) (tokenRequest, error) {
 	var r tokenRequest
 	if c.Method() == fiber.MethodPost {
+		// The form is read within the realm's small limit first.
+		if _, err := readBody(c); err != nil {
+			return r, err
+		}
 		// OAuth2 password grant (containerd POSTs first).
 		switch gt := c.FormValue("grant_type"); gt {
 		case "password":
@@ -132,28 +136,26 @@ type principal struct {
 }
 
 // registryLogin checks a registry account's password (sealed in the store)
-// or a robot's (derived), and returns who it is. Failures count against the
-// account name like platform logins.
+// or a robot's (derived), and returns who it is. Failures are limited like
+// platform logins (LoginLimits), in a realm of their own.
 func (s *server) registryLogin(c *fiber.Ctx, name, password string) (principal, error) {
 	c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ote-registry"`)
 	// Only failures count: clients ask for tokens all the time (per
 	// repository and scope; many nodes behind one address).
-	ip, key := "registry:"+c.IP(), "registry:"+name
-	if ok, wait := s.ipLimit.Check(ip); !ok {
-		return principal{}, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins from this address; try again later", RetryAfter: wait}
-	}
-	if ok, wait := s.userLimit.Check(key); !ok {
-		return principal{}, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed registry logins for this user; try again later", RetryAfter: wait}
-	}
-	who, matched, err := s.registryAccount(c, name, password)
+	att, err := s.logins.begin("registry", name, c.IP())
 	if err != nil {
 		return principal{}, err
 	}
+	who, matched, err := s.registryAccount(c, name, password)
+	if err != nil {
+		att.succeeded()
+		return principal{}, err
+	}
 	if !matched {
-		s.userLimit.Allow(key)
-		s.ipLimit.Allow(ip)
+		att.failed(c.UserContext())
 		return principal{}, &Error{Status: fiber.StatusUnauthorized, Message: "wrong registry user name or password"}
 	}
+	att.succeeded()
 	return who, nil
 }
 

@@ -211,7 +211,10 @@ func (s *server) pullSecret(c *fiber.Ctx) error {
 	ns, id := c.Params("namespace"), c.Params("repoId")
 	business, err := strconv.ParseUint(strings.TrimPrefix(ns, "ns"), 10, 64)
 	if err != nil || !strings.HasPrefix(ns, "ns") {
-		return invalid("namespace", "%q is not a business namespace", ns)
+		return invalid("namespace", "%q is not a business namespace", clip(ns))
+	}
+	if business > maxID {
+		return notFound("no business namespace %s", clip(ns))
 	}
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
 	if id == hubRegistryRepoID && s.cfg.Registry != nil {

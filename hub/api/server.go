@@ -15,6 +15,7 @@ import (
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/pkg/logthrottle"
 	"github.com/ote-stack/ote/pkg/ratelimit"
 	"github.com/ote-stack/ote/pkg/wsconn"
 	"github.com/ote-stack/ote/protocol"
@@ -30,18 +31,21 @@ type Features struct {
 	EnableAdminAutoDeploy bool
 }
 
-// LoginLimits slow down password guessing. Failed logins count against the
-// user name; every attempt counts against the client address.
-type LoginLimits struct {
-	UserBurst int
-	UserEvery time.Duration
-	IPBurst   int
-	IPEvery   time.Duration
+// RegisterLimits bound self-registration (POST /v1/user), which costs a
+// bcrypt hash and a row that waits for an administrator.
+type RegisterLimits struct {
+	// Burst registrations per address, then one more every Every (zero
+	// Burst: unlimited).
+	Burst int
+	Every time.Duration
+	// MaxPending refuses registrations (503) while that many users wait
+	// for approval (zero: no cap).
+	MaxPending int
 }
 
-// DefaultLoginLimits: 5 failed logins per user name, then one a minute; 30
-// attempts per address, then one every 2 seconds.
-var DefaultLoginLimits = LoginLimits{UserBurst: 5, UserEvery: time.Minute, IPBurst: 30, IPEvery: 2 * time.Second}
+// DefaultRegisterLimits: 3 registrations per address, then one every 10
+// minutes; at most 1000 users waiting for approval.
+var DefaultRegisterLimits = RegisterLimits{Burst: 3, Every: 10 * time.Minute, MaxPending: 1000}
 
 // Config wires the API to its dependencies.
 type Config struct {
@@ -53,11 +57,19 @@ type Config struct {
 	Gatherer   prometheus.Gatherer
 	Features   Features
 	Login      LoginLimits
-	// BodyLimit is the largest request body accepted, in bytes (chart
-	// uploads excepted).
+	Register   RegisterLimits
+	// BodyLimit is the largest request body of authenticated routes, in
+	// bytes (chart uploads excepted); routes without a token take at most
+	// 64 KiB, or BodyLimit if smaller.
 	BodyLimit int
 	// ChartLimit is the largest chart archive accepted, in bytes.
 	ChartLimit int
+	// ChartUnpackedLimit is the most bytes a chart archive may decompress
+	// to (default 4 × ChartLimit).
+	ChartUnpackedLimit int64
+	// ChartUploads is how many chart uploads run at once (default 2);
+	// more are answered 503 with Retry-After.
+	ChartUploads int
 	// RequestTimeout bounds the store calls of one request.
 	RequestTimeout time.Duration
 	// Tunnel serves the agents' tunnels and hears of desired-state writes.
@@ -82,14 +94,20 @@ type Tunnel interface {
 }
 
 type server struct {
-	cfg       Config
-	store     store.Store
-	tokens    *auth.Tokens
-	log       *slog.Logger
-	userLimit *ratelimit.Limiter
-	ipLimit   *ratelimit.Limiter
-	joinLimit *ratelimit.Limiter
-	metrics   *httpMetrics
+	cfg      Config
+	store    store.Store
+	tokens   *auth.Tokens
+	log      *slog.Logger
+	logins   *loginGuard
+	regLimit *ratelimit.Limiter
+	// agentFails counts failed agent authentications (joins, tunnels,
+	// agent downloads) per address; agentLog keeps their log lines to one
+	// per address per minute.
+	agentFails *ratelimit.Failures
+	agentLog   *logthrottle.Throttle
+	metrics    *httpMetrics
+	// chartSlots holds one token per chart upload in progress.
+	chartSlots chan struct{}
 }
 
 // New builds the fiber app that serves the API.
@@ -103,6 +121,12 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.ChartLimit <= 0 {
 		cfg.ChartLimit = 8 << 20
 	}
+	if cfg.ChartUnpackedLimit <= 0 {
+		cfg.ChartUnpackedLimit = 4 * int64(cfg.ChartLimit)
+	}
+	if cfg.ChartUploads <= 0 {
+		cfg.ChartUploads = 2
+	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 15 * time.Second
 	}
@@ -114,13 +138,16 @@ func New(cfg Config) (*fiber.App, error) {
 		cfg.Registerer, cfg.Gatherer = r, r
 	}
 	s := &server{
-		cfg:       cfg,
-		store:     cfg.Store,
-		tokens:    cfg.Tokens,
-		log:       cfg.Logger,
-		userLimit: ratelimit.New(cfg.Login.UserBurst, cfg.Login.UserEvery),
-		ipLimit:   ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
-		joinLimit: ratelimit.New(cfg.Login.IPBurst, cfg.Login.IPEvery),
+		cfg:        cfg,
+		store:      cfg.Store,
+		tokens:     cfg.Tokens,
+		log:        cfg.Logger,
+		logins:     newLoginGuard(cfg.Login),
+		regLimit:   ratelimit.New(cfg.Register.Burst, cfg.Register.Every),
+		agentFails: ratelimit.NewFailures(cfg.Login.IPEvery).WithClock(nowOr(cfg.Login.Now)),
+		agentLog:   logthrottle.New(time.Minute).WithClock(nowOr(cfg.Login.Now)),
+
+		chartSlots: make(chan struct{}, cfg.ChartUploads),
 	}
 	m, err := newHTTPMetrics(cfg.Registerer)
 	if err != nil {
@@ -130,16 +157,19 @@ func New(cfg Config) (*fiber.App, error) {
 
 	app := fiber.New(fiber.Config{
 		AppName: "ote-hub",
-		// The server reads up to the larger limit; decodeJSON enforces
-		// BodyLimit on everything but chart uploads.
-		BodyLimit:             max(cfg.BodyLimit, cfg.ChartLimit+64<<10),
-		ErrorHandler:          s.handleError,
-		DisableStartupMessage: true,
-		ReadTimeout:           30 * time.Second,
-		WriteTimeout:          30 * time.Second,
-		IdleTimeout:           2 * time.Minute,
+		// Bodies are read by the routes, each to its limit (body.go):
+		// fasthttp reads at most 8 KiB of them before the handlers run,
+		// and parses no multipart form on its own.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true,
+		BodyLimit:                    smallBodyLimit,
+		ErrorHandler:                 s.handleError,
+		DisableStartupMessage:        true,
+		ReadTimeout:                  30 * time.Second,
+		WriteTimeout:                 30 * time.Second,
+		IdleTimeout:                  2 * time.Minute,
 	})
-	app.Use(s.observe, s.requestContext)
+	app.Use(s.observe, s.requestContext, s.bodyGate)
 	s.routes(app)
 	return app, nil
 }
@@ -232,11 +262,17 @@ func (s *server) routes(app *fiber.App) {
 	v1.Get(protocol.PullSecretsPath[len("/v1"):]+"/:namespace/:repoId", s.authenticateAgent, s.pullSecret)
 }
 
+func nowOr(now func() time.Time) func() time.Time {
+	if now == nil {
+		return time.Now
+	}
+	return now
+}
+
 // requestContext gives every handler a context with a deadline for its store calls.
 func (s *server) requestContext(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.RequestTimeout)
 	defer cancel()
 	c.SetUserContext(ctx)
-	c.Locals(bodyLimitKey, s.cfg.BodyLimit)
 	return c.Next()
 }

@@ -63,7 +63,7 @@ func (s *server) recordAudit(c *fiber.Ctx, action string) {
 	e := &store.AuditEntry{
 		UserID: me.ID, UserName: me.Name, Role: me.Role(), BusinessID: business,
 		// fasthttp reuses its buffers: copy what outlives the request.
-		Action: action, Target: strings.Clone(c.Path()), Detail: auditDetail(c.Body()),
+		Action: action, Target: strings.Clone(c.Path()), Detail: auditDetail(readBodyOf(c)),
 		Status: status, Result: result, Address: strings.Clone(c.IP()),
 	}
 	// The request's own deadline may be spent; the record gets its own.
@@ -78,6 +78,16 @@ func (s *server) recordAudit(c *fiber.Ctx, action string) {
 // auditBusinessOf says which business a write concerns when it is not the
 // caller's own (a system administrator auditing a business or a deployment).
 func auditBusinessOf(c *fiber.Ctx, business uint64) { c.Locals(auditBusinessKey, business) }
+
+// readBodyOf is the body the route read (bounded, see body.go); nil when it
+// read none, as when the request was refused first: the trail never reads
+// a body itself.
+func readBodyOf(c *fiber.Ctx) []byte {
+	if c.Locals(bodyReadKey) == nil {
+		return nil
+	}
+	return c.Body()
+}
 
 // auditDetail keeps the allowed fields of a JSON object body, "{}" otherwise.
 func auditDetail(body []byte) string {

@@ -113,7 +113,7 @@ func TestAuditTrail(t *testing.T) {
 			t.Fatalf("repository creation recorded as %+v", repo)
 		}
 		denied := findEntry(all, "cluster.label.add", "member")
-		if denied == nil || denied.Status != 403 || denied.Role != 2 || denied.Result == "success" || denied.Result == "" {
+		if denied == nil || denied.Status != 403 || denied.Role != 2 || denied.Result == "success" || denied.Result == "" || len(denied.Detail) != 0 {
 			t.Fatalf("refused label recorded as %+v", denied)
 		}
 		if bad := findEntry(all, "cluster.label.add", adminName); bad == nil || bad.Status != 422 || !strings.Contains(bad.Result, "clusterName") {

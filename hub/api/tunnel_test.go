@@ -43,7 +43,7 @@ func (h *hub) joinAs(token, name string) *reply {
 	req, _ := http.NewRequest("POST", h.url+protocol.JoinPath, strings.NewReader(fmt.Sprintf(`{"clusterName":%q}`, name)))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(protocol.HeaderBootstrapToken, token)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := h.httpClient().Do(req)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -2,7 +2,9 @@ package api
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -76,10 +78,16 @@ func (r *newUserRequest) validate() (*store.User, string, error) {
 	return &store.User{Name: *r.User, Phone: *r.Phone, RealName: realName, IsAdmin: *r.IsAdmin}, *r.Password, nil
 }
 
-func (s *server) createUser(c *fiber.Ctx, req *newUserRequest, fill func(*store.User)) error {
+// createUser validates req, passes gate (when set) and creates the user.
+func (s *server) createUser(c *fiber.Ctx, req *newUserRequest, gate func(*fiber.Ctx) error, fill func(*store.User)) error {
 	u, pw, err := req.validate()
 	if err != nil {
 		return err
+	}
+	if gate != nil {
+		if err := gate(c); err != nil {
+			return err
+		}
 	}
 	fill(u)
 	if u.PasswordHash, err = auth.HashPassword(pw); err != nil {
@@ -100,7 +108,32 @@ func (s *server) register(c *fiber.Ctx) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	return s.createUser(c, &req, func(u *store.User) { u.Status = store.UserPending })
+	return s.createUser(c, &req, s.registrationGate, func(u *store.User) { u.Status = store.UserPending })
+}
+
+// pendingRetry is the Retry-After of a registration refused because too
+// many users wait for approval: administrators approve at a human pace.
+const pendingRetry = 10 * time.Minute
+
+// registrationGate throttles registrations per address (429) and refuses
+// them while Register.MaxPending users wait for approval (503): both with
+// Retry-After. Only valid requests count, so a typo costs no attempt.
+func (s *server) registrationGate(c *fiber.Ctx) error {
+	if ok, wait := s.regLimit.Allow(clientKey(c.IP())); !ok {
+		return &Error{Status: fiber.StatusTooManyRequests, Message: "too many registrations from this address; try again later", RetryAfter: wait}
+	}
+	max := s.cfg.Register.MaxPending
+	if max <= 0 {
+		return nil
+	}
+	n, err := s.store.CountUsersByStatus(c.UserContext(), store.UserPending, max)
+	if err != nil {
+		return err
+	}
+	if n >= int64(max) {
+		return &Error{Status: fiber.StatusServiceUnavailable, Message: fmt.Sprintf("registration is closed for now: %d accounts are waiting for approval; try again later", n), RetryAfter: pendingRetry}
+	}
+	return nil
 }
 
 // createSubUser: POST /v1/admin/user. The new user joins the caller's
@@ -112,7 +145,7 @@ func (s *server) createSubUser(c *fiber.Ctx) error {
 		return err
 	}
 	me := callerOf(c).user
-	return s.createUser(c, &req, func(u *store.User) {
+	return s.createUser(c, &req, nil, func(u *store.User) {
 		u.Status = store.UserApproved
 		if me.Role() == store.RoleBusinessAdmin {
 			u.BusinessID = me.BusinessID

@@ -148,3 +148,18 @@ func TestCredentials(t *testing.T) {
 		t.Fatal("TokenMatches gave a wrong answer")
 	}
 }
+
+// A password of the seed's 20 characters can be 80 bytes; bcrypt takes 72.
+func TestValidatePasswordBytes(t *testing.T) {
+	long := "𐐀𝟎" + strings.Repeat("𐐨", 18) // 20 characters, 80 bytes
+	if err := ValidatePassword(long); err != ErrPasswordTooLong {
+		t.Fatalf("ValidatePassword(80 bytes) = %v, want ErrPasswordTooLong", err)
+	}
+	fits := "𐐀𝟎" + strings.Repeat("𐐨", 16) // 18 characters, 72 bytes
+	if err := ValidatePassword(fits); err != nil {
+		t.Fatalf("ValidatePassword(72 bytes) = %v", err)
+	}
+	if _, err := HashPassword(fits); err != nil {
+		t.Fatalf("HashPassword(72 bytes) = %v", err)
+	}
+}

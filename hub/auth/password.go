@@ -5,6 +5,7 @@ package auth
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"math/big"
 	"sync"
 	"unicode"
@@ -19,9 +20,21 @@ var BcryptCost = 11
 // ErrPasswordRule is returned for passwords that break the seed's rule.
 var ErrPasswordRule = errors.New("must be 8-20 characters long with at least 1 uppercase letter, 1 lowercase letter and 1 number")
 
+// MaxPasswordBytes is bcrypt's limit: it reads no more than 72 bytes of a
+// password, and refuses longer ones.
+const MaxPasswordBytes = 72
+
+// ErrPasswordTooLong is returned for passwords longer than MaxPasswordBytes
+// in UTF-8, which 20 characters outside ASCII can be.
+var ErrPasswordTooLong = fmt.Errorf("must be at most %d bytes in UTF-8 (20 characters of 4 bytes are 80)", MaxPasswordBytes)
+
 // ValidatePassword applies the seed's rule: 8-20 characters with at least one
-// upper case letter, one lower case letter and one digit.
+// upper case letter, one lower case letter and one digit, and bcrypt's: at
+// most MaxPasswordBytes bytes.
 func ValidatePassword(pw string) error {
+	if len(pw) > MaxPasswordBytes {
+		return ErrPasswordTooLong
+	}
 	n := 0
 	var upper, lower, digit bool
 	for _, r := range pw {

@@ -77,6 +77,19 @@ type Options struct {
 	EnableAlert           bool
 	EnableAdminAutoDeploy bool
 
+	// RegisterBurst registrations (POST /v1/user) per client address, then
+	// one more every RegisterEvery.
+	RegisterBurst int
+	RegisterEvery time.Duration
+	// MaxPendingUsers refuses registrations (503) while that many users
+	// wait for approval; 0: no cap.
+	MaxPendingUsers int
+	// ChartUnpackedLimit is the most bytes a chart archive may decompress
+	// to; 0: four times ChartLimit.
+	ChartUnpackedLimit int
+	// ChartUploads is how many chart uploads run at once.
+	ChartUploads int
+
 	envErr error
 }
 
@@ -95,6 +108,10 @@ func Default() *Options {
 		RegistryListen:    ":5000",
 		RegistryService:   "ote-registry",
 		RegistryResync:    10 * time.Minute,
+		RegisterBurst:     3,
+		RegisterEvery:     10 * time.Minute,
+		MaxPendingUsers:   1000,
+		ChartUploads:      2,
 	}
 }
 
@@ -130,6 +147,11 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.Bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
 	b.Bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
 	b.Bool(&o.EnableAdminAutoDeploy, "enable-admin-auto-deploy", "OTE_ENABLE_ADMIN_AUTO_DEPLOY", "administrators' deployments run without audit")
+	b.Int(&o.RegisterBurst, "register-burst", "OTE_REGISTER_BURST", "registrations (POST /v1/user) per client address before they are throttled (0: unlimited)")
+	b.Duration(&o.RegisterEvery, "register-every", "OTE_REGISTER_EVERY", "one more registration per address every this long once the burst is spent")
+	b.Int(&o.ChartUnpackedLimit, "chart-unpacked-limit", "OTE_CHART_UNPACKED_LIMIT", "most bytes a chart archive may decompress to (default: 4 times --chart-limit)")
+	b.Int(&o.ChartUploads, "chart-uploads", "OTE_CHART_UPLOADS", "chart uploads processed at once; more are answered 503 with Retry-After")
+	b.Int(&o.MaxPendingUsers, "max-pending-users", "OTE_MAX_PENDING_USERS", "registrations are refused (503) while this many users wait for approval (0: no cap)")
 }
 
 // DBDSN is the database to open.
@@ -220,7 +242,24 @@ func (o *Options) Validate() error {
 	if o.ShutdownTimeout <= 0 {
 		errs = append(errs, errors.New("--shutdown-timeout must be positive"))
 	}
+	if o.RegisterBurst < 0 || o.MaxPendingUsers < 0 {
+		errs = append(errs, errors.New("--register-burst and --max-pending-users must not be negative"))
+	}
+	if o.ChartUnpackedLimit < 0 || o.ChartUploads < 1 {
+		errs = append(errs, errors.New("--chart-unpacked-limit must not be negative and --chart-uploads must be at least 1"))
+	}
+	if o.RegisterBurst > 0 && o.RegisterEvery <= 0 {
+		errs = append(errs, errors.New("--register-every must be positive"))
+	}
 	return errors.Join(errs...)
+}
+
+// UnpackedChartLimit is ChartUnpackedLimit with its default applied.
+func (o *Options) UnpackedChartLimit() int64 {
+	if o.ChartUnpackedLimit > 0 {
+		return int64(o.ChartUnpackedLimit)
+	}
+	return 4 * int64(o.ChartLimit)
 }
 
 // RegistryDir holds the embedded registry's storage and JWKS file.

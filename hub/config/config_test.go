@@ -75,3 +75,30 @@ func TestTLSFlags(t *testing.T) {
 		t.Fatalf("a key without its certificate: %v", err)
 	}
 }
+
+func TestThrottleFlags(t *testing.T) {
+	o, err := parse(t, map[string]string{"OTE_MAX_PENDING_USERS": "50"}, "--register-burst", "7", "--register-every", "1m")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.RegisterBurst != 7 || o.RegisterEvery != time.Minute || o.MaxPendingUsers != 50 {
+		t.Fatalf("got %+v", o)
+	}
+	if o.ChartUploads != 2 || o.UnpackedChartLimit() != 4*int64(o.ChartLimit) {
+		t.Fatalf("chart defaults: %d uploads, %d unpacked", o.ChartUploads, o.UnpackedChartLimit())
+	}
+	o, err = parse(t, map[string]string{"OTE_CHART_UPLOADS": "5"}, "--chart-unpacked-limit", "1048576")
+	if err != nil || o.ChartUploads != 5 || o.UnpackedChartLimit() != 1<<20 {
+		t.Fatalf("chart flags: %+v %v", o, err)
+	}
+	if _, err := parse(t, nil, "--chart-uploads", "0"); err == nil || !strings.Contains(err.Error(), "--chart-uploads") {
+		t.Fatalf("no chart uploads: %v", err)
+	}
+	if _, err := parse(t, nil, "--max-pending-users", "-1"); err == nil || !strings.Contains(err.Error(), "--max-pending-users") {
+		t.Fatalf("negative cap: %v", err)
+	}
+	// An admin password of 20 characters but 80 bytes is refused at start.
+	if _, err := parse(t, nil, "--admin-password", "𐐀𝟎"+strings.Repeat("𐐨", 18)); err == nil || !strings.Contains(err.Error(), "72 bytes") {
+		t.Fatalf("80-byte admin password: %v", err)
+	}
+}

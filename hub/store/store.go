@@ -50,6 +50,9 @@ type Store interface {
 	SetUserStatus(ctx context.Context, id uint64, status UserStatus) error
 	// DeleteUser removes a user. ErrLastSysAdmin when it is the last one.
 	DeleteUser(ctx context.Context, id uint64) error
+	// CountUsersByStatus counts the users of status, stopping at upTo when
+	// upTo is positive (the count is then min(count, upTo)).
+	CountUsersByStatus(ctx context.Context, status UserStatus, upTo int) (int64, error)
 
 	// CreateBusiness inserts b (pending) and makes it the business of b.UserID.
 	// ErrConflict when the name is taken, ErrHasBusiness when the owner has a live one.

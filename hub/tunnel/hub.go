@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/pkg/logthrottle"
 )
 
 // Options tune the tunnel.
@@ -70,6 +71,9 @@ type Hub struct {
 	mu       sync.Mutex // guards sessions
 	sessions map[uint64]*session
 
+	// refusedNodes keeps the log line of a refused node to one an hour.
+	refusedNodes *logthrottle.Throttle
+
 	logMu sync.RWMutex // guards items, floor and head
 	// items holds every desired item with floor < revision <= head, in
 	// revision order: the recent past of all clusters.
@@ -89,6 +93,8 @@ func New(st store.Store, log *slog.Logger, reg prometheus.Registerer, opts Optio
 		wake:     make(chan struct{}, 1),
 		statuses: make(chan []store.ItemStatus, 1024),
 		sessions: map[uint64]*session{},
+
+		refusedNodes: logthrottle.New(time.Hour),
 	}, nil
 }
 

@@ -241,8 +241,9 @@ func (s *session) shutdown() {
 }
 
 func (s *session) onInventory(ctx context.Context, inv *protocol.Inventory) error {
-	nodes := make([]store.Node, len(inv.Nodes))
-	for i, n := range inv.Nodes {
+	valid, removed := s.validNodes(inv)
+	nodes := make([]store.Node, len(valid))
+	for i, n := range valid {
 		nodes[i] = store.Node{
 			Name: n.Name, OperatingSystem: n.OperatingSystem, OSImage: n.OSImage, KernelVersion: n.KernelVersion,
 			IP: n.IP, CPU: n.CPU, Memory: n.Memory, Disk: n.Disk, GPUCount: n.GPUCount, GPUMemory: n.GPUMemory, Ready: n.Ready,
@@ -254,7 +255,7 @@ func (s *session) onInventory(ctx context.Context, inv *protocol.Inventory) erro
 	if inv.Full {
 		err = s.hub.store.ReplaceNodes(qctx, s.cluster.ID, nodes)
 	} else {
-		err = s.hub.store.UpdateNodes(qctx, s.cluster.ID, nodes, inv.Removed)
+		err = s.hub.store.UpdateNodes(qctx, s.cluster.ID, nodes, removed)
 	}
 	if err != nil {
 		s.log.Warn("record inventory", "err", err)

@@ -152,6 +152,12 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 			EnableAlert:           opts.EnableAlert,
 			EnableAdminAutoDeploy: opts.EnableAdminAutoDeploy,
 		},
+
+		// Bounds of request bodies and chart uploads, and of registration.
+		ChartLimit:         opts.ChartLimit,
+		ChartUnpackedLimit: opts.UnpackedChartLimit(),
+		ChartUploads:       opts.ChartUploads,
+		Register:           api.RegisterLimits{Burst: opts.RegisterBurst, Every: opts.RegisterEvery, MaxPending: opts.MaxPendingUsers},
 	})
 	if err != nil {
 		return err

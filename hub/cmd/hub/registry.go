@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -114,12 +116,26 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	(*h).ServeHTTP(w, r)
 }
 
+// realmBodyLimit bounds the realm's bodies on the registry listener: the
+// adaptor reads them whole into memory before the API sees them.
+const realmBodyLimit = 64 << 10
+
 // tokenOnRegistry serves the registry listener's realm with the API's
 // token endpoint.
 func tokenOnRegistry(app *fiber.App) http.Handler {
 	serve := adaptor.FiberApp(app)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > realmBodyLimit {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		body, err := io.ReadAll(io.LimitReader(r.Body, realmBodyLimit+1))
+		if err != nil || len(body) > realmBodyLimit {
+			http.Error(w, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
 		r = r.Clone(r.Context())
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		r.URL.Path, r.URL.RawPath = "/v1/registry/token", ""
 		r.RequestURI = r.URL.RequestURI()
 		serve(w, r)

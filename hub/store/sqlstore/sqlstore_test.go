@@ -376,3 +376,23 @@ func TestUserCountsMatchRows(t *testing.T) {
 		check("deletes")
 	})
 }
+
+func TestCountUsersByStatus(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		ctx := context.Background()
+		for i := range 4 {
+			if err := s.CreateUser(ctx, &store.User{Name: fmt.Sprintf("c%d", i), PasswordHash: []byte("x"), Phone: "00000", RealName: "C"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n, err := s.CountUsersByStatus(ctx, store.UserPending, 0); err != nil || n != 4 {
+			t.Fatalf("all pending: %d %v", n, err)
+		}
+		if n, err := s.CountUsersByStatus(ctx, store.UserPending, 3); err != nil || n != 3 {
+			t.Fatalf("pending up to 3: %d %v", n, err)
+		}
+		if n, err := s.CountUsersByStatus(ctx, store.UserForbidden, 3); err != nil || n != 0 {
+			t.Fatalf("forbidden: %d %v", n, err)
+		}
+	})
+}

@@ -242,3 +242,15 @@ func (s *Store) lockSysAdmins(tx *gorm.DB) error {
 }
 
 const sysAdminLockKey = 0x07e5_ad01
+
+func (s *Store) CountUsersByStatus(ctx context.Context, status store.UserStatus, upTo int) (int64, error) {
+	q := s.db.WithContext(ctx).Model(&userRow{}).Select("1").Where("status = ?", int(status))
+	if upTo > 0 {
+		q = q.Limit(upTo)
+	}
+	var n int64
+	if err := s.db.WithContext(ctx).Table("(?) AS u", q).Count(&n).Error; err != nil {
+		return 0, translate(err, "count users")
+	}
+	return n, nil
+}
