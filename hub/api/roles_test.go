@@ -168,6 +168,18 @@ func roleMatrix(t *testing.T, h *hub) {
 		"GET /v1/agent/pullsecrets/:namespace/:repoId": {"/v1/agent/pullsecrets/ns1/x", nil, nobody, false},
 	}
 
+	// Handlers mounted with Use serve every path under their prefix: only
+	// the global middleware (prefix "/") may be, or a mounted handler
+	// would answer requests that no rule covers.
+	routes := map[string]bool{}
+	for _, r := range h.app.GetRoutes(true) {
+		routes[r.Method+" "+r.Path] = true
+	}
+	for _, r := range h.app.GetRoutes(false) {
+		if !routes[r.Method+" "+r.Path] && r.Path != "/" {
+			t.Errorf("a handler is mounted with Use on %s %s: give it a route and a rule", r.Method, r.Path)
+		}
+	}
 	registered := map[string]bool{}
 	for _, r := range h.app.GetRoutes(true) {
 		method := r.Method

@@ -34,8 +34,11 @@ var auditFields = map[string]bool{
 	"repositoryId": true, "address": true,
 }
 
-// audited records the request it wraps as action. It runs after
-// authentication and before the role check, so refusals are recorded too.
+// audited records the request it wraps as action. It runs after the role
+// check: what callers of the route's audience asked is recorded, refusals
+// by the handler (404, 409, 422) included; callers whose role may not use
+// the route are refused before it, so that nobody outside the audience
+// (a pending user, say) can grow the trail.
 func (s *server) audited(action string) fiber.Handler {
 	return func(c *fiber.Ctx) error {
 		err := c.Next()
