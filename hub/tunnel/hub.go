@@ -74,7 +74,10 @@ type Hub struct {
 	// refusedNodes keeps the log line of a refused node to one an hour.
 	refusedNodes *logthrottle.Throttle
 
-	logMu sync.RWMutex // guards items, floor and head
+	// tailMu serialises readTail: the tail loop and sessions that need a
+	// fresher log than the loop has read (onHello).
+	tailMu sync.Mutex
+	logMu  sync.RWMutex // guards items, floor and head
 	// items holds every desired item with floor < revision <= head, in
 	// revision order: the recent past of all clusters.
 	items       []store.DesiredItem
@@ -190,7 +193,19 @@ func (h *Hub) tailLoop(ctx context.Context) {
 	}
 }
 
+// catchUp reads the tail now unless the log already holds revision rev.
+func (h *Hub) catchUp(ctx context.Context, rev uint64) {
+	h.logMu.RLock()
+	fresh := h.head >= rev
+	h.logMu.RUnlock()
+	if !fresh {
+		h.readTail(ctx)
+	}
+}
+
 func (h *Hub) readTail(ctx context.Context) {
+	h.tailMu.Lock()
+	defer h.tailMu.Unlock()
 	all := false
 	clusters := map[uint64]bool{}
 	for {

@@ -163,6 +163,10 @@ func (s *session) onHello(ctx context.Context, hello *protocol.Hello) error {
 	if err := h.store.ClusterConnected(ctx, s.cluster.ID, s.id, hello.AgentVersion, time.Now()); err != nil {
 		return err
 	}
+	// The resync answers with everything committed up to head: a write
+	// whose wake-up the tail loop has not yet read is read now, not left
+	// to a later push.
+	h.catchUp(ctx, head)
 	s.hello = true
 	if old := h.register(s); old != nil {
 		old.replaced()
