@@ -2,6 +2,8 @@ package api
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -200,7 +202,11 @@ func (s *server) auditBusiness(c *fiber.Ctx) error {
 
 // setPodSecurity changes the pod security level of business id.
 func (s *server) setPodSecurity(c *fiber.Ctx, id uint64, level string) error {
-	b, wrote, err := s.store.SetBusinessPodSecurity(c.UserContext(), id, level)
+	workloads, err := s.recompileAt(c, id, level)
+	if err != nil {
+		return err
+	}
+	b, wrote, err := s.store.SetBusinessPodSecurity(c.UserContext(), id, level, workloads)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return notFound("business %d not found", id)
@@ -214,4 +220,46 @@ func (s *server) setPodSecurity(c *fiber.Ctx, id uint64, level string) error {
 	}
 	s.log.Info("business pod security level set", "business", b.ID, "podSecurity", b.PodSecurity, "namespace", b.Namespace())
 	return ok(c, toBusinessResponse(b))
+}
+
+// recompileAt compiles the live deployments of business at level, so that
+// a level change reaches the workloads (the securityContext the agent sets)
+// together with the namespace's labels. A level that a running app
+// breaks is refused with 409 naming the deployments: nothing changes until
+// they are upgraded to a compliant version or deleted.
+func (s *server) recompileAt(c *fiber.Ctx, business uint64, level string) (map[uint64][]byte, error) {
+	ds, _, err := s.store.ListDeploys(c.UserContext(), store.DeployQuery{BusinessID: business})
+	if err != nil {
+		return nil, err
+	}
+	out := map[uint64][]byte{}
+	var broken []string
+	for i := range ds {
+		d := &ds[i]
+		if d.Status == store.DeployDeleted || d.Status == store.DeployPending || d.Status == store.DeployDisapproved {
+			continue
+		}
+		app, err := s.appVersion(c, business, d.AppName, d.Version)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // its app version is gone: nothing to recompile
+		}
+		if err != nil {
+			return nil, err
+		}
+		spec, err := s.compileWorkloadAt(c, d, app, level)
+		var apiErr *Error
+		if errors.As(err, &apiErr) && apiErr.Status == fiber.StatusUnprocessableEntity {
+			broken = append(broken, fmt.Sprintf("%s (%s %s: %s)", d.Name, d.AppName, d.Version, apiErr.Message))
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[d.ID] = spec
+	}
+	if len(broken) > 0 {
+		return nil, conflict("podSecurity %q is refused: live deployments run apps it forbids: %s; upgrade them to a compliant version or delete them first",
+			level, strings.Join(broken, "; "))
+	}
+	return out, nil
 }

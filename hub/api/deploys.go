@@ -79,6 +79,12 @@ func (s *server) compileWorkload(c *fiber.Ctx, d *store.Deploy, app *store.App) 
 	if err != nil {
 		return nil, err
 	}
+	return s.compileWorkloadAt(c, d, app, level)
+}
+
+// compileWorkloadAt compiles the workload of d running app under the pod
+// security level given (the business's, or the one it is about to get).
+func (s *server) compileWorkloadAt(c *fiber.Ctx, d *store.Deploy, app *store.App, level string) ([]byte, error) {
 	ws := protocol.WorkloadSpec{Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version, NodeLabel: d.NodeLabel, PodSecurity: level}
 	if app.Kind == store.AppChart {
 		ws.Chart = &protocol.ChartSpec{Digest: app.ChartDigest, Name: app.ChartName, Version: app.ChartVersion, Size: app.ChartSize}

@@ -160,6 +160,23 @@ func TestBusinessPodSecurityLevel(t *testing.T) {
 		for _, v := range []string{"1.1", "1.2"} {
 			h.expect(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", running.ID), worker, map[string]any{"version": v})
 			h.decide(acme.token, running.ID, 1)
+			if v != "1.1" {
+				continue
+			}
+			// While plain runs hostPath, the level cannot be lowered
+			// under it: 409 naming the deployment, nothing written.
+			_, before := h.namespaceItem(acme.business.ID)
+			r := h.expect(409, "PUT", path, root, map[string]any{"podSecurity": "restricted"})
+			if !strings.Contains(r.Message, "plain (plain 1.1: volume[1].hostPath:") {
+				t.Fatalf("lowering the level under a hostPath deployment: %q", r.Message)
+			}
+			if _, after := h.namespaceItem(acme.business.ID); after != before {
+				t.Fatalf("a refused level change wrote revision %d (was %d)", after, before)
+			}
+			h.expect(200, "GET", path, root, nil).into(t, &b)
+			if b.PodSecurity != "privileged" {
+				t.Fatalf("a refused level change left %q", b.PodSecurity)
+			}
 		}
 
 		h.expect(200, "PUT", path, root, map[string]any{"podSecurity": "restricted"})
@@ -204,8 +221,11 @@ func TestBusinessPodSecurityLevel(t *testing.T) {
 			}
 			return ""
 		}
-		if got := level(); got != "privileged" {
-			t.Fatalf("the workload of plain approved under privileged carries %q", got)
+		// The level change recompiled the live deployment: its workload
+		// carries the new level (the agent sets the restricted
+		// securityContext) at a new revision.
+		if got := level(); got != "restricted" {
+			t.Fatalf("after the change to restricted, the workload of plain carries %q", got)
 		}
 		// A rollback to a version that the level allows goes ahead.
 		h.expect(200, "PUT", fmt.Sprintf("/v1/deploy/id/%d", running.ID), worker, map[string]any{"version": "1.0", "comment": "back"})

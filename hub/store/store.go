@@ -69,8 +69,11 @@ type Store interface {
 	// approved or disapproved business. For an approved one whose level
 	// changes, the namespace's desired item is rewritten with the new
 	// labels at a new revision in the same transaction; it reports whether
-	// it wrote one. ErrNotFound; ErrAlreadyAudited for a deleted business.
-	SetBusinessPodSecurity(ctx context.Context, id uint64, podSecurity string) (*Business, bool, error)
+	// it wrote one. workloads are the business's live deployments
+	// recompiled at the new level (deployment id -> workload spec),
+	// rewritten in the same transaction. ErrNotFound; ErrAlreadyAudited
+	// for a deleted business.
+	SetBusinessPodSecurity(ctx context.Context, id uint64, podSecurity string, workloads map[uint64][]byte) (*Business, bool, error)
 	// ListDesiredNamespaces returns the namespaces every edge cluster must have.
 	ListDesiredNamespaces(ctx context.Context) ([]DesiredNamespace, error)
 

@@ -136,7 +136,7 @@ func (s *Store) AuditBusiness(ctx context.Context, id uint64, status store.Busin
 	return out, err
 }
 
-func (s *Store) SetBusinessPodSecurity(ctx context.Context, id uint64, podSecurity string) (*store.Business, bool, error) {
+func (s *Store) SetBusinessPodSecurity(ctx context.Context, id uint64, podSecurity string, workloads map[uint64][]byte) (*store.Business, bool, error) {
 	var out *store.Business
 	var wrote bool
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
@@ -163,6 +163,13 @@ func (s *Store) SetBusinessPodSecurity(ctx context.Context, id uint64, podSecuri
 				return err
 			}
 			wrote = true
+		}
+		for deployID, spec := range workloads {
+			rewrote, err := s.rewriteDeploy(tx, deployID, id, spec)
+			if err != nil {
+				return err
+			}
+			wrote = wrote || rewrote
 		}
 		out = r.toBusiness()
 		return nil

@@ -117,7 +117,7 @@ func TestBusinessPodSecurity(t *testing.T) {
 			t.Fatalf("new business level %q", b.PodSecurity)
 		}
 		// Pending: the level is kept, no namespace is written.
-		got, wrote, err := s.SetBusinessPodSecurity(c, b.ID, protocol.PodSecurityBaseline)
+		got, wrote, err := s.SetBusinessPodSecurity(c, b.ID, protocol.PodSecurityBaseline, nil)
 		if err != nil || wrote || got.PodSecurity != protocol.PodSecurityBaseline {
 			t.Fatalf("level of a pending business: %+v %v %v", got, wrote, err)
 		}
@@ -134,7 +134,7 @@ func TestBusinessPodSecurity(t *testing.T) {
 
 		// A level change of an approved business rewrites the namespace at
 		// a new revision.
-		got, wrote, err = s.SetBusinessPodSecurity(c, b.ID, protocol.PodSecurityPrivileged)
+		got, wrote, err = s.SetBusinessPodSecurity(c, b.ID, protocol.PodSecurityPrivileged, nil)
 		if err != nil || !wrote || got.PodSecurity != protocol.PodSecurityPrivileged || got.Status != store.BusinessApproved {
 			t.Fatalf("raise level: %+v %v %v", got, wrote, err)
 		}
@@ -147,13 +147,13 @@ func TestBusinessPodSecurity(t *testing.T) {
 			t.Fatalf("stored level %q", rb.PodSecurity)
 		}
 		// The same level again writes nothing.
-		if _, wrote, err := s.SetBusinessPodSecurity(c, b.ID, protocol.PodSecurityPrivileged); err != nil || wrote {
+		if _, wrote, err := s.SetBusinessPodSecurity(c, b.ID, protocol.PodSecurityPrivileged, nil); err != nil || wrote {
 			t.Fatalf("same level: %v %v", wrote, err)
 		}
 		if _, rev := namespaceLabels(t, s, ns); rev != rev2 {
 			t.Fatalf("same level wrote revision %d", rev)
 		}
-		if _, _, err := s.SetBusinessPodSecurity(c, 9999, protocol.PodSecurityBaseline); !errors.Is(err, store.ErrNotFound) {
+		if _, _, err := s.SetBusinessPodSecurity(c, 9999, protocol.PodSecurityBaseline, nil); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("missing business: %v", err)
 		}
 

@@ -66,17 +66,27 @@ func (s *Store) DeleteRepos(ctx context.Context, business uint64, repoIDs []stri
 
 func (s *Store) RewriteDeploy(ctx context.Context, deployID uint64, spec []byte) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		var d deployRow
-		if err := tx.Where("id = ?", deployID).Take(&d).Error; err != nil {
-			return translate(err, fmt.Sprintf("deployment %d", deployID))
-		}
-		if d.Spec == "" || d.Status == int(store.DeployDeleted) || d.Spec == string(spec) {
-			return nil
-		}
-		d.Spec = string(spec)
-		if err := tx.Model(&deployRow{}).Where("id = ?", d.ID).Update("spec", d.Spec).Error; err != nil {
-			return err
-		}
-		return s.writeWorkload(tx, &d)
+		_, err := s.rewriteDeploy(tx, deployID, 0, spec)
+		return err
 	})
+}
+
+// rewriteDeploy replaces the workload of a live deployment (of business,
+// when not 0) in tx and reports whether it wrote one.
+func (s *Store) rewriteDeploy(tx *gorm.DB, deployID, business uint64, spec []byte) (bool, error) {
+	var d deployRow
+	if err := tx.Where("id = ?", deployID).Take(&d).Error; err != nil {
+		return false, translate(err, fmt.Sprintf("deployment %d", deployID))
+	}
+	if business != 0 && d.BusinessID != business {
+		return false, fmt.Errorf("deployment %d is not of business %d: %w", deployID, business, store.ErrNotFound)
+	}
+	if d.Spec == "" || d.Status == int(store.DeployDeleted) || d.Spec == string(spec) {
+		return false, nil
+	}
+	d.Spec = string(spec)
+	if err := tx.Model(&deployRow{}).Where("id = ?", d.ID).Update("spec", d.Spec).Error; err != nil {
+		return false, err
+	}
+	return true, s.writeWorkload(tx, &d)
 }
