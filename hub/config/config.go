@@ -84,6 +84,9 @@ type Options struct {
 	// MaxPendingUsers refuses registrations (503) while that many users
 	// wait for approval; 0: no cap.
 	MaxPendingUsers int
+	// AuditRetention is how long audit trail entries are kept; 0 keeps
+	// them forever.
+	AuditRetention time.Duration
 	// ChartUnpackedLimit is the most bytes a chart archive may decompress
 	// to; 0: four times ChartLimit.
 	ChartUnpackedLimit int
@@ -111,6 +114,7 @@ func Default() *Options {
 		RegisterBurst:     3,
 		RegisterEvery:     10 * time.Minute,
 		MaxPendingUsers:   1000,
+		AuditRetention:    400 * 24 * time.Hour,
 		ChartUploads:      2,
 	}
 }
@@ -152,6 +156,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.Int(&o.ChartUnpackedLimit, "chart-unpacked-limit", "OTE_CHART_UNPACKED_LIMIT", "most bytes a chart archive may decompress to (default: 4 times --chart-limit)")
 	b.Int(&o.ChartUploads, "chart-uploads", "OTE_CHART_UPLOADS", "chart uploads processed at once; more are answered 503 with Retry-After")
 	b.Int(&o.MaxPendingUsers, "max-pending-users", "OTE_MAX_PENDING_USERS", "registrations are refused (503) while this many users wait for approval (0: no cap)")
+	b.Duration(&o.AuditRetention, "audit-retention", "OTE_AUDIT_RETENTION", "how long audit trail entries are kept, at least 24h (0: forever)")
 }
 
 // DBDSN is the database to open.
@@ -250,6 +255,9 @@ func (o *Options) Validate() error {
 	}
 	if o.RegisterBurst > 0 && o.RegisterEvery <= 0 {
 		errs = append(errs, errors.New("--register-every must be positive"))
+	}
+	if o.AuditRetention != 0 && o.AuditRetention < 24*time.Hour {
+		errs = append(errs, errors.New("--audit-retention must be 0 (forever) or at least 24h"))
 	}
 	return errors.Join(errs...)
 }

@@ -102,3 +102,16 @@ func TestThrottleFlags(t *testing.T) {
 		t.Fatalf("80-byte admin password: %v", err)
 	}
 }
+
+func TestAuditRetention(t *testing.T) {
+	o, err := parse(t, nil)
+	if err != nil || o.AuditRetention != 400*24*time.Hour {
+		t.Fatalf("default retention %v, %v", o.AuditRetention, err)
+	}
+	if o, err := parse(t, map[string]string{"OTE_AUDIT_RETENTION": "0"}); err != nil || o.AuditRetention != 0 {
+		t.Fatalf("retention 0 (forever): %v %v", o.AuditRetention, err)
+	}
+	if _, err := parse(t, nil, "--audit-retention", "1h"); err == nil || !strings.Contains(err.Error(), "--audit-retention") {
+		t.Fatalf("an hour's retention: %v", err)
+	}
+}

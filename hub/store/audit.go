@@ -53,4 +53,6 @@ type Audit interface {
 	// RecordAudit appends e and sets its ID (and At when zero).
 	RecordAudit(ctx context.Context, e *AuditEntry) error
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEntry, int64, error)
+	// PruneAudit removes the entries older than before and says how many.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 }

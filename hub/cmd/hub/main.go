@@ -108,6 +108,12 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	watched := make(chan struct{})
 	go func() { defer close(watched); st.WatchDesired(watchCtx, log, tun.Notify) }()
 	defer func() { stopWatch(); <-watched }()
+	if opts.AuditRetention > 0 {
+		pruneCtx, stopPrune := context.WithCancel(context.Background())
+		pruned := make(chan struct{})
+		go func() { defer close(pruned); pruneAudit(pruneCtx, st, opts.AuditRetention, log) }()
+		defer func() { stopPrune(); <-pruned }()
+	}
 	if opts.AgentBootstrapToken == "" {
 		log.Warn("no --agent-bootstrap-token: edge clusters cannot join")
 	}
@@ -214,4 +220,27 @@ func ensureAdmin(ctx context.Context, st store.Store, opts *config.Options) erro
 		fmt.Fprintf(os.Stderr, "\n  System administrator %q created with the password given in --admin-password.\n\n", u.Name)
 	}
 	return nil
+}
+
+// pruneAudit removes audit trail entries older than retention, at start and
+// then every hour, until ctx ends.
+func pruneAudit(ctx context.Context, st store.Store, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		qctx, cancel := context.WithTimeout(ctx, time.Minute)
+		n, err := st.PruneAudit(qctx, time.Now().Add(-retention))
+		cancel()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Error("prune the audit trail", "err", err)
+		case n > 0:
+			log.Info("audit trail pruned", "entries", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }

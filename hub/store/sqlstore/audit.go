@@ -76,6 +76,14 @@ func (s *Store) ListAudit(ctx context.Context, q store.AuditQuery) ([]store.Audi
 	return listPage(db, q.Page, !q.Asc, "audit entries", (*auditRow).toEntry)
 }
 
+func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error) {
+	res := s.db.WithContext(ctx).Where("at < ?", before).Delete(&auditRow{})
+	if res.Error != nil {
+		return 0, translate(res.Error, "prune audit entries")
+	}
+	return res.RowsAffected, nil
+}
+
 // cut shortens s to at most n bytes on a rune boundary.
 func cut(s string, n int) string {
 	if len(s) <= n {

@@ -67,5 +67,13 @@ func TestAuditStore(t *testing.T) {
 		if !es[0].At.After(long.At) {
 			t.Fatalf("default time %v not after %v", es[0].At, long.At)
 		}
+		// Retention: entries before the cut go, the rest stay.
+		n, err := s.PruneAudit(c, t0.Add(2*time.Minute))
+		if err != nil || n != 2 {
+			t.Fatalf("pruned %d, %v; want 2", n, err)
+		}
+		if got := list(store.AuditQuery{Asc: true}); got != "4 [user.password.reset repository.create cluster.label.add image.delete]" {
+			t.Fatalf("after pruning: %s", got)
+		}
 	})
 }
