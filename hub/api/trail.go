@@ -32,6 +32,7 @@ var auditFields = map[string]bool{
 	"clusterName": true, "clusterLabel": true, "nodeName": true, "nodeLabel": true, "deleteDeploy": true,
 	"projectName": true, "public": true, "imageName": true, "tag": true,
 	"repositoryId": true, "address": true,
+	"deployName": true, "appName": true, "version": true, "cluster": true,
 }
 
 // audited records the request it wraps as action. It runs after the role

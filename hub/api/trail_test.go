@@ -63,6 +63,12 @@ func TestAuditTrail(t *testing.T) {
 			"repositoryId": "hub1", "address": "registry.example.com", "user": "puller", "password": repoPass})
 		h.expect(200, "POST", "/v1/repository/user", beta.token, map[string]any{"user": "beta-reg", "password": regPass})
 		h.expect(200, "PUT", fmt.Sprintf("/v1/business/id/%d", acme.business.ID), root, map[string]any{"podSecurity": "baseline"})
+		// A system administrator's change to a business's user is in
+		// that business's trail.
+		h.expect(200, "PUT", fmt.Sprintf("/v1/admin/user/%d", member.ID), root, map[string]any{"status": 1})
+		// Deployments are recorded, with what they deploy where.
+		h.expect(200, "POST", "/v1/app", acme.token, with(appBody("web", "1.0"), "volume", nil))
+		h.expect(200, "POST", "/v1/deploy", acme.token, map[string]any{"deployName": "web", "appName": "web", "version": "1.0", "cluster": "east", "nodeLabel": "", "comment": "go"})
 		// A caller outside the route's audience is refused before the
 		// trail (nobody outside it can grow the trail); a refusal by the
 		// handler is recorded with its answer.
@@ -144,6 +150,18 @@ func TestAuditTrail(t *testing.T) {
 		}
 		if level == nil || level.User != adminName || level.Status != 200 {
 			t.Fatalf("acme does not see its level change: %+v", own)
+		}
+		var rootOnMember *trailEntry
+		for i, e := range own {
+			if e.Action == "user.audit" && e.Target == fmt.Sprintf("/v1/admin/user/%d", member.ID) {
+				rootOnMember = &own[i]
+			}
+		}
+		if rootOnMember == nil || rootOnMember.User != adminName {
+			t.Fatalf("acme does not see the system administrator's audit of its user: %+v", own)
+		}
+		if dep := findEntry(own, "deploy.create", "acme-admin"); dep == nil || dep.Detail["appName"] != "web" || dep.Detail["version"] != "1.0" || dep.Detail["cluster"] != "east" {
+			t.Fatalf("deployment recorded as %+v", dep)
 		}
 		if findEntry(own, "registry.user.create", "beta-admin") != nil {
 			t.Fatal("acme sees beta's registry account")

@@ -241,6 +241,9 @@ func (s *server) scopedUser(c *fiber.Ctx, param string) (*store.User, error) {
 	if me.Role() != store.RoleSysAdmin && (u.BusinessID != me.BusinessID || u.IsSysAdmin) {
 		return nil, notFound("user %d not found", id)
 	}
+	// A change to a business's user is in that business's trail, whoever
+	// made it.
+	auditBusinessOf(c, u.BusinessID)
 	return u, nil
 }
 
