@@ -21,7 +21,7 @@ func (s *server) joinCluster(c *fiber.Ctx) error {
 	if s.cfg.BootstrapToken == "" {
 		return forbidden("joining is disabled: the hub has no --agent-bootstrap-token")
 	}
-	ip := c.IP()
+	ip := s.clientIP(c)
 	att, err := s.agentAttempt(ip)
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ const clusterKey = "ote.cluster"
 func (s *server) authenticateAgent(c *fiber.Ctx) error {
 	name := c.Get(protocol.HeaderCluster)
 	cred := bearerToken(c.Get(fiber.HeaderAuthorization))
-	ip := c.IP()
+	ip := s.clientIP(c)
 	att, err := s.agentAttempt(ip)
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ func (s *server) login(c *fiber.Ctx) error {
 		return invalid("password", "is required")
 	}
 	name := *req.User
-	att, err := s.logins.begin("login", name, c.IP())
+	att, err := s.logins.begin("login", name, s.clientIP(c))
 	if err != nil {
 		return err
 	}

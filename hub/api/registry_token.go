@@ -142,7 +142,7 @@ func (s *server) registryLogin(c *fiber.Ctx, name, password string) (principal, 
 	c.Set(fiber.HeaderWWWAuthenticate, `Basic realm="ote-registry"`)
 	// Only failures count: clients ask for tokens all the time (per
 	// repository and scope; many nodes behind one address).
-	att, err := s.logins.begin("registry", name, c.IP())
+	att, err := s.logins.begin("registry", name, s.clientIP(c))
 	if err != nil {
 		return principal{}, err
 	}

@@ -70,6 +70,8 @@ type Config struct {
 	// ChartUploads is how many chart uploads run at once (default 2);
 	// more are answered 503 with Retry-After.
 	ChartUploads int
+	// Proxies are the reverse proxies whose header names the client.
+	Proxies Proxies
 	// RequestTimeout bounds the store calls of one request.
 	RequestTimeout time.Duration
 	// Tunnel serves the agents' tunnels and hears of desired-state writes.
@@ -108,6 +110,7 @@ type server struct {
 	metrics    *httpMetrics
 	// chartSlots holds one token per chart upload in progress.
 	chartSlots chan struct{}
+	proxies    *proxySet
 }
 
 // New builds the fiber app that serves the API.
@@ -154,6 +157,9 @@ func New(cfg Config) (*fiber.App, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if s.proxies, err = parseProxies(cfg.Proxies); err != nil {
+		return nil, err
+	}
 
 	app := fiber.New(fiber.Config{
 		AppName: "ote-hub",

@@ -68,7 +68,7 @@ func (s *server) recordAudit(c *fiber.Ctx, action string) {
 		UserID: me.ID, UserName: me.Name, Role: me.Role(), BusinessID: business,
 		// fasthttp reuses its buffers: copy what outlives the request.
 		Action: action, Target: strings.Clone(c.Path()), Detail: auditDetail(readBodyOf(c)),
-		Status: status, Result: result, Address: strings.Clone(c.IP()),
+		Status: status, Result: result, Address: strings.Clone(s.clientIP(c)),
 	}
 	// The request's own deadline may be spent; the record gets its own.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -119,7 +119,7 @@ const pendingRetry = 10 * time.Minute
 // them while Register.MaxPending users wait for approval (503): both with
 // Retry-After. Only valid requests count, so a typo costs no attempt.
 func (s *server) registrationGate(c *fiber.Ctx) error {
-	if ok, wait := s.regLimit.Allow(clientKey(c.IP())); !ok {
+	if ok, wait := s.regLimit.Allow(clientKey(s.clientIP(c))); !ok {
 		return &Error{Status: fiber.StatusTooManyRequests, Message: "too many registrations from this address; try again later", RetryAfter: wait}
 	}
 	max := s.cfg.Register.MaxPending

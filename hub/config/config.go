@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -87,6 +88,10 @@ type Options struct {
 	// AuditRetention is how long audit trail entries are kept; 0 keeps
 	// them forever.
 	AuditRetention time.Duration
+	// TrustedProxies (comma-separated addresses or CIDR ranges) are the
+	// reverse proxies whose ProxyHeader names the client.
+	TrustedProxies string
+	ProxyHeader    string
 	// ChartUnpackedLimit is the most bytes a chart archive may decompress
 	// to; 0: four times ChartLimit.
 	ChartUnpackedLimit int
@@ -115,6 +120,7 @@ func Default() *Options {
 		RegisterEvery:     10 * time.Minute,
 		MaxPendingUsers:   1000,
 		AuditRetention:    400 * 24 * time.Hour,
+		ProxyHeader:       "X-Real-IP",
 		ChartUploads:      2,
 	}
 }
@@ -157,6 +163,19 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.Int(&o.ChartUploads, "chart-uploads", "OTE_CHART_UPLOADS", "chart uploads processed at once; more are answered 503 with Retry-After")
 	b.Int(&o.MaxPendingUsers, "max-pending-users", "OTE_MAX_PENDING_USERS", "registrations are refused (503) while this many users wait for approval (0: no cap)")
 	b.Duration(&o.AuditRetention, "audit-retention", "OTE_AUDIT_RETENTION", "how long audit trail entries are kept, at least 24h (0: forever)")
+	b.String(&o.TrustedProxies, "trusted-proxies", "OTE_TRUSTED_PROXIES", "reverse proxies (comma-separated addresses or CIDR ranges) whose --proxy-header names the client")
+	b.String(&o.ProxyHeader, "proxy-header", "OTE_PROXY_HEADER", "header in which a trusted proxy names the client; the proxy must set it, not append to it")
+}
+
+// Proxies lists TrustedProxies.
+func (o *Options) Proxies() []string {
+	var out []string
+	for _, p := range strings.Split(o.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // DBDSN is the database to open.
@@ -255,6 +274,16 @@ func (o *Options) Validate() error {
 	}
 	if o.RegisterBurst > 0 && o.RegisterEvery <= 0 {
 		errs = append(errs, errors.New("--register-every must be positive"))
+	}
+	for _, p := range o.Proxies() {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				errs = append(errs, fmt.Errorf("--trusted-proxies: %q is neither an address nor a CIDR range", p))
+			}
+		}
+	}
+	if o.TrustedProxies != "" && strings.TrimSpace(o.ProxyHeader) == "" {
+		errs = append(errs, errors.New("--proxy-header must name a header when --trusted-proxies is set"))
 	}
 	if o.AuditRetention != 0 && o.AuditRetention < 24*time.Hour {
 		errs = append(errs, errors.New("--audit-retention must be 0 (forever) or at least 24h"))

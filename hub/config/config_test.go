@@ -3,6 +3,7 @@ package config
 import (
 	"flag"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -113,5 +114,18 @@ func TestAuditRetention(t *testing.T) {
 	}
 	if _, err := parse(t, nil, "--audit-retention", "1h"); err == nil || !strings.Contains(err.Error(), "--audit-retention") {
 		t.Fatalf("an hour's retention: %v", err)
+	}
+}
+
+func TestTrustedProxies(t *testing.T) {
+	o, err := parse(t, map[string]string{"OTE_TRUSTED_PROXIES": "10.0.0.0/8, 192.0.2.7"})
+	if err != nil || !slices.Equal(o.Proxies(), []string{"10.0.0.0/8", "192.0.2.7"}) || o.ProxyHeader != "X-Real-IP" {
+		t.Fatalf("proxies %v header %q: %v", o.Proxies(), o.ProxyHeader, err)
+	}
+	if _, err := parse(t, nil, "--trusted-proxies", "10.0.0.0/8,ingress"); err == nil || !strings.Contains(err.Error(), `"ingress"`) {
+		t.Fatalf("a proxy that is no address: %v", err)
+	}
+	if _, err := parse(t, nil, "--trusted-proxies", "10.0.0.1", "--proxy-header", ""); err == nil || !strings.Contains(err.Error(), "--proxy-header") {
+		t.Fatalf("no header: %v", err)
 	}
 }

@@ -164,6 +164,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		ChartUnpackedLimit: opts.UnpackedChartLimit(),
 		ChartUploads:       opts.ChartUploads,
 		Register:           api.RegisterLimits{Burst: opts.RegisterBurst, Every: opts.RegisterEvery, MaxPending: opts.MaxPendingUsers},
+		Proxies:            api.Proxies{Trusted: opts.Proxies(), Header: opts.ProxyHeader},
 	})
 	if err != nil {
 		return err
