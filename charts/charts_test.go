@@ -291,6 +291,14 @@ func TestHubChart(t *testing.T) {
 			t.Errorf("tls.secretName: the manifests lack %s", want)
 		}
 	}
+	proxied, err := render(t, "hub", "ote", map[string]any{"trustedProxies": "10.244.0.0/16"})
+	if err != nil || !strings.Contains(manifests(proxied), `"name":"OTE_TRUSTED_PROXIES","value":"10.244.0.0/16"`) ||
+		!strings.Contains(manifests(proxied), `"name":"OTE_PROXY_HEADER","value":"X-Real-IP"`) {
+		t.Fatalf("trustedProxies: %v", err)
+	}
+	if strings.Contains(manifests(objs), "OTE_TRUSTED_PROXIES") {
+		t.Error("without trustedProxies the hub is told to trust proxies")
+	}
 	if m := manifests(objs); strings.Contains(m, "OTE_TLS_CERT") || strings.Contains(m, `"scheme":"HTTPS"`) {
 		t.Error("without tls.secretName the hub is given TLS settings")
 	}
