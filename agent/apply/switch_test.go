@@ -180,11 +180,31 @@ func TestChartContainerSwitch(t *testing.T) {
 	}
 	containerObjects("registry.example.com/web:1.1")
 
+	// A daemonset (no autoscaler) → chart: the DaemonSet goes too.
+	ds := workloadSpec("daemonset", false)
+	ds.Namespace, ds.Container.ImagePullSecret = ns, ""
+	if err := set.Apply(ctx, item(protocol.ItemWorkload, ns+"/web", 6, ds, false)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.AppsV1().DaemonSets(ns).Get(ctx, "web", metav1.GetOptions{}); err != nil {
+		t.Fatalf("daemonset: %v", err)
+	}
+	if err := set.Apply(ctx, chart(7, false)); err != nil {
+		t.Fatal(err)
+	}
+	chartObjects()
+	if _, err := client.AppsV1().DaemonSets(ns).Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the container app's daemonset stayed: %v", err)
+	}
+
 	// Deleting the item removes everything either kind made.
-	if err := set.Apply(ctx, item(protocol.ItemWorkload, ns+"/web", 6, nil, true)); err != nil {
+	if err := set.Apply(ctx, item(protocol.ItemWorkload, ns+"/web", 8, nil, true)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := client.AppsV1().Deployments(ns).Get(ctx, "web", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Fatalf("deployment after delete: %v", err)
+	}
+	if n := releaseRevisions(); n != 0 {
+		t.Fatalf("%d release revisions after delete", n)
 	}
 }
