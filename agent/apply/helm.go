@@ -237,11 +237,21 @@ func digestLabel(digest string) string {
 	return d
 }
 
-// Uninstall removes release name; a release that is gone is fine.
+// Uninstall removes release name; a release that is gone, or never was,
+// is fine. Helm's storage (the release Secrets of the namespace) is read
+// first, so that applying a container app, which uninstalls a release of
+// its name in case the item was a chart app, costs one list when there is
+// none. A release whose objects could not all be deleted stays recorded
+// (uninstalling), so a retry deletes the rest.
 func (r *Releases) Uninstall(namespace, name string) error {
 	cfg, err := r.config(namespace)
 	if err != nil {
 		return err
+	}
+	if _, err := cfg.Releases.History(name); errors.Is(err, driver.ErrReleaseNotFound) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("read release history: %w", err)
 	}
 	_, err = action.NewUninstall(cfg).Run(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {

@@ -67,14 +67,26 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 		if a.Helm == nil {
 			return errors.New("this agent has no Helm configuration for chart workloads")
 		}
+		// The item may have been a container app (an upgrade or a
+		// rollback to a version of the other kind): what it made goes
+		// first, so that the chart may own objects of the same names.
 		if err := a.remove(ctx, ns, name, "deployment", "daemonset", "service", "hpa"); err != nil {
-			return err
+			return fmt.Errorf("switch %s/%s to a chart app: remove the container app's objects: %w", ns, name, err)
 		}
 		return a.Helm.Install(ctx, ns, name, spec.Chart)
 	}
 	c := spec.Container
 	if c == nil {
 		return errors.New("the workload has neither a container nor a chart")
+	}
+	// The item may have been a chart app: its release, named after the
+	// item, is uninstalled before the container app's objects are
+	// applied, lest the uninstall delete objects of the same names that
+	// apply would have taken over. Without Helm no release was made.
+	if a.Helm != nil {
+		if err := a.Helm.Uninstall(ns, name); err != nil {
+			return fmt.Errorf("switch %s/%s to a container app: uninstall the chart app's Helm release: %w", ns, name, err)
+		}
 	}
 	opts := metav1.ApplyOptions{FieldManager: credential.FieldManager, Force: true}
 	if c.PullSecret != nil {
@@ -100,7 +112,11 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 			// With an autoscaler the replica count is the autoscaler's.
 			d.Spec.WithReplicas(c.Replicas)
 		}
-		if _, err := a.Client.AppsV1().Deployments(ns).Apply(ctx, d, opts); err != nil {
+		got, err := a.Client.AppsV1().Deployments(ns).Apply(ctx, d, opts)
+		if err != nil {
+			return a.applyFailed(ctx, ns, name, "deployment", err)
+		}
+		if err := notTerminating("deployment", got); err != nil {
 			return err
 		}
 		if err := a.remove(ctx, ns, name, "daemonset"); err != nil {
@@ -113,7 +129,11 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 			WithMinReadySeconds(c.MinReadySeconds).
 			WithUpdateStrategy(appsv1ac.DaemonSetUpdateStrategy().WithType("RollingUpdate").WithRollingUpdate(appsv1ac.RollingUpdateDaemonSet().
 				WithMaxUnavailable(intstr.FromInt32(c.MaxUnavailable)).WithMaxSurge(intstr.FromInt32(c.MaxSurge)))))
-		if _, err := a.Client.AppsV1().DaemonSets(ns).Apply(ctx, ds, opts); err != nil {
+		got, err := a.Client.AppsV1().DaemonSets(ns).Apply(ctx, ds, opts)
+		if err != nil {
+			return a.applyFailed(ctx, ns, name, "daemonset", err)
+		}
+		if err := notTerminating("daemonset", got); err != nil {
 			return err
 		}
 		if err := a.remove(ctx, ns, name, "deployment"); err != nil {
@@ -133,7 +153,11 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 			svc.WithPorts(corev1ac.ServicePort().WithName(pn).WithPort(p.ServicePort).
 				WithTargetPort(intstr.FromInt32(p.ContainerPort)).WithProtocol(corev1.Protocol(p.Protocol)))
 		}
-		if _, err := a.Client.CoreV1().Services(ns).Apply(ctx, corev1ac.Service(name, ns).WithLabels(labels).WithSpec(svc), opts); err != nil {
+		got, err := a.Client.CoreV1().Services(ns).Apply(ctx, corev1ac.Service(name, ns).WithLabels(labels).WithSpec(svc), opts)
+		if err != nil {
+			return a.applyFailed(ctx, ns, name, "service", err)
+		}
+		if err := notTerminating("service", got); err != nil {
 			return err
 		}
 	} else if err := a.remove(ctx, ns, name, "service"); err != nil {
@@ -151,7 +175,11 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 			}
 		}
 		hpa := autoscalingv2ac.HorizontalPodAutoscaler(name, ns).WithLabels(labels).WithSpec(hs)
-		if _, err := a.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Apply(ctx, hpa, opts); err != nil {
+		got, err := a.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Apply(ctx, hpa, opts)
+		if err != nil {
+			return a.applyFailed(ctx, ns, name, "hpa", err)
+		}
+		if err := notTerminating("hpa", got); err != nil {
 			return err
 		}
 	} else if err := a.remove(ctx, ns, name, "hpa"); err != nil {
@@ -227,25 +255,91 @@ func restrict(pod *corev1ac.PodSpecApplyConfiguration, ctr *corev1ac.ContainerAp
 		WithSeccompProfile(seccomp))
 }
 
-// remove deletes the named objects of a workload that exist.
+// remove deletes the objects of kinds named name that the agent made for
+// workload name (labelled managed-by ote-agent and LabelDeploy name), and
+// leaves any other object of that name, such as one of a Helm release.
+// What the cluster holds is the record: nothing is remembered between
+// applies, so a restarted agent removes what an earlier one made.
 func (a *Workloads) remove(ctx context.Context, ns, name string, kinds ...string) error {
 	for _, k := range kinds {
-		var err error
-		switch k {
-		case "deployment":
-			err = a.Client.AppsV1().Deployments(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		case "daemonset":
-			err = a.Client.AppsV1().DaemonSets(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		case "service":
-			err = a.Client.CoreV1().Services(ns).Delete(ctx, name, metav1.DeleteOptions{})
-		case "hpa":
-			err = a.Client.AutoscalingV2().HorizontalPodAutoscalers(ns).Delete(ctx, name, metav1.DeleteOptions{})
+		get, del := a.calls(ns, k)
+		obj, err := get(ctx, name)
+		if apierrors.IsNotFound(err) {
+			continue
 		}
+		if err != nil {
+			return fmt.Errorf("get %s %s/%s: %w", k, ns, name, err)
+		}
+		if !madeFor(obj, name) {
+			continue
+		}
+		// The UID precondition keeps a delete from reaching an object
+		// that replaced the one judged.
+		uid := obj.GetUID()
+		err = del(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &uid}})
 		if err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("delete %s %s/%s: %w", k, ns, name, err)
 		}
 	}
 	return nil
+}
+
+type (
+	getFunc    func(ctx context.Context, name string) (metav1.Object, error)
+	deleteFunc func(ctx context.Context, name string, opts metav1.DeleteOptions) error
+)
+
+// calls returns the get and delete of a kind of remove in namespace ns.
+func (a *Workloads) calls(ns, kind string) (getFunc, deleteFunc) {
+	switch kind {
+	case "deployment":
+		c := a.Client.AppsV1().Deployments(ns)
+		return func(ctx context.Context, n string) (metav1.Object, error) { return c.Get(ctx, n, metav1.GetOptions{}) }, c.Delete
+	case "daemonset":
+		c := a.Client.AppsV1().DaemonSets(ns)
+		return func(ctx context.Context, n string) (metav1.Object, error) { return c.Get(ctx, n, metav1.GetOptions{}) }, c.Delete
+	case "service":
+		c := a.Client.CoreV1().Services(ns)
+		return func(ctx context.Context, n string) (metav1.Object, error) { return c.Get(ctx, n, metav1.GetOptions{}) }, c.Delete
+	case "hpa":
+		c := a.Client.AutoscalingV2().HorizontalPodAutoscalers(ns)
+		return func(ctx context.Context, n string) (metav1.Object, error) { return c.Get(ctx, n, metav1.GetOptions{}) }, c.Delete
+	}
+	panic("apply: no calls for kind " + kind)
+}
+
+// madeFor reports whether the agent made obj for workload name.
+func madeFor(obj metav1.Object, name string) bool {
+	l := obj.GetLabels()
+	for k, v := range ManagedBy {
+		if l[k] != v {
+			return false
+		}
+	}
+	return l[LabelDeploy] == name
+}
+
+// applyFailed is the error of applying kind name: an object of that name
+// that is being deleted (see notTerminating) is the reason, rather than
+// the API server's complaint about it (an immutable selector, say).
+func (a *Workloads) applyFailed(ctx context.Context, ns, name, kind string, err error) error {
+	get, _ := a.calls(ns, kind)
+	if obj, gerr := get(ctx, name); gerr == nil {
+		if terr := notTerminating(kind, obj); terr != nil {
+			return terr
+		}
+	}
+	return err
+}
+
+// notTerminating refuses an applied object that is being deleted (one of
+// a Helm release just uninstalled that a finalizer keeps a while): it is
+// about to vanish, so the item fails and its retry makes the object anew.
+func notTerminating(kind string, obj metav1.Object) error {
+	if obj.GetDeletionTimestamp() == nil {
+		return nil
+	}
+	return fmt.Errorf("%s %s/%s is still being deleted (finalizers %v); it is applied again when it is gone", kind, obj.GetNamespace(), obj.GetName(), obj.GetFinalizers())
 }
 
 // pullSecret makes the namespace's kubernetes.io/dockerconfigjson Secret of
