@@ -13,9 +13,12 @@ import (
 	"github.com/ote-stack/ote/hub/store/storetest"
 )
 
+// ctx bounds a test's store calls. The bound is a safety net against a
+// hung database, not a timing: a loaded machine running the race detector
+// spent most of 30 s seeding 2,500 users.
 func ctx(t *testing.T) context.Context {
 	t.Helper()
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	t.Cleanup(cancel)
 	return c
 }
