@@ -47,4 +47,10 @@ package protocol
 //     labels (they are plain labels) but sets no securityContext, so its
 //     container apps' pods are refused in a restricted namespace: upgrade
 //     agents with the hub.
+//   - 1 (2026-12-01, compatible addition): item state StateApplying, sent
+//     by an agent for a revision whose apply has run for a heartbeat
+//     period and not ended (its applied or failed status follows). A hub
+//     stores it like the other states and counts the cluster as waiting.
+//     A hub from before refuses the status message (unknown state) and
+//     closes the session: upgrade the hub before the agents.
 const Version = 1
