@@ -268,3 +268,24 @@ func TestAppliesOfOneKeyNeverOverlap(t *testing.T) {
 		t.Fatalf("at most %d applies ran at once, want the bound %d", ap.maxActive, bound)
 	}
 }
+
+// TestStatusesLostInACutAreSentAgain: the hub never got the statuses of a
+// session that was cut right after sending them; the next session sends
+// them again, though the hub has nothing newer to send.
+func TestStatusesLostInACutAreSentAgain(t *testing.T) {
+	h := newFakeHub(t)
+	h.deaf = 1
+	h.desired = []protocol.Item{nsItem("ns1", 1)}
+	c := newClientWith(t, h, newGateApplier(nil), nil)
+	run(t, c)
+	conn := <-h.conns
+	eventually(t, "the status sent into the cut", func() bool { h.mu.Lock(); defer h.mu.Unlock(); return h.dropped == 1 })
+	conn.Close()
+	eventually(t, "ns1's status after the reconnect", func() bool {
+		st, ok, _ := h.latestStatus("ns1")
+		return ok && st.State == protocol.StateApplied && st.Revision == 1
+	})
+	if _, _, hellos, _, _ := h.snapshot(); len(hellos) != 2 || hellos[1].AppliedRevision != 1 {
+		t.Fatalf("hellos %+v", hellos)
+	}
+}

@@ -34,6 +34,8 @@ type fakeHub struct {
 	refuse   bool
 	pongs    int // pongs the agent answered to the test's pings
 	beats    int // heartbeats received
+	deaf     int // sessions, first ones, whose statuses are lost (counted in dropped)
+	dropped  int
 	conns    chan *websocket.Conn
 	desired  []protocol.Item // sent as the resync
 }
@@ -143,6 +145,10 @@ func (h *fakeHub) serve(c *websocket.Conn) {
 		h.mu.Lock()
 		switch m.Kind {
 		case protocol.KindStatus:
+			if len(h.hellos) <= h.deaf {
+				h.dropped += len(m.Status.Items)
+				break
+			}
 			h.statuses = append(h.statuses, m.Status.Items...)
 		case protocol.KindInventory:
 			h.invs = append(h.invs, *m.Inventory)
