@@ -289,3 +289,40 @@ func TestStatusesLostInACutAreSentAgain(t *testing.T) {
 		t.Fatalf("hellos %+v", hellos)
 	}
 }
+
+// TestSessionCloseCancelsAppliesAndResumesThem: a closing session cancels
+// its applies through their context and waits for them; the next session
+// applies the cancelled item again, never beside the cancelled apply.
+func TestSessionCloseCancelsAppliesAndResumesThem(t *testing.T) {
+	h := newFakeHub(t)
+	h.desired = []protocol.Item{nsItem("slow", 1)}
+	release := make(chan struct{})
+	ap := newGateApplier(map[string]chan struct{}{"slow@1": release})
+	c := newClientWith(t, h, ap, nil)
+	run(t, c)
+	conn := <-h.conns
+	eventually(t, "the slow apply started", func() bool { return len(ap.startedRevisions("slow")) == 1 })
+	conn.Close()
+	<-h.conns
+	eventually(t, "the cancelled apply started again in the new session", func() bool { return len(ap.startedRevisions("slow")) == 2 })
+	close(release)
+	eventually(t, "slow applied", func() bool {
+		st, ok, _ := h.latestStatus("slow")
+		return ok && st.State == protocol.StateApplied && st.Revision == 1
+	})
+	for _, st := range h.snapshotStatuses() {
+		if st.Name == "slow" && st.State == protocol.StateFailed {
+			t.Fatalf("a cancelled apply was reported failed: %+v", st)
+		}
+	}
+	ap.mu.Lock()
+	defer ap.mu.Unlock()
+	if ap.overlap != "" {
+		t.Fatal("the new session applied slow beside the cancelled apply")
+	}
+}
+
+func (h *fakeHub) snapshotStatuses() []protocol.ItemStatus {
+	_, _, _, st, _ := h.snapshot()
+	return st
+}

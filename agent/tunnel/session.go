@@ -16,7 +16,10 @@ import (
 )
 
 // session runs one connection: hello and welcome, then the inventory and
-// heartbeat sender and the desired-state worker beside the reader.
+// heartbeat sender and the apply dispatcher beside the reader. Its
+// goroutines (reader and writer of the peer, sender, dispatcher, and the
+// applies the dispatcher starts) stop when it closes; it returns once they
+// have, the applies within drainApplies.
 func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 	hdr := http.Header{}
 	hdr.Set(protocol.HeaderCluster, c.cfg.ClusterName)
