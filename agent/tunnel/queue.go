@@ -36,7 +36,7 @@ type slot struct {
 	running bool
 	runRev  uint64         // revision of the running apply
 	done    uint64         // highest revision whose apply finished (applied or failed)
-	last    *protocol.Item // the item of done
+	last    *protocol.Item // the item of done while it failed, for the retry
 	failed  bool           // last failed: retried until a revision applies
 }
 
@@ -133,7 +133,17 @@ func (q *applyQueue) finish(it protocol.Item, epoch uint64, failed, cancelled bo
 			s.pending = &it
 		}
 	case it.Revision >= s.done:
-		s.done, s.last, s.failed = it.Revision, &it, failed
+		s.done, s.failed, s.last = it.Revision, failed, nil
+		if failed {
+			s.last = &it
+		} else if it.Deleted && s.pending == nil {
+			// Gone for good: the slot would only hold memory. The hub
+			// sends nothing older again (the agent's revision covers it).
+			delete(q.slots, it.ItemKey)
+			q.checkResync()
+			q.signal()
+			return
+		}
 	}
 	q.enqueue(it.ItemKey, s)
 	q.checkResync()
@@ -146,7 +156,7 @@ func (q *applyQueue) retryFailed() {
 	defer q.mu.Unlock()
 	keys := make([]protocol.ItemKey, 0)
 	for k, s := range q.slots {
-		if s.failed && s.pending == nil && !s.running {
+		if s.failed && s.last != nil && s.pending == nil && !s.running {
 			keys = append(keys, k)
 		}
 	}
@@ -182,7 +192,8 @@ func (q *applyQueue) checkResync() {
 		return
 	}
 	for k, rev := range q.resyncWait {
-		if s := q.slots[k]; s != nil && s.done >= rev {
+		// A key without a slot was deleted once applied.
+		if s := q.slots[k]; s == nil || s.done >= rev {
 			delete(q.resyncWait, k)
 		}
 	}
@@ -214,6 +225,18 @@ func (q *applyQueue) idleChan() <-chan struct{} {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.idle
+}
+
+// load is how many applies run and how many items wait.
+func (q *applyQueue) load() (running, waiting int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, s := range q.slots {
+		if s.pending != nil {
+			waiting++
+		}
+	}
+	return q.running, waiting
 }
 
 func (q *applyQueue) resyncCount() uint64 {

@@ -123,3 +123,23 @@ func TestOutboxNeverGoesBack(t *testing.T) {
 		t.Fatal("after the hub's revisions started over, a low revision is dropped")
 	}
 }
+
+func TestQueueForgetsDeletedItemsOnceApplied(t *testing.T) {
+	q := newApplyQueue(make(chan struct{}, 1))
+	gone := nsItem("a", 2)
+	gone.Deleted = true
+	q.record(gone)
+	q.expectResync([]protocol.Item{gone})
+	it, ep, _ := q.next(4)
+	q.finish(it, ep, false, false)
+	q.mu.Lock()
+	n := len(q.slots)
+	q.mu.Unlock()
+	if n != 0 || q.resyncCount() != 1 {
+		t.Fatalf("%d slots left, %d resyncs", n, q.resyncCount())
+	}
+	running, waiting := q.load()
+	if running != 0 || waiting != 0 {
+		t.Fatalf("load %d %d", running, waiting)
+	}
+}

@@ -215,6 +215,9 @@ func (c *Client) dispatch(ctx context.Context, peer *wsconn.Peer, hb time.Durati
 			}
 			go c.applyOne(actx, it, epoch, applyingAfter)
 		}
+		running, waiting := c.queue.load()
+		c.metrics.running.Set(float64(running))
+		c.metrics.waiting.Set(float64(waiting))
 		if !c.flush(ctx, peer) {
 			return
 		}
