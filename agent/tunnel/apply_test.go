@@ -326,3 +326,29 @@ func (h *fakeHub) snapshotStatuses() []protocol.ItemStatus {
 	_, _, _, st, _ := h.snapshot()
 	return st
 }
+
+// TestHubWhoseRevisionsStartedOver: a hub on a new database resyncs from
+// revision numbers lower than the agent's; the agent applies them and
+// reports them, rather than taking them for repeats.
+func TestHubWhoseRevisionsStartedOver(t *testing.T) {
+	h := newFakeHub(t)
+	h.desired = []protocol.Item{nsItem("old", 5)}
+	ap := newGateApplier(nil)
+	c := newClientWith(t, h, ap, nil)
+	run(t, c)
+	conn := <-h.conns
+	eventually(t, "old@5 applied", func() bool { st, ok, _ := h.latestStatus("old"); return ok && st.Revision == 5 })
+	h.mu.Lock()
+	h.desired, h.replaced = []protocol.Item{nsItem("old", 1), nsItem("new", 2)}, true
+	h.mu.Unlock()
+	conn.Close()
+	eventually(t, "the new database's items applied", func() bool {
+		o, ok1, _ := h.latestStatus("old")
+		n, ok2, _ := h.latestStatus("new")
+		return ok1 && ok2 && o.Revision == 1 && n.Revision == 2 && n.State == protocol.StateApplied
+	})
+	eventually(t, "the agent's revision is the new hub's", func() bool { return c.AppliedRevision() == 2 && c.Resyncs() == 2 })
+	if got := ap.startedRevisions("old"); !slices.Equal(got, []uint64{5, 1}) {
+		t.Fatalf("old applied at %v", got)
+	}
+}

@@ -32,9 +32,10 @@ type fakeHub struct {
 	statuses []protocol.ItemStatus
 	invs     []protocol.Inventory
 	refuse   bool
-	pongs    int // pongs the agent answered to the test's pings
-	beats    int // heartbeats received
-	deaf     int // sessions, first ones, whose statuses are lost (counted in dropped)
+	pongs    int  // pongs the agent answered to the test's pings
+	beats    int  // heartbeats received
+	deaf     int  // sessions, first ones, whose statuses are lost (counted in dropped)
+	replaced bool // the hub's database was replaced: resync everything, whatever the hello says
 	dropped  int
 	conns    chan *websocket.Conn
 	desired  []protocol.Item // sent as the resync
@@ -119,9 +120,13 @@ func (h *fakeHub) serve(c *websocket.Conn) {
 	h.mu.Lock()
 	h.hellos = append(h.hellos, *hello.Hello)
 	items := append([]protocol.Item(nil), h.desired...)
+	replaced := h.replaced
 	h.mu.Unlock()
 	write(&protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{ProtocolVersion: protocol.Version, HeartbeatMillis: 200}})
 	upTo := hello.Hello.AppliedRevision
+	if replaced {
+		upTo = 0
+	}
 	var send []protocol.Item
 	for _, it := range items {
 		if it.Revision > upTo {

@@ -220,6 +220,13 @@ func (q *applyQueue) forget() {
 	q.ready = nil
 }
 
+// current reports whether epoch is the queue's: no forget since.
+func (q *applyQueue) current(epoch uint64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return epoch == q.epoch
+}
+
 // idleChan is closed once no apply runs.
 func (q *applyQueue) idleChan() <-chan struct{} {
 	q.mu.Lock()

@@ -269,7 +269,7 @@ func (c *Client) applyOne(ctx context.Context, it protocol.Item, epoch uint64, a
 	slow := time.AfterFunc(applyingAfter, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if !over {
+		if !over && c.queue.current(epoch) {
 			c.box.put(protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplying})
 		}
 	})
@@ -286,8 +286,11 @@ func (c *Client) applyOne(ctx context.Context, it protocol.Item, epoch uint64, a
 	}
 	st := c.outcome(it, err)
 	// The status goes in before the key is free, so a newer revision's
-	// status always comes after it.
-	c.box.put(st)
+	// status always comes after it. A revision of a database the hub no
+	// longer has is not reported.
+	if c.queue.current(epoch) {
+		c.box.put(st)
+	}
 	c.queue.finish(it, epoch, err != nil, false)
 }
 
