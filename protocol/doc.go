@@ -25,6 +25,7 @@
 //	                          then each new revision as it is written
 //	agent → hub   Inventory   a full snapshot of nodes, then coalesced deltas
 //	agent → hub   Status      the outcome of applying items, per item and revision
+//	                          (applying while a long apply runs, then applied or failed)
 //	agent → hub   Heartbeat   every heartbeat period
 //	either        Error       a refusal; the sender closes the session after it
 //
