@@ -78,7 +78,7 @@ func (m *Message) Validate() error {
 				if err := st.ItemKey.validate(); err != nil {
 					return err
 				}
-				if st.State != StateApplied && st.State != StateFailed {
+				if st.State != StateApplied && st.State != StateFailed && st.State != StateApplying {
 					return fmt.Errorf("status of %s: unknown state %q", st.ItemKey, st.State)
 				}
 			}

@@ -19,6 +19,7 @@ func TestRoundTrip(t *testing.T) {
 			{ItemKey: ItemKey{Kind: ItemNodeLabel, Name: "n1/gpu"}, Revision: 9, Spec: spec},
 		}}},
 		{Kind: KindStatus, Status: &Status{AppliedRevision: 9, Items: []ItemStatus{{ItemKey: ItemKey{Kind: ItemNamespace, Name: "ns1"}, Revision: 8, State: StateApplied}}}},
+		{Kind: KindStatus, Status: &Status{AppliedRevision: 9, Items: []ItemStatus{{ItemKey: ItemKey{Kind: ItemWorkload, Name: "ns1/web"}, Revision: 9, State: StateApplying}}}},
 		{Kind: KindInventory, Inventory: &Inventory{Full: true, Nodes: []Node{{Name: "n1", CPU: 4, Memory: 8 << 30, Ready: true}}}},
 		{Kind: KindHeartbeat, Heartbeat: &Heartbeat{UnixMillis: 1}},
 		{Kind: KindError, Error: &Error{Code: ErrCodeBadMessage, Message: "x"}},

@@ -25,6 +25,7 @@
 //	                          then each new revision as it is written
 //	agent → hub   Inventory   a full snapshot of nodes, then coalesced deltas
 //	agent → hub   Status      the outcome of applying items, per item and revision
+//	                          (applying while a long apply runs, then applied or failed)
 //	agent → hub   Heartbeat   every heartbeat period
 //	either        Error       a refusal; the sender closes the session after it
 //
@@ -47,4 +48,10 @@ package protocol
 //     labels (they are plain labels) but sets no securityContext, so its
 //     container apps' pods are refused in a restricted namespace: upgrade
 //     agents with the hub.
+//   - 1 (2026-12-01, compatible addition): item state StateApplying, sent
+//     by an agent for a revision whose apply has run for a heartbeat
+//     period and not ended (its applied or failed status follows). A hub
+//     stores it like the other states and counts the cluster as waiting.
+//     A hub from before refuses the status message (unknown state) and
+//     closes the session: upgrade the hub before the agents.
 const Version = 1

@@ -161,6 +161,10 @@ type ItemState string
 const (
 	StateApplied ItemState = "applied"
 	StateFailed  ItemState = "failed"
+	// StateApplying (optional, 2026-12-01): the revision's apply has
+	// started and not ended yet (a chart that installs for minutes). The
+	// revision's applied or failed status follows it.
+	StateApplying ItemState = "applying"
 )
 
 // ItemStatus reports the outcome of applying one revision of one item.

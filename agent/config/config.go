@@ -36,6 +36,9 @@ type Options struct {
 	// business namespace it makes (least privilege: no rights elsewhere).
 	WorkloadRole   string
 	ServiceAccount string
+	// ApplyConcurrency is how many desired items of different keys (say,
+	// two deployments' charts) apply at once.
+	ApplyConcurrency int
 
 	envErr error
 }
@@ -46,6 +49,7 @@ func Default() *Options {
 		CredentialSecret: "ote-system/ote-agent-credential",
 		MetricsListen:    ":9090",
 		LogLevel:         "info",
+		ApplyConcurrency: 4,
 	}
 }
 
@@ -61,6 +65,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.MetricsListen, "metrics-listen", "OTE_METRICS_LISTEN", "address of /metrics and /healthz (empty: off)")
 	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
 	b.String(&o.WorkloadRole, "workload-role", "OTE_WORKLOAD_ROLE", "ClusterRole to bind to the agent's ServiceAccount in each business namespace (empty: none)")
+	b.Int(&o.ApplyConcurrency, "apply-concurrency", "OTE_APPLY_CONCURRENCY", "desired items of different deployments applied at once (revisions of one apply in order)")
 	b.String(&o.ServiceAccount, "service-account", "OTE_SERVICE_ACCOUNT", "the agent's ServiceAccount as namespace/name (with --workload-role)")
 	o.envErr = b.Err()
 }
@@ -99,6 +104,9 @@ func (o *Options) Validate() error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", o.LogLevel))
+	}
+	if o.ApplyConcurrency < 1 {
+		errs = append(errs, fmt.Errorf("--apply-concurrency must be 1 or more, got %d", o.ApplyConcurrency))
 	}
 	if o.WorkloadRole != "" {
 		if sns, sn, ok := strings.Cut(o.ServiceAccount, "/"); !ok || sns == "" || sn == "" {

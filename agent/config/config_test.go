@@ -35,6 +35,21 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+func TestApplyConcurrency(t *testing.T) {
+	base := []string{"--hub-url", "https://hub:8443", "--cluster-name", "edge-1"}
+	o, err := parse(nil, base...)
+	if err != nil || o.ApplyConcurrency != 4 {
+		t.Fatalf("default: %v %d", err, o.ApplyConcurrency)
+	}
+	o, err = parse(map[string]string{"OTE_APPLY_CONCURRENCY": "8"}, base...)
+	if err != nil || o.ApplyConcurrency != 8 {
+		t.Fatalf("from the environment: %v %d", err, o.ApplyConcurrency)
+	}
+	if _, err := parse(nil, append(base, "--apply-concurrency", "0")...); err == nil || !strings.Contains(err.Error(), "--apply-concurrency") {
+		t.Fatalf("zero: %v", err)
+	}
+}
+
 func TestHubCA(t *testing.T) {
 	o, err := parse(map[string]string{"OTE_HUB_CA": "/etc/ote/hub-ca/ca.crt"}, "--hub-url", "https://hub:8443", "--cluster-name", "edge-1")
 	if err != nil || o.HubCA != "/etc/ote/hub-ca/ca.crt" {

@@ -77,6 +77,15 @@ type Config struct {
 	// CoalesceInventory waits this long after a node change to gather more
 	// changes into one delta (default 500ms).
 	CoalesceInventory time.Duration
+	// ApplyConcurrency is how many items (of different keys) apply at once
+	// (default 4). Revisions of one key apply one after the other.
+	ApplyConcurrency int
+	// ApplyTimeout bounds one apply (default 10m: a Helm install may take
+	// minutes).
+	ApplyTimeout time.Duration
+	// ReportApplyingAfter reports an item as applying once its apply has
+	// run this long (default: one heartbeat period).
+	ReportApplyingAfter time.Duration
 }
 
 // Client maintains the tunnel. Run it once.
@@ -88,12 +97,19 @@ type Client struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	applied   atomic.Uint64 // highest revision processed, across sessions
+	applied   atomic.Uint64 // highest revision recorded, across sessions
 	connected atomic.Bool
-	resyncs   atomic.Uint64 // resyncs processed: one per session that got that far
 
-	mu        sync.Mutex // guards failed and workloads
-	failed    map[protocol.ItemKey]protocol.Item
+	// queue and box outlive sessions; wake tells the current session's
+	// dispatcher that either has work.
+	wake  chan struct{}
+	queue *applyQueue
+	box   *outbox
+	// lastCut is when the previous session ended and unsure how far back
+	// its sends may not have arrived; only Run's goroutine uses it.
+	lastCut time.Time
+
+	mu        sync.Mutex               // guards workloads
 	workloads map[string]protocol.Item // applied workload items by name
 }
 
@@ -115,6 +131,12 @@ func New(cfg Config) (*Client, error) {
 	if cfg.CoalesceInventory <= 0 {
 		cfg.CoalesceInventory = 500 * time.Millisecond
 	}
+	if cfg.ApplyConcurrency <= 0 {
+		cfg.ApplyConcurrency = 4
+	}
+	if cfg.ApplyTimeout <= 0 {
+		cfg.ApplyTimeout = 10 * time.Minute
+	}
 	m, err := newMetrics(cfg.Registerer)
 	if err != nil {
 		return nil, err
@@ -124,10 +146,11 @@ func New(cfg Config) (*Client, error) {
 	hc.RetryWaitMin, hc.RetryWaitMax = 500*time.Millisecond, 5*time.Second
 	hc.Logger = nil
 	hc.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg.TLS, Proxy: http.ProxyFromEnvironment}}
+	wake := make(chan struct{}, 1)
 	return &Client{
 		cfg: cfg, base: base, http: hc, log: cfg.Log.With("cluster", cfg.ClusterName), metrics: m,
 		dialer: &websocket.Dialer{TLSClientConfig: cfg.TLS, HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment},
-		failed: map[protocol.ItemKey]protocol.Item{}, workloads: map[string]protocol.Item{},
+		wake:   wake, queue: newApplyQueue(wake), box: newOutbox(wake), workloads: map[string]protocol.Item{},
 	}, nil
 }
 
@@ -136,9 +159,10 @@ func (c *Client) Connected() bool { return c.connected.Load() }
 
 // Resyncs counts the sessions whose resync (everything the hub had for this
 // agent when it connected) has been applied.
-func (c *Client) Resyncs() uint64 { return c.resyncs.Load() }
+func (c *Client) Resyncs() uint64 { return c.queue.resyncCount() }
 
-// AppliedRevision is the highest revision processed.
+// AppliedRevision is the highest revision processed: taken in, to be
+// applied by this process (the revision Hello names).
 func (c *Client) AppliedRevision() uint64 { return c.applied.Load() }
 
 // Run keeps a session with the hub until ctx ends.

@@ -8,6 +8,8 @@ type metrics struct {
 	revision   prometheus.Gauge
 	nodes      prometheus.Gauge
 	items      *prometheus.CounterVec
+	running    prometheus.Gauge
+	waiting    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -19,11 +21,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		items: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ote_agent_items_total", Help: "Desired items applied, by kind and outcome (applied, failed).",
 		}, []string{"kind", "state"}),
+		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ote_agent_applies_running", Help: "Desired items being applied now."}),
+		waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ote_agent_applies_waiting", Help: "Desired items waiting for an apply slot or for the running apply of their key."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.reconnects, m.revision, m.nodes, m.items} {
+	for _, c := range []prometheus.Collector{m.connected, m.reconnects, m.revision, m.nodes, m.items, m.running, m.waiting} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -2,7 +2,6 @@ package tunnel
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,7 +16,10 @@ import (
 )
 
 // session runs one connection: hello and welcome, then the inventory and
-// heartbeat sender and the desired-state worker beside the reader.
+// heartbeat sender and the apply dispatcher beside the reader. Its
+// goroutines (reader and writer of the peer, sender, dispatcher, and the
+// applies the dispatcher starts) stop when it closes; it returns once they
+// have, the applies within drainApplies.
 func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 	hdr := http.Header{}
 	hdr.Set(protocol.HeaderCluster, c.cfg.ClusterName)
@@ -70,14 +72,22 @@ func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 		ReadTimeout: 3 * hb, PingEvery: hb, WriteTimeout: 15 * time.Second,
 		MaxMessage: protocol.MaxMessageSize, QueueLen: 64,
 	})
+	// What the previous session sent in its last read deadline and a ping
+	// period may not have reached the hub: say it again.
+	if !c.lastCut.IsZero() {
+		c.box.resendSince(c.lastCut)
+	}
+	defer func() { c.lastCut = time.Now().Add(-4 * hb) }()
+
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	desired := make(chan *protocol.Desired, 64)
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); c.sendLoop(sctx, peer, hb) }()
-	go func() { defer wg.Done(); c.applyLoop(sctx, peer, desired) }()
+	go func() { defer wg.Done(); c.dispatch(sctx, peer, hb) }()
 
+	// The reader only records: it never waits for an apply, so pongs and
+	// the hub's messages are read while charts install.
 	err = peer.Run(sctx, func(b []byte) error {
 		m, err := protocol.Decode(b)
 		if err != nil {
@@ -85,12 +95,8 @@ func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 		}
 		switch m.Kind {
 		case protocol.KindDesired:
-			select {
-			case desired <- m.Desired:
-				return nil
-			case <-sctx.Done():
-				return sctx.Err()
-			}
+			c.record(m.Desired)
+			return nil
 		case protocol.KindError:
 			return fmt.Errorf("hub closed the session: %s", m.Error)
 		default:
@@ -100,6 +106,28 @@ func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 	cancel()
 	wg.Wait()
 	return true, err
+}
+
+// record takes in a Desired message without waiting.
+func (c *Client) record(d *protocol.Desired) {
+	if d.Resync && d.UpTo < c.applied.Load() {
+		// The hub has none of the revisions we have seen (its database
+		// was replaced) and starts over from its full state.
+		c.log.Warn("the hub's revisions went back; taking its state afresh", "hub_revision", d.UpTo, "applied_revision", c.applied.Load())
+		c.queue.forget()
+		c.box.forget()
+		c.applied.Store(0)
+	}
+	for _, it := range d.Items {
+		c.queue.record(it)
+	}
+	if d.UpTo > c.applied.Load() {
+		c.applied.Store(d.UpTo)
+		c.metrics.revision.Set(float64(d.UpTo))
+	}
+	if d.Resync {
+		c.queue.expectResync(d.Items)
+	}
 }
 
 // send encodes and queues m.
@@ -148,9 +176,30 @@ func (c *Client) sendLoop(ctx context.Context, peer *wsconn.Peer, hb time.Durati
 	}
 }
 
-// applyLoop applies desired items in order, reports their status, and
-// retries the failed ones.
-func (c *Client) applyLoop(ctx context.Context, peer *wsconn.Peer, desired <-chan *protocol.Desired) {
+// drainApplies bounds how long a closing session waits for the applies it
+// cancelled.
+const drainApplies = 10 * time.Second
+
+// dispatch starts applies as the queue has them (at most ApplyConcurrency
+// at once, one per key), sends the statuses of the outbox, retries failed
+// items and reports pod changes. On the way out it cancels the applies it
+// started and waits for them, within drainApplies; one that outlasts it
+// keeps its key busy until it returns, so a key never applies twice at
+// once.
+func (c *Client) dispatch(ctx context.Context, peer *wsconn.Peer, hb time.Duration) {
+	actx, cancelApplies := context.WithCancel(ctx)
+	defer func() {
+		cancelApplies()
+		select {
+		case <-c.queue.idleChan():
+		case <-time.After(drainApplies):
+			c.log.Warn("applies still running after the session closed", "waited", drainApplies)
+		}
+	}()
+	applyingAfter := c.cfg.ReportApplyingAfter
+	if applyingAfter <= 0 {
+		applyingAfter = hb
+	}
 	retry := time.NewTicker(c.cfg.RetryFailedEvery)
 	defer retry.Stop()
 	var podsChanged <-chan struct{}
@@ -159,86 +208,109 @@ func (c *Client) applyLoop(ctx context.Context, peer *wsconn.Peer, desired <-cha
 	}
 	var podsDue <-chan time.Time
 	for {
-		var items []protocol.Item
-		var upTo uint64
-		resync := false
+		for {
+			it, epoch, ok := c.queue.next(c.cfg.ApplyConcurrency)
+			if !ok {
+				break
+			}
+			go c.applyOne(actx, it, epoch, applyingAfter)
+		}
+		running, waiting := c.queue.load()
+		c.metrics.running.Set(float64(running))
+		c.metrics.waiting.Set(float64(waiting))
+		if !c.flush(ctx, peer) {
+			return
+		}
 		select {
 		case <-ctx.Done():
 			return
+		case <-c.wake:
+		case <-retry.C:
+			c.queue.retryFailed()
 		case <-podsChanged:
 			if podsDue == nil {
 				podsDue = time.After(c.cfg.CoalesceInventory)
 			}
-			continue
 		case <-podsDue:
 			podsDue = nil
-			if st := c.podStatuses(c.cfg.Pods.Drain()); len(st) > 0 {
-				if c.send(ctx, peer, &protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: st, AppliedRevision: c.applied.Load()}}) != nil {
-					return
-				}
+			for _, st := range c.podStatuses(c.cfg.Pods.Drain()) {
+				c.box.put(st)
 			}
-			continue
-		case d := <-desired:
-			items, upTo, resync = d.Items, d.UpTo, d.Resync
-		case <-retry.C:
-			c.mu.Lock()
-			for _, it := range c.failed {
-				items = append(items, it)
-			}
-			c.mu.Unlock()
-			if len(items) == 0 {
-				continue
-			}
-		}
-		statuses := make([]protocol.ItemStatus, 0, len(items))
-		for _, it := range items {
-			statuses = append(statuses, c.applyItem(ctx, it))
-			if ctx.Err() != nil {
-				return
-			}
-		}
-		if upTo > c.applied.Load() {
-			c.applied.Store(upTo)
-			c.metrics.revision.Set(float64(upTo))
-		}
-		if resync {
-			c.resyncs.Add(1)
-		}
-		if len(statuses) == 0 {
-			continue
-		}
-		if c.send(ctx, peer, &protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: statuses, AppliedRevision: c.applied.Load()}}) != nil {
-			return
 		}
 	}
 }
 
-func (c *Client) applyItem(ctx context.Context, it protocol.Item) protocol.ItemStatus {
-	actx, cancel := context.WithTimeout(ctx, time.Minute)
-	err := c.cfg.Applier.Apply(actx, it)
-	cancel()
-	st := protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied}
-	c.mu.Lock()
-	if prev, ok := c.failed[it.ItemKey]; ok && prev.Revision > it.Revision {
-		// A newer revision failed meanwhile and will be retried; this
-		// one is stale.
-		c.mu.Unlock()
-		return st
+// flush sends what the outbox holds; false when the session is closing
+// (what was not sent stays for the next one).
+func (c *Client) flush(ctx context.Context, peer *wsconn.Peer) bool {
+	for {
+		batch := c.box.take(500)
+		if len(batch) == 0 {
+			return true
+		}
+		items := make([]protocol.ItemStatus, len(batch))
+		for i, b := range batch {
+			items[i] = b.st
+		}
+		if c.send(ctx, peer, &protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: items, AppliedRevision: c.applied.Load()}}) != nil {
+			c.box.restore(batch)
+			return false
+		}
+		c.box.markSent(batch, time.Now())
 	}
+}
+
+// applyOne applies one item that the queue started and reports it: as
+// applying once it has run for applyingAfter, then its outcome. Cancelled
+// by its session's close, it goes back to the queue unreported.
+func (c *Client) applyOne(ctx context.Context, it protocol.Item, epoch uint64, applyingAfter time.Duration) {
+	var mu sync.Mutex // guards over
+	over := false
+	slow := time.AfterFunc(applyingAfter, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !over && c.queue.current(epoch) {
+			c.box.put(protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplying})
+		}
+	})
+	tctx, cancel := context.WithTimeout(ctx, c.cfg.ApplyTimeout)
+	err := c.cfg.Applier.Apply(tctx, it)
+	cancel()
+	slow.Stop()
+	mu.Lock()
+	over = true
+	mu.Unlock()
+	if err != nil && ctx.Err() != nil {
+		c.queue.finish(it, epoch, false, true)
+		return
+	}
+	st := c.outcome(it, err)
+	// The status goes in before the key is free, so a newer revision's
+	// status always comes after it. A revision of a database the hub no
+	// longer has is not reported.
+	if c.queue.current(epoch) {
+		c.box.put(st)
+	}
+	c.queue.finish(it, epoch, err != nil, false)
+}
+
+// outcome is the status of an apply that ended.
+func (c *Client) outcome(it protocol.Item, err error) protocol.ItemStatus {
+	st := protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied}
 	if err != nil {
 		st.State, st.Message = protocol.StateFailed, err.Error()
-		c.failed[it.ItemKey] = it
-	} else {
-		delete(c.failed, it.ItemKey)
 	}
 	if it.Kind == protocol.ItemWorkload {
-		if err == nil && !it.Deleted {
-			c.workloads[it.Name] = it
-		} else {
-			delete(c.workloads, it.Name)
+		c.mu.Lock()
+		if prev, ok := c.workloads[it.Name]; !ok || prev.Revision <= it.Revision {
+			if err == nil && !it.Deleted {
+				c.workloads[it.Name] = it
+			} else {
+				delete(c.workloads, it.Name)
+			}
 		}
+		c.mu.Unlock()
 	}
-	c.mu.Unlock()
 	if err == nil && !it.Deleted && it.Kind == protocol.ItemWorkload && c.cfg.Pods != nil {
 		if ns, name, ok := strings.Cut(it.Name, "/"); ok {
 			pods := c.cfg.Pods.Counts(ns, name)
@@ -246,7 +318,7 @@ func (c *Client) applyItem(ctx context.Context, it protocol.Item) protocol.ItemS
 		}
 	}
 	c.metrics.items.WithLabelValues(string(it.Kind), string(st.State)).Inc()
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err != nil {
 		c.log.Warn("apply failed", "item", it.ItemKey.String(), "revision", it.Revision, "err", err)
 	}
 	return st

@@ -107,10 +107,11 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 				return tc.FetchPullSecret(ctx, ns, repo)
 			},
 		}),
-		Pods:         pods,
-		Log:          log,
-		Registerer:   reg,
-		AgentVersion: version,
+		Pods:             pods,
+		ApplyConcurrency: opts.ApplyConcurrency,
+		Log:              log,
+		Registerer:       reg,
+		AgentVersion:     version,
 	})
 	if err != nil {
 		return err
