@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +30,10 @@ type session struct {
 	wake      chan struct{} // cap 1: something to send
 	lastHeard atomic.Int64  // unix nanos of the last message
 	hello     bool          // Hello received (reader goroutine only)
-	syncDone  chan struct{}
+	syncDone  chan struct{} // closed when syncLoop has returned (or never ran)
+
+	endMu  sync.Mutex  // guards endErr
+	endErr *closeError // why the hub ended the session, when it did
 }
 
 // closeError is the error with which the hub ends a session deliberately.
@@ -41,15 +45,18 @@ type closeError struct {
 func (e *closeError) Error() string { return e.code + ": " + e.reason }
 
 // Serve runs the session of an authenticated cluster on conn until it ends.
+// Once Stop has begun, it closes conn and returns at once.
 func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
-	if h.stopping.Load() {
-		_ = conn.Close()
+	stopCtx, ok := h.admit()
+	if !ok {
+		if err := conn.Close(); err != nil {
+			h.log.Debug("close a connection refused during shutdown", "cluster", cluster.Name, "err", err)
+		}
 		return
 	}
-	h.serving.Add(1)
 	defer h.serving.Done()
 	var idb [8]byte
-	_, _ = rand.Read(idb[:])
+	rand.Read(idb[:]) // never fails (crypto/rand, Go 1.24+)
 	s := &session{
 		hub: h, id: hex.EncodeToString(idb[:]), cluster: cluster,
 		log:  h.log.With("cluster", cluster.Name, "session", hex.EncodeToString(idb[:])),
@@ -59,19 +66,24 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	s.peer = wsconn.New(conn, wsconn.Options{
 		ReadTimeout:  3 * h.opts.Heartbeat,
 		PingEvery:    h.opts.Heartbeat / 2,
-		WriteTimeout: 10 * time.Second,
+		WriteTimeout: h.opts.WriteTimeout,
 		MaxMessage:   protocol.MaxMessageSize,
 		QueueLen:     16,
 	})
+	// The handlers' context outlives Stop's signal (stopCtx) so that what
+	// the reader has in hand (a status report) is still handed over.
 	ctx, cancel := context.WithCancel(context.Background())
-	err := s.peer.Run(ctx, func(b []byte) error { return s.handle(ctx, b) })
+	err := s.peer.Run(stopCtx, func(b []byte) error { return s.handle(ctx, b) })
 	cancel()
 
 	var ce *closeError
+	if !errors.As(err, &ce) {
+		ce = s.ended()
+	}
 	reason := "disconnected"
-	if errors.As(err, &ce) {
+	if ce != nil {
 		reason = ce.code
-		s.log.Warn("session closed by the hub", "reason", ce.reason)
+		s.log.Warn("session closed by the hub", "code", ce.code, "reason", ce.reason)
 	} else {
 		s.log.Info("session ended", "err", err)
 	}
@@ -88,25 +100,84 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	}
 }
 
+// Codes of the sessions that the hub ends because a message could not go out.
+const (
+	codeSendTimeout = "send_timeout"
+	codeSendFailed  = "send_failed"
+)
+
 // refuse sends an Error to the agent and ends the session.
 func (s *session) refuse(code, format string, args ...any) error {
 	e := &closeError{code: code, reason: fmt.Sprintf(format, args...)}
-	s.send(context.Background(), &protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{Code: code, Message: e.reason}})
-	s.peer.Close(4000, code)
+	s.sayAndClose(context.Background(), 4000, code, &protocol.Error{Code: code, Message: e.reason})
 	return e
 }
 
-func (s *session) send(ctx context.Context, m *protocol.Message) {
+// sayAndClose tells the agent why its session ends, if the message can go
+// out within the send timeout, and closes the session. The close does not
+// depend on the message: an agent that does not read is closed all the same.
+func (s *session) sayAndClose(ctx context.Context, closeCode int, closeReason string, e *protocol.Error) {
+	if err := s.send(ctx, &protocol.Message{Kind: protocol.KindError, Error: e}); err != nil {
+		s.log.Info("could not tell the agent why its session ends", "code", e.Code, "err", err)
+	}
+	s.peer.Close(closeCode, closeReason)
+}
+
+// send queues m for the writer. It returns an error when m cannot be queued
+// within the send timeout or the session is closing; the caller must not
+// count m as sent. Once queued, m is written or the session closes (the
+// writer closes the peer on a failed write), so an agent never misses a
+// message without its session ending and a resync following.
+func (s *session) send(ctx context.Context, m *protocol.Message) error {
 	b, err := protocol.Encode(m)
 	if err != nil {
-		s.log.Warn("encode message", "kind", m.Kind, "err", err)
-		return
+		return fmt.Errorf("encode %s: %w", m.Kind, err)
 	}
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	sctx, cancel := context.WithTimeout(ctx, s.hub.opts.SendTimeout)
 	defer cancel()
-	if s.peer.Send(sctx, b) == nil {
-		s.hub.metrics.messages.WithLabelValues(string(m.Kind), "out").Inc()
+	if err := s.peer.Send(sctx, b); err != nil {
+		return fmt.Errorf("send %s: %w", m.Kind, err)
 	}
+	s.hub.metrics.messages.WithLabelValues(string(m.Kind), "out").Inc()
+	return nil
+}
+
+// end closes the session for a reason Serve logs; the first reason wins.
+func (s *session) end(code, reason string) {
+	s.endMu.Lock()
+	if s.endErr == nil {
+		s.endErr = &closeError{code: code, reason: reason}
+	}
+	s.endMu.Unlock()
+	s.peer.Close(1011, code)
+}
+
+// ended is the reason given to end, or nil.
+func (s *session) ended() *closeError {
+	s.endMu.Lock()
+	defer s.endMu.Unlock()
+	return s.endErr
+}
+
+// sendOrEnd sends m and, if it cannot, ends the session: the agent
+// reconnects and resyncs from what it has applied. It reports whether m was
+// sent.
+func (s *session) sendOrEnd(ctx context.Context, m *protocol.Message) bool {
+	err := s.send(ctx, m)
+	if err == nil {
+		return true
+	}
+	switch {
+	case errors.Is(err, wsconn.ErrClosed):
+		// The session is already ending, for a reason logged elsewhere.
+	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
+		s.end(codeSendTimeout, fmt.Sprintf("%s: no room in the agent's queue for %s; the agent reads too slowly", m.Kind, s.hub.opts.SendTimeout))
+	case ctx.Err() != nil:
+		// The session's context ended: the session is over.
+	default:
+		s.end(codeSendFailed, err.Error())
+	}
+	return false
 }
 
 // handle processes one message from the agent; an error ends the session.
@@ -163,22 +234,37 @@ func (s *session) onHello(ctx context.Context, hello *protocol.Hello) error {
 	if err := h.store.ClusterConnected(ctx, s.cluster.ID, s.id, hello.AgentVersion, time.Now()); err != nil {
 		return err
 	}
+	old, ok := h.register(s)
+	if !ok {
+		// Stop began after this session was admitted: it ends like the
+		// sessions Stop closed.
+		if err := h.store.ClusterDisconnected(ctx, s.cluster.ID, s.id, time.Now()); err != nil {
+			s.log.Warn("record disconnect", "err", err)
+		}
+		s.shutdown(ctx)
+		return &closeError{code: protocol.ErrCodeShutdown, reason: "hello during the hub's shutdown"}
+	}
 	s.hello = true
-	if old := h.register(s); old != nil {
+	if old != nil {
 		old.replaced()
 	}
 	s.log.Info("agent connected", "agent_version", hello.AgentVersion, "applied_revision", hello.AppliedRevision)
-	s.send(ctx, &protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{
+	if !s.sendOrEnd(ctx, &protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{
 		ProtocolVersion: protocol.Version,
 		HeartbeatMillis: h.opts.Heartbeat.Milliseconds(),
 		Revision:        head,
-	}})
+	}}) {
+		close(s.syncDone)
+		return nil // the peer is closed; Run returns with the reason
+	}
 	go s.syncLoop(ctx, after)
 	return nil
 }
 
 // syncLoop sends desired state: first everything after the agent's revision,
-// then whatever the hub wakes it for.
+// then whatever the hub wakes it for. sent is the revision the agent has
+// been sent up to; it advances only when a message was handed to the
+// writer. A message that cannot be ends the session.
 func (s *session) syncLoop(ctx context.Context, sent uint64) {
 	defer close(s.syncDone)
 	first := true
@@ -205,7 +291,9 @@ func (s *session) syncLoop(ctx context.Context, sent uint64) {
 					msg.Items[i].Spec = it.Spec
 				}
 			}
-			s.send(ctx, &protocol.Message{Kind: protocol.KindDesired, Desired: msg})
+			if !s.sendOrEnd(ctx, &protocol.Message{Kind: protocol.KindDesired, Desired: msg}) {
+				return
+			}
 			sent, first = upTo, false
 			if len(items) == 0 {
 				break
@@ -227,17 +315,17 @@ func (s *session) poke() {
 }
 
 func (s *session) replaced() {
-	s.send(context.Background(), &protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{
+	s.sayAndClose(context.Background(), 4001, "replaced by a newer session", &protocol.Error{
 		Code: protocol.ErrCodeReplaced, Message: "a newer session of this cluster replaced this one",
-	}})
-	s.peer.Close(4001, "replaced by a newer session")
+	})
 }
 
-func (s *session) shutdown() {
-	s.send(context.Background(), &protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{
+// shutdown tells the agent that the hub is stopping, waiting for room in its
+// queue until ctx ends at the latest, and closes the session.
+func (s *session) shutdown(ctx context.Context) {
+	s.sayAndClose(ctx, 1001, "hub shutting down", &protocol.Error{
 		Code: protocol.ErrCodeShutdown, Message: "hub is shutting down",
-	}})
-	s.peer.Close(1001, "hub shutting down")
+	})
 }
 
 func (s *session) onInventory(ctx context.Context, inv *protocol.Inventory) error {
