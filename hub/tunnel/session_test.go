@@ -50,6 +50,9 @@ type testHub struct {
 	logs    *logBuffer
 	url     string
 	cluster *store.Cluster
+	// serve, when set before the first dial, replaces the handler's call
+	// of Serve.
+	serve func(h *Hub, c *websocket.Conn, cl *store.Cluster)
 }
 
 func startTestHub(t *testing.T, opts Options) *testHub {
@@ -68,6 +71,7 @@ func startTestHub(t *testing.T, opts Options) *testHub {
 	if err := h.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	var th *testHub
 	up := websocket.Upgrader{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := up.Upgrade(w, r, nil)
@@ -79,13 +83,18 @@ func startTestHub(t *testing.T, opts Options) *testHub {
 				t.Errorf("socket write buffer: %v", err)
 			}
 		}
+		if th.serve != nil {
+			th.serve(h, c, cl)
+			return
+		}
 		h.Serve(c, cl)
 	}))
 	// Stop before the server closes: Close waits for the handlers, which
 	// return when their sessions end.
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Stop)
-	return &testHub{t: t, hub: h, store: st, logs: logs, url: "ws" + strings.TrimPrefix(srv.URL, "http"), cluster: cl}
+	th = &testHub{t: t, hub: h, store: st, logs: logs, url: "ws" + strings.TrimPrefix(srv.URL, "http"), cluster: cl}
+	return th
 }
 
 // testAgent speaks the protocol by hand over a socket with a small receive
@@ -235,5 +244,181 @@ func TestLostSendIsHealed(t *testing.T) {
 	}
 	if !strings.Contains(th.logs.String(), "send_timeout") {
 		t.Errorf("the hub did not log why it closed the session; hub log:\n%s", th.logs.String())
+	}
+}
+
+// waitUntil polls cond until it holds or d has passed.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Stop does not hold the sessions lock while it tells a stalled agent (its
+// queue full) that the hub stops: the hub answers meanwhile, and Stop ends
+// once the agent's connection does.
+func TestStopWithAStalledSession(t *testing.T) {
+	th := startTestHub(t, Options{Heartbeat: 10 * time.Second, WriteTimeout: time.Minute, SendTimeout: 30 * time.Second})
+	a := th.dial(0, map[string]bool{})
+	if _, err := a.read(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h := th.hub
+	waitUntil(t, 5*time.Second, "the session", func() bool { return h.Connected(th.cluster.ID) })
+	h.mu.Lock()
+	s := h.sessions[th.cluster.ID]
+	h.mu.Unlock()
+	// The agent does not read: fill the sockets and then the queue.
+	big := []byte(`{"kind":"heartbeat","heartbeat":{},"pad":"` + strings.Repeat("x", 64<<10) + `"}`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := s.peer.Send(ctx, big)
+		cancel()
+		if err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the session's queue never filled")
+		}
+	}
+
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); h.Stop() }()
+	// Stop is now waiting for room in the stalled queue (up to 30 s); the
+	// sessions lock is free all the while.
+	answered := make(chan bool)
+	go func() {
+		waitUntil(t, 5*time.Second, "stop to begin", func() bool {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			return h.stopping
+		})
+		answered <- h.Connected(th.cluster.ID)
+	}()
+	select {
+	case <-answered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Connected blocked while Stop was telling a stalled session")
+	}
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned while the stalled session's write was still pending")
+	default:
+	}
+	// The agent goes away: its connection ends, and so does Stop.
+	a.conn.Close()
+	select {
+	case <-stopped:
+	case <-time.After(45 * time.Second):
+		t.Fatal("Stop did not return after the stalled agent went away")
+	}
+	if h.Connected(th.cluster.ID) {
+		t.Fatal("a session is still registered after Stop")
+	}
+}
+
+// Serve calls racing Stop: each is either admitted, and then Stop waits for
+// it, or refused at once with its connection closed. Run with -race.
+func TestStopRacesServe(t *testing.T) {
+	th := startTestHub(t, Options{Heartbeat: 10 * time.Second, SendTimeout: time.Second})
+	var mu sync.Mutex
+	inFlight, admittedAfterStop := 0, 0
+	stopDone := make(chan struct{})
+	th.serve = func(h *Hub, c *websocket.Conn, cl *store.Cluster) {
+		mu.Lock()
+		inFlight++
+		mu.Unlock()
+		h.Serve(c, cl)
+		mu.Lock()
+		inFlight--
+		select {
+		case <-stopDone:
+			// Serve returned after Stop did: it must have been refused,
+			// which Stop does not wait for, and nothing it admitted may
+			// outlive Stop.
+			if h.Connected(cl.ID) {
+				admittedAfterStop++
+			}
+		default:
+		}
+		mu.Unlock()
+	}
+	dialer := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	hello, err := protocol.Encode(&protocol.Message{Kind: protocol.KindHello, Hello: &protocol.Hello{ProtocolVersion: protocol.Version, AgentVersion: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	// Agents of one cluster dial, say hello and read until their session
+	// ends (replaced by another's, or stopped), and dial again, until the
+	// test ends: Serve calls arrive before, during and after Stop.
+	var agents sync.WaitGroup
+	for range 8 {
+		agents.Add(1)
+		go func() {
+			defer agents.Done()
+			for ctx.Err() == nil {
+				c, _, err := dialer.DialContext(ctx, th.url, nil)
+				if err != nil {
+					continue
+				}
+				if c.WriteMessage(websocket.TextMessage, hello) == nil {
+					for c.SetReadDeadline(time.Now().Add(20*time.Second)) == nil {
+						if _, _, err := c.ReadMessage(); err != nil {
+							break
+						}
+					}
+				}
+				c.Close()
+			}
+		}()
+	}
+	t.Cleanup(func() { cancel(); agents.Wait() })
+	waitUntil(t, 10*time.Second, "a session", func() bool { return th.hub.Connected(th.cluster.ID) })
+
+	var stops sync.WaitGroup
+	for range 2 {
+		stops.Add(1)
+		go func() { defer stops.Done(); th.hub.Stop() }()
+	}
+	stops.Wait()
+	close(stopDone)
+	if th.hub.Connected(th.cluster.ID) {
+		t.Fatal("a session is registered after Stop returned")
+	}
+	// A Serve after Stop is refused: the agent's connection is closed
+	// without a welcome.
+	c, _, err := dialer.Dial(th.url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.WriteMessage(websocket.TextMessage, hello); err == nil {
+		if err := c.SetReadDeadline(time.Now().Add(5 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if _, b, err := c.ReadMessage(); err == nil {
+			t.Fatalf("a session served after Stop: %s", b)
+		} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatal("the hub neither served nor closed a connection made after Stop")
+		}
+	}
+	cancel()
+	agents.Wait()
+	waitUntil(t, 10*time.Second, "every Serve call to return", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return inFlight == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if admittedAfterStop > 0 {
+		t.Fatalf("%d sessions outlived Stop", admittedAfterStop)
 	}
 }
