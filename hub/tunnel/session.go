@@ -25,6 +25,7 @@ type session struct {
 	log     interface {
 		Info(string, ...any)
 		Warn(string, ...any)
+		Error(string, ...any)
 	}
 
 	wake      chan struct{} // cap 1: something to send
@@ -163,7 +164,12 @@ func (s *session) ended() *closeError {
 // reconnects and resyncs from what it has applied. It reports whether m was
 // sent.
 func (s *session) sendOrEnd(ctx context.Context, m *protocol.Message) bool {
-	err := s.send(ctx, m)
+	return s.endFor(ctx, m.Kind, s.send(ctx, m))
+}
+
+// endFor ends the session if err (of sending a message of kind) is not nil,
+// and reports whether it was nil.
+func (s *session) endFor(ctx context.Context, kind protocol.Kind, err error) bool {
 	if err == nil {
 		return true
 	}
@@ -171,7 +177,7 @@ func (s *session) sendOrEnd(ctx context.Context, m *protocol.Message) bool {
 	case errors.Is(err, wsconn.ErrClosed):
 		// The session is already ending, for a reason logged elsewhere.
 	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		s.end(codeSendTimeout, fmt.Sprintf("%s: no room in the agent's queue for %s; the agent reads too slowly", m.Kind, s.hub.opts.SendTimeout))
+		s.end(codeSendTimeout, fmt.Sprintf("%s: no room in the agent's queue for %s; the agent reads too slowly", kind, s.hub.opts.SendTimeout))
 	case ctx.Err() != nil:
 		// The session's context ended: the session is over.
 	default:
@@ -273,25 +279,15 @@ func (s *session) syncLoop(ctx context.Context, sent uint64) {
 			items, upTo, err := s.hub.itemsFor(ctx, s.cluster.ID, sent)
 			if err != nil {
 				if ctx.Err() == nil {
-					s.log.Warn("read desired state", "err", err)
-					s.peer.Close(1011, "hub could not read desired state")
+					s.end("desired_read_failed", "hub could not read desired state: "+err.Error())
 				}
 				return
 			}
 			if len(items) == 0 && upTo <= sent && !first {
 				break
 			}
-			msg := &protocol.Desired{Items: make([]protocol.Item, len(items)), UpTo: upTo, Resync: first}
-			for i, it := range items {
-				msg.Items[i] = protocol.Item{
-					ItemKey:  protocol.ItemKey{Kind: protocol.ItemKind(it.Kind), Name: it.Name},
-					Revision: it.Revision, Deleted: it.Deleted,
-				}
-				if len(it.Spec) > 0 {
-					msg.Items[i].Spec = it.Spec
-				}
-			}
-			if !s.sendOrEnd(ctx, &protocol.Message{Kind: protocol.KindDesired, Desired: msg}) {
+			items, upTo, err = s.sendDesired(ctx, items, upTo, first)
+			if !s.endFor(ctx, protocol.KindDesired, err) {
 				return
 			}
 			sent, first = upTo, false
@@ -304,6 +300,42 @@ func (s *session) syncLoop(ctx context.Context, sent uint64) {
 		case <-s.peer.Done():
 			return
 		}
+	}
+}
+
+// sendDesired sends items and upTo in one Desired message. A message over
+// the protocol's size limit is sent as the longest prefix of items that
+// fits (halving), with upTo the last of them; it returns what it sent. An
+// item that alone exceeds the limit cannot reach the agent: it is logged as
+// an error and the agent is moved past its revision, so that the items after
+// it still flow.
+func (s *session) sendDesired(ctx context.Context, items []store.DesiredItem, upTo uint64, resync bool) ([]store.DesiredItem, uint64, error) {
+	for {
+		msg := &protocol.Desired{Items: make([]protocol.Item, len(items)), UpTo: upTo, Resync: resync}
+		for i, it := range items {
+			msg.Items[i] = protocol.Item{
+				ItemKey:  protocol.ItemKey{Kind: protocol.ItemKind(it.Kind), Name: it.Name},
+				Revision: it.Revision, Deleted: it.Deleted,
+			}
+			if len(it.Spec) > 0 {
+				msg.Items[i].Spec = it.Spec
+			}
+		}
+		err := s.send(ctx, &protocol.Message{Kind: protocol.KindDesired, Desired: msg})
+		if !errors.Is(err, protocol.ErrTooLarge) {
+			return items, upTo, err
+		}
+		if len(items) == 1 {
+			s.log.Error("desired item too large for one tunnel message; the agent cannot receive it",
+				"kind", items[0].Kind, "name", items[0].Name, "revision", items[0].Revision, "limit", protocol.MaxMessageSize)
+			items = nil
+			continue
+		}
+		if len(items) == 0 {
+			return items, upTo, err // an empty message never exceeds the limit
+		}
+		items = items[:len(items)/2]
+		upTo = items[len(items)-1].Revision
 	}
 }
 

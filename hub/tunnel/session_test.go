@@ -53,9 +53,12 @@ type testHub struct {
 	// serve, when set before the first dial, replaces the handler's call
 	// of Serve.
 	serve func(h *Hub, c *websocket.Conn, cl *store.Cluster)
+	small bool // 4 KiB socket buffers
 }
 
-func startTestHub(t *testing.T, opts Options) *testHub {
+// startTestHub starts a hub; with small, its sockets and those of the test
+// agents have 4 KiB kernel buffers.
+func startTestHub(t *testing.T, opts Options, small bool) *testHub {
 	t.Helper()
 	st := storetest.Open(t, sqlstore.SQLite)
 	ctx := context.Background()
@@ -78,7 +81,7 @@ func startTestHub(t *testing.T, opts Options) *testHub {
 		if err != nil {
 			return
 		}
-		if tc, ok := c.NetConn().(*net.TCPConn); ok {
+		if tc, ok := c.NetConn().(*net.TCPConn); ok && small {
 			if err := tc.SetWriteBuffer(4096); err != nil {
 				t.Errorf("socket write buffer: %v", err)
 			}
@@ -93,7 +96,7 @@ func startTestHub(t *testing.T, opts Options) *testHub {
 	// return when their sessions end.
 	t.Cleanup(srv.Close)
 	t.Cleanup(h.Stop)
-	th = &testHub{t: t, hub: h, store: st, logs: logs, url: "ws" + strings.TrimPrefix(srv.URL, "http"), cluster: cl}
+	th = &testHub{t: t, hub: h, store: st, logs: logs, url: "ws" + strings.TrimPrefix(srv.URL, "http"), cluster: cl, small: small}
 	return th
 }
 
@@ -117,6 +120,9 @@ func (th *testHub) dial(applied uint64, items map[string]bool) *testAgent {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err != nil {
 				return nil, err
+			}
+			if !th.small {
+				return c, nil
 			}
 			if err := c.(*net.TCPConn).SetReadBuffer(4096); err != nil {
 				c.Close()
@@ -178,7 +184,7 @@ func TestLostSendIsHealed(t *testing.T) {
 	th := startTestHub(t, Options{
 		Heartbeat: 10 * time.Second, PollEvery: 50 * time.Millisecond, Batch: 1,
 		WriteTimeout: time.Minute, SendTimeout: sendTimeout,
-	})
+	}, true)
 	ctx := context.Background()
 	const n = 600
 	var names []string
@@ -263,7 +269,7 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 // queue full) that the hub stops: the hub answers meanwhile, and Stop ends
 // once the agent's connection does.
 func TestStopWithAStalledSession(t *testing.T) {
-	th := startTestHub(t, Options{Heartbeat: 10 * time.Second, WriteTimeout: time.Minute, SendTimeout: 30 * time.Second})
+	th := startTestHub(t, Options{Heartbeat: 10 * time.Second, WriteTimeout: time.Minute, SendTimeout: 30 * time.Second}, true)
 	a := th.dial(0, map[string]bool{})
 	if _, err := a.read(5 * time.Second); err != nil {
 		t.Fatal(err)
@@ -326,7 +332,7 @@ func TestStopWithAStalledSession(t *testing.T) {
 // Serve calls racing Stop: each is either admitted, and then Stop waits for
 // it, or refused at once with its connection closed. Run with -race.
 func TestStopRacesServe(t *testing.T) {
-	th := startTestHub(t, Options{Heartbeat: 10 * time.Second, SendTimeout: time.Second})
+	th := startTestHub(t, Options{Heartbeat: 10 * time.Second, SendTimeout: time.Second}, false)
 	var mu sync.Mutex
 	inFlight, admittedAfterStop := 0, 0
 	stopDone := make(chan struct{})
@@ -420,5 +426,59 @@ func TestStopRacesServe(t *testing.T) {
 	defer mu.Unlock()
 	if admittedAfterStop > 0 {
 		t.Fatalf("%d sessions outlived Stop", admittedAfterStop)
+	}
+}
+
+// A batch over the protocol's message limit goes out as prefixes that fit,
+// each with the UpTo of its last item; an item that alone exceeds the limit
+// is logged and skipped, and the items after it still flow.
+func TestOversizedDesiredIsSplit(t *testing.T) {
+	th := startTestHub(t, Options{Heartbeat: 10 * time.Second}, false)
+	a := th.dial(0, map[string]bool{})
+	if _, err := a.read(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h := th.hub
+	waitUntil(t, 5*time.Second, "the session", func() bool { return h.Connected(th.cluster.ID) })
+	h.mu.Lock()
+	s := h.sessions[th.cluster.ID]
+	h.mu.Unlock()
+	spec := func(n int) []byte { return []byte(`"` + strings.Repeat("x", n) + `"`) }
+	item := func(rev uint64, n int) store.DesiredItem {
+		return store.DesiredItem{ClusterID: th.cluster.ID, Kind: store.ItemWorkload, Name: fmt.Sprint("w", rev), Revision: rev, Spec: spec(n)}
+	}
+	ctx := context.Background()
+	mib := 1 << 20
+	batch := []store.DesiredItem{item(101, mib+mib/2), item(102, mib+mib/2), item(103, mib+mib/2), item(104, mib+mib/2)}
+	for sent := 0; sent < len(batch); {
+		got, upTo, err := s.sendDesired(ctx, batch[sent:], 104, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := a.read(10 * time.Second)
+		if err != nil || m.Kind != protocol.KindDesired {
+			t.Fatalf("%+v %v", m, err)
+		}
+		if len(m.Desired.Items) != len(got) || len(got) == 0 || len(got) == len(batch[sent:]) && sent == 0 {
+			t.Fatalf("sent %d items of %d, the agent got %d", len(got), len(batch[sent:]), len(m.Desired.Items))
+		}
+		if want := got[len(got)-1].Revision; upTo != want || m.Desired.UpTo != want {
+			t.Fatalf("upTo %d, agent's %d, want %d", upTo, m.Desired.UpTo, want)
+		}
+		sent += len(got)
+	}
+	if len(a.items) != len(batch) {
+		t.Fatalf("agent has %d items, want %d", len(a.items), len(batch))
+	}
+
+	got, upTo, err := s.sendDesired(ctx, []store.DesiredItem{item(200, protocol.MaxMessageSize)}, 200, false)
+	if err != nil || len(got) != 0 || upTo != 200 {
+		t.Fatalf("oversized item: sent %d items, upTo %d, %v", len(got), upTo, err)
+	}
+	if m, err := a.read(10 * time.Second); err != nil || m.Kind != protocol.KindDesired || len(m.Desired.Items) != 0 || m.Desired.UpTo != 200 {
+		t.Fatalf("oversized item reached the agent as %+v %v", m, err)
+	}
+	if !strings.Contains(th.logs.String(), "desired item too large") {
+		t.Errorf("no log line for the oversized item; hub log:\n%s", th.logs.String())
 	}
 }
