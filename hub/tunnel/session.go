@@ -78,8 +78,12 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	cancel()
 
 	var ce *closeError
-	if !errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce):
+	case s.ended() != nil:
 		ce = s.ended()
+	case errors.Is(err, wsconn.ErrWriteFailed):
+		ce = &closeError{code: codeSendFailed, reason: err.Error()}
 	}
 	reason := "disconnected"
 	if ce != nil {

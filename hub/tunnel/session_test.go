@@ -176,14 +176,28 @@ func (a *testAgent) read(timeout time.Duration) (*protocol.Message, error) {
 	return m, err
 }
 
-// A Desired message that cannot be handed to a stalled agent in time is not
-// lost: the hub closes the session, and the agent, reconnecting with the
-// revision it has applied, receives it in the resync.
+// A Desired message that cannot reach a stalled agent in time is not lost:
+// the hub closes the session, and the agent, reconnecting with the revision
+// it has applied, receives it in the resync. The message either finds no
+// room in the session's queue (the old code dropped it and kept the
+// session), or its write to the socket times out.
 func TestLostSendIsHealed(t *testing.T) {
-	const sendTimeout = 100 * time.Millisecond
+	for _, c := range []struct {
+		name               string
+		write, send, stall time.Duration
+		code               string
+	}{
+		{"queue full", time.Minute, 100 * time.Millisecond, 2 * time.Second, codeSendTimeout},
+		{"write timeout", 200 * time.Millisecond, time.Minute, 2 * time.Second, codeSendFailed},
+	} {
+		t.Run(c.name, func(t *testing.T) { testLostSend(t, c.write, c.send, c.stall, c.code) })
+	}
+}
+
+func testLostSend(t *testing.T, writeTimeout, sendTimeout, stall time.Duration, code string) {
 	th := startTestHub(t, Options{
 		Heartbeat: 10 * time.Second, PollEvery: 50 * time.Millisecond, Batch: 1,
-		WriteTimeout: time.Minute, SendTimeout: sendTimeout,
+		WriteTimeout: writeTimeout, SendTimeout: sendTimeout,
 	}, true)
 	ctx := context.Background()
 	const n = 600
@@ -215,9 +229,9 @@ func TestLostSendIsHealed(t *testing.T) {
 		t.Fatal(err)
 	}
 	th.hub.Notify()
-	// The fault: a stall much longer than the send timeout, much shorter
-	// than the write timeout (the hub's socket write itself does not fail).
-	time.Sleep(20 * sendTimeout)
+	// The fault: the agent reads nothing for a while, much longer than
+	// one of the timeouts and much shorter than the other.
+	time.Sleep(stall)
 
 	// The agent reads again, and reconnects with what it has applied each
 	// time the hub closes its session, until it has every item.
@@ -248,7 +262,7 @@ func TestLostSendIsHealed(t *testing.T) {
 	if reconnects == 0 {
 		t.Fatalf("every item arrived without a reconnect: the stall did not overflow the queue; hub log:\n%s", th.logs.String())
 	}
-	if !strings.Contains(th.logs.String(), "send_timeout") {
+	if !strings.Contains(th.logs.String(), "code="+code) {
 		t.Errorf("the hub did not log why it closed the session; hub log:\n%s", th.logs.String())
 	}
 }
