@@ -50,7 +50,13 @@ func (e *closeError) Error() string { return e.code + ": " + e.reason }
 func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	stopCtx, ok := h.admit()
 	if !ok {
-		if err := conn.Close(); err != nil {
+		// Say why (1001, going away) and close; the agent comes back later.
+		frame := append([]byte{1001 >> 8, 1001 & 0xff}, "hub shutting down"...)
+		err := conn.WriteControl(wsconn.CloseMessage, frame, time.Now().Add(time.Second))
+		if cerr := conn.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
 			h.log.Debug("close a connection refused during shutdown", "cluster", cluster.Name, "err", err)
 		}
 		return
