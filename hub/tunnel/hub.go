@@ -15,7 +15,6 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +36,13 @@ type Options struct {
 	LogSize int
 	// Batch is the most items in one Desired message.
 	Batch int
+	// WriteTimeout bounds one write of a message (or ping) to an agent's
+	// socket; a write that does not finish in time closes the session.
+	WriteTimeout time.Duration
+	// SendTimeout bounds how long a message may wait for room in a
+	// session's outgoing queue; a message that waits longer closes the
+	// session (the agent reconnects and resyncs). Default: WriteTimeout.
+	SendTimeout time.Duration
 }
 
 func (o *Options) defaults() {
@@ -52,6 +58,12 @@ func (o *Options) defaults() {
 	if o.Batch <= 0 {
 		o.Batch = 500
 	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = 10 * time.Second
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = o.WriteTimeout
+	}
 }
 
 // Hub holds the sessions of one hub process.
@@ -65,11 +77,17 @@ type Hub struct {
 	statuses chan []store.ItemStatus // sessions → status writer
 	cancel   context.CancelFunc      // stops the background loops
 	loops    sync.WaitGroup          // the background loops
-	serving  sync.WaitGroup          // Serve calls in flight
-	stopping atomic.Bool
 
-	mu       sync.Mutex // guards sessions
+	// stopCtx ends once Stop has told the registered sessions; every
+	// admitted session's connection ends with it.
+	stopCtx      context.Context
+	stopSessions context.CancelFunc
+	stopOnce     sync.Once
+
+	mu       sync.Mutex // guards sessions and stopping, and orders serving.Add before serving.Wait
 	sessions map[uint64]*session
+	stopping bool           // Stop has begun: Serve admits and register accepts no session
+	serving  sync.WaitGroup // admitted Serve calls; Add only under mu while !stopping
 
 	// refusedNodes keeps the log line of a refused node to one an hour.
 	refusedNodes *logthrottle.Throttle
@@ -91,8 +109,10 @@ func New(st store.Store, log *slog.Logger, reg prometheus.Registerer, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	stopCtx, stopSessions := context.WithCancel(context.Background())
 	return &Hub{
 		store: st, log: log, opts: opts, metrics: m,
+		stopCtx: stopCtx, stopSessions: stopSessions,
 		wake:     make(chan struct{}, 1),
 		statuses: make(chan []store.ItemStatus, 1024),
 		sessions: map[uint64]*session{},
@@ -123,19 +143,62 @@ func (h *Hub) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop closes every session, waits for them to end, then stops the loops.
-func (h *Hub) Stop() {
-	h.stopping.Store(true)
+// shutdownWorkers is how many sessions Stop tells at once that the hub stops.
+const shutdownWorkers = 64
+
+// Stop refuses new sessions, tells each registered agent that the hub is
+// shutting down (waiting at most SendTimeout in all for room in their
+// queues), closes every admitted session, waits for them to end, then stops
+// the loops. It never holds the sessions lock while sending. Calls after the
+// first wait for it to finish.
+func (h *Hub) Stop() { h.stopOnce.Do(h.stop) }
+
+func (h *Hub) stop() {
 	h.mu.Lock()
+	h.stopping = true
+	sessions := make([]*session, 0, len(h.sessions))
 	for _, s := range h.sessions {
-		s.shutdown()
+		sessions = append(sessions, s)
 	}
 	h.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), h.opts.SendTimeout)
+	todo := make(chan *session)
+	var workers sync.WaitGroup
+	for range min(shutdownWorkers, len(sessions)) {
+		workers.Add(1)
+		go func() {
+			defer workers.Done()
+			for s := range todo {
+				s.shutdown(ctx)
+			}
+		}()
+	}
+	for _, s := range sessions {
+		todo <- s
+	}
+	close(todo)
+	workers.Wait()
+	cancel()
+
+	h.stopSessions() // and the sessions not yet registered
 	h.serving.Wait()
 	if h.cancel != nil {
 		h.cancel()
 	}
 	h.loops.Wait()
+}
+
+// admit counts a Serve call in unless Stop has begun; it returns the context
+// that ends when Stop closes the sessions.
+func (h *Hub) admit() (context.Context, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopping {
+		return nil, false
+	}
+	h.serving.Add(1)
+	return h.stopCtx, true
 }
 
 // Notify tells the hub that desired state was written. It never blocks.
@@ -154,14 +217,18 @@ func (h *Hub) Connected(id uint64) bool {
 	return ok
 }
 
-// register makes s the session of its cluster and returns the one it replaces.
-func (h *Hub) register(s *session) *session {
+// register makes s the session of its cluster and returns the one it
+// replaces; it reports false, registering nothing, once Stop has begun.
+func (h *Hub) register(s *session) (*session, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.stopping {
+		return nil, false
+	}
 	old := h.sessions[s.cluster.ID]
 	h.sessions[s.cluster.ID] = s
 	h.metrics.sessions.Set(float64(len(h.sessions)))
-	return old
+	return old, true
 }
 
 // unregister removes s unless a newer session replaced it; it reports whether

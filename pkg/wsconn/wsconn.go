@@ -8,6 +8,7 @@ package wsconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 )
@@ -49,6 +50,10 @@ type Options struct {
 // ErrClosed is returned by Send on a closed peer.
 var ErrClosed = errors.New("connection closed")
 
+// ErrWriteFailed wraps the error of the write or ping that closed a peer; Run
+// returns it.
+var ErrWriteFailed = errors.New("write failed")
+
 // Peer is a running connection. Send may be called from any goroutine.
 type Peer struct {
 	conn Conn
@@ -57,8 +62,9 @@ type Peer struct {
 
 	closeOnce sync.Once
 	closed    chan struct{} // closed when the peer shuts down
-	mu        sync.Mutex    // guards closeData
+	mu        sync.Mutex    // guards closeData and writeErr
 	closeData []byte        // close frame to send on shutdown
+	writeErr  error         // the write or ping that failed and closed the peer
 }
 
 // New wraps conn.
@@ -103,7 +109,8 @@ func (p *Peer) Close(code int, reason string) {
 // Run reads messages and hands each to onMessage until the connection fails,
 // onMessage returns an error, ctx ends or Close is called. It runs the writer
 // goroutine meanwhile and returns only after it has stopped and the
-// connection is closed.
+// connection is closed. When a write (or ping) failed, its error is what Run
+// returns.
 func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 	p.conn.SetReadLimit(p.opts.MaxMessage)
 	extend := func() { _ = p.conn.SetReadDeadline(time.Now().Add(p.opts.ReadTimeout)) }
@@ -140,6 +147,7 @@ func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 		err = readErr
 		p.Close(1000, "")
 	case <-p.closed:
+		err = p.failure()
 	case <-ctx.Done():
 		p.Close(1001, "going away")
 		err = ctx.Err()
@@ -161,12 +169,12 @@ func (p *Peer) writeLoop(ctx context.Context) {
 		case msg := <-p.out:
 			_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
 			if err := p.conn.WriteMessage(TextMessage, msg); err != nil {
-				p.Close(1011, "write failed")
+				p.fail(fmt.Errorf("%w: %w", ErrWriteFailed, err), "write failed")
 				return
 			}
 		case <-ping.C:
 			if err := p.conn.WriteControl(PingMessage, nil, time.Now().Add(p.opts.WriteTimeout)); err != nil {
-				p.Close(1011, "ping failed")
+				p.fail(fmt.Errorf("%w: ping: %w", ErrWriteFailed, err), "ping failed")
 				return
 			}
 		case <-p.closed:
@@ -192,6 +200,23 @@ func (p *Peer) writeLoop(ctx context.Context) {
 			p.Close(1001, "going away")
 		}
 	}
+}
+
+// fail records the write error that ends the peer and closes it.
+func (p *Peer) fail(err error, reason string) {
+	p.mu.Lock()
+	if p.writeErr == nil {
+		p.writeErr = err
+	}
+	p.mu.Unlock()
+	p.Close(1011, reason)
+}
+
+// failure is the error recorded by fail, or nil.
+func (p *Peer) failure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.writeErr
 }
 
 func closeFrame(code int, reason string) []byte {

@@ -123,3 +123,31 @@ func TestHandlerErrorClosesWithReason(t *testing.T) {
 		t.Fatalf("close: %v", err)
 	}
 }
+
+// A write that cannot finish in time (the peer stopped reading) ends Run
+// with that write's error.
+func TestStalledWriteEndsRunWithItsError(t *testing.T) {
+	release := make(chan struct{})
+	client := serve(t, func(c *websocket.Conn) { <-release })
+	t.Cleanup(func() { close(release) })
+	o := opts
+	o.ReadTimeout, o.PingEvery, o.WriteTimeout = time.Minute, time.Minute, 200*time.Millisecond
+	p := New(client, o)
+	sent := make(chan error, 1)
+	go func() {
+		big := make([]byte, 1<<20)
+		for {
+			if err := p.Send(context.Background(), big); err != nil {
+				sent <- err
+				return
+			}
+		}
+	}()
+	err := p.Run(context.Background(), func([]byte) error { return nil })
+	if !errors.Is(err, ErrWriteFailed) || !strings.Contains(err.Error(), "timeout") {
+		t.Fatalf("Run = %v, want the failed write's error", err)
+	}
+	if err := <-sent; !errors.Is(err, ErrClosed) {
+		t.Fatalf("Send after the failure = %v, want ErrClosed", err)
+	}
+}

@@ -373,8 +373,18 @@ type envelope struct {
 }
 
 func call(c *http.Client, method, url, token string, hdr map[string]string, body any, out any) error {
-	b, _ := json.Marshal(body)
-	req, _ := http.NewRequest(method, url, bytes.NewReader(b))
+	var rd io.Reader // GET requests take no body (the hub answers 413)
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, url, rd)
+	if err != nil {
+		return err
+	}
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm/clause"
 
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/protocol"
 )
 
 type deployRow struct {
@@ -515,6 +516,8 @@ func clusterState(r itemStatusRow, has bool, rev uint64) (string, string) {
 		return "waiting for the agent", "waiting"
 	case r.State == "failed":
 		return "failed: " + r.Message, "failed"
+	case r.State == string(protocol.StateApplying):
+		return "applying", "waiting"
 	}
 	p := r.pods()
 	if p == nil {
