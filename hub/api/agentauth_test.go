@@ -1,8 +1,10 @@
 package api_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -107,5 +109,36 @@ func TestInventoryValidatedOnTheHub(t *testing.T) {
 	}
 	if strings.Contains(logs, strings.Repeat("n", 100)) {
 		t.Fatal("the 10,000-character name is in the log unclipped")
+	}
+}
+
+// A fleet behind one address reconnecting at once (after a hub restart) is
+// not refused: only failures count, and nothing is reserved before the
+// credential is checked.
+func TestAgentsBehindOneAddressReconnectAtOnce(t *testing.T) {
+	clk := newFakeClock()
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite), withLogin(testLoginLimits(clk)))
+	limits := testLoginLimits(clk)
+	n := 4 * limits.IPBurst
+	creds := make([]string, n)
+	for i := range creds {
+		creds[i] = h.join(fmt.Sprintf("edge-%d", i))
+	}
+	nat := h.from("127.0.7.1")
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range creds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses <- nat.agentGet(fmt.Sprintf("edge-%d", i), creds[i]).StatusCode
+		}()
+	}
+	wg.Wait()
+	close(statuses)
+	for st := range statuses {
+		if st != 426 { // authenticated, not an upgrade
+			t.Fatalf("an agent with its right credential behind a shared address: %d", st)
+		}
 	}
 }

@@ -22,15 +22,13 @@ func (s *server) joinCluster(c *fiber.Ctx) error {
 		return forbidden("joining is disabled: the hub has no --agent-bootstrap-token")
 	}
 	ip := s.clientIP(c)
-	att, err := s.agentAttempt(ip)
-	if err != nil {
+	if err := s.agentAttempt(ip); err != nil {
 		return err
 	}
 	if !auth.TokenMatches(c.Get(protocol.HeaderBootstrapToken), s.cfg.BootstrapToken) {
 		s.agentFailed(ip, "join with a wrong bootstrap token", "")
 		return unauthorized("wrong or missing bootstrap token (header " + protocol.HeaderBootstrapToken + ")")
 	}
-	att()
 	var req protocol.JoinRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
@@ -60,8 +58,7 @@ func (s *server) authenticateAgent(c *fiber.Ctx) error {
 	name := c.Get(protocol.HeaderCluster)
 	cred := bearerToken(c.Get(fiber.HeaderAuthorization))
 	ip := s.clientIP(c)
-	att, err := s.agentAttempt(ip)
-	if err != nil {
+	if err := s.agentAttempt(ip); err != nil {
 		return err
 	}
 	if name == "" || cred == "" {
@@ -74,33 +71,34 @@ func (s *server) authenticateAgent(c *fiber.Ctx) error {
 		return unauthorized("cluster " + clip(name) + " has not joined this hub")
 	}
 	if err != nil {
-		att()
 		return err
 	}
 	if !auth.CredentialMatches(cred, cl.CredentialHash) {
 		s.agentFailed(ip, "wrong credential", name)
 		return unauthorized("wrong credential for cluster " + clip(name))
 	}
-	att()
 	c.Locals(clusterKey, cl)
 	return c.Next()
 }
 
-// agentAttempt reserves one failed agent authentication from ip (joins and
-// agent requests), or refuses it with 429 and Retry-After when ip has
-// failed too often. The returned func gives the reservation back: call it
-// when the attempt succeeds.
-func (s *server) agentAttempt(ip string) (succeeded func(), err error) {
-	ok, _, wait := s.agentFails.Take(clientKey(ip), s.cfg.Login.IPBurst)
-	if !ok {
-		return nil, &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed agent authentications from this address; try again later", RetryAfter: wait}
+// agentAttempt refuses, with 429 and Retry-After, an agent authentication
+// from an address that has failed too often (joins and agent requests).
+// Unlike platform logins it reserves nothing before the check: agents
+// present random 256-bit credentials that cannot be guessed, and a fleet
+// behind one NAT address reconnects all at once after a hub restart, which
+// reservations would refuse as if they were failures. Failures are counted
+// by agentFailed.
+func (s *server) agentAttempt(ip string) error {
+	if wait := s.agentFails.Wait(clientKey(ip), s.cfg.Login.IPBurst); wait > 0 {
+		return &Error{Status: fiber.StatusTooManyRequests, Message: "too many failed agent authentications from this address; try again later", RetryAfter: wait}
 	}
-	return func() { s.agentFails.Refund(clientKey(ip)) }, nil
+	return nil
 }
 
 // agentFailed logs a failed agent authentication: one line per address per
 // minute, with the number of failures it stands for. Never the secret.
 func (s *server) agentFailed(ip, reason, cluster string) {
+	s.agentFails.Add(clientKey(ip))
 	if ok, n := s.agentLog.Note(clientKey(ip)); ok {
 		s.log.Warn("agent authentication failed", "remote", ip, "reason", reason, "cluster", clip(cluster), "failures", n)
 	}
