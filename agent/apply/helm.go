@@ -36,11 +36,17 @@ type FetchChart func(ctx context.Context, digest string) ([]byte, error)
 // Releases installs chart workloads as Helm releases through the Helm v3
 // SDK: upgrade --install semantics, history kept in the namespace (Secrets,
 // Helm's default driver), uninstall on delete. Archives are fetched once per
-// digest, checked against it, and kept in memory.
+// digest, checked against it, and kept in memory. Helm acts in a namespace
+// as that namespace's workload identity (WorkloadIdentity), never as the
+// agent.
 type Releases struct {
+	// Config is the agent's; Helm impersonates the workload identity with it.
 	Config *rest.Config
-	Fetch  FetchChart
-	Log    *slog.Logger
+	// WorkloadRole is the ClusterRole bound to the workload identity in each
+	// namespace; empty refuses charts.
+	WorkloadRole string
+	Fetch        FetchChart
+	Log          *slog.Logger
 
 	mu    sync.Mutex // guards cache
 	cache map[string][]byte
@@ -83,7 +89,8 @@ func (r *Releases) config(namespace string) (*action.Configuration, error) {
 			r.Log.Debug(fmt.Sprintf(format, v...), "namespace", namespace)
 		}
 	}
-	if err := cfg.Init(&restGetter{config: r.Config, namespace: namespace}, namespace, "secret", logf); err != nil {
+	getter := &restGetter{config: impersonating(r.Config, namespace), namespace: namespace}
+	if err := cfg.Init(getter, namespace, "secret", logf); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -161,7 +168,7 @@ func checkChartObject(info *resource.Info, namespace string) error {
 	if info.Namespace != namespace {
 		return fmt.Errorf("chart object %s %q is in namespace %q: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, info.Namespace, namespace)
 	}
-	return nil
+	return checkChartContent(info, kind)
 }
 
 // Install upgrades or installs release name in namespace with the chart.
@@ -176,6 +183,9 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	}
 	if crds := ch.CRDObjects(); len(crds) > 0 {
 		return fmt.Errorf("chart object %s is a CustomResourceDefinition: a chart may hold only namespaced objects of its release's namespace %s", crds[0].Filename, namespace)
+	}
+	if err := r.ensureIdentity(ctx, namespace); err != nil {
+		return err
 	}
 	cfg, err := r.guardedConfig(namespace)
 	if err != nil {
@@ -213,6 +223,11 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	// A chart that ran before is a Helm rollback to its newest revision.
 	for i := len(hist) - 2; i >= 0; i-- {
 		if hist[i].Labels[chartLabel] == labels[chartLabel] {
+			// The revision's record is a Secret of the namespace, which
+			// its own workloads may have written: judged before use.
+			if err := cfg.KubeClient.(*namespacedClient).checkRelease(hist[i]); err != nil {
+				return fmt.Errorf("revision %d of release %s: %w", hist[i].Version, name, err)
+			}
 			rb := action.NewRollback(cfg)
 			rb.Version = hist[i].Version
 			return rb.Run(name)
@@ -237,11 +252,33 @@ func digestLabel(digest string) string {
 	return d
 }
 
-// Uninstall removes release name; a release that is gone is fine.
+// Uninstall removes release name; a release that is gone is fine. The
+// release's record (manifest and hooks) is judged like a chart first: a
+// record that the namespace's workloads forged is refused, not acted on.
 func (r *Releases) Uninstall(namespace, name string) error {
-	cfg, err := r.config(namespace)
+	ctx := context.Background()
+	if gone, err := r.namespaceGone(ctx, namespace); err != nil || gone {
+		return err
+	}
+	if err := r.ensureIdentity(ctx, namespace); err != nil {
+		return err
+	}
+	cfg, err := r.guardedConfig(namespace)
 	if err != nil {
 		return err
+	}
+	hist, err := cfg.Releases.History(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) || (err == nil && len(hist) == 0) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	// Helm uninstalls what the newest revision holds.
+	sort.Slice(hist, func(i, j int) bool { return hist[i].Version < hist[j].Version })
+	last := hist[len(hist)-1]
+	if err := cfg.KubeClient.(*namespacedClient).checkRelease(last); err != nil {
+		return fmt.Errorf("revision %d of release %s: %w", last.Version, name, err)
 	}
 	_, err = action.NewUninstall(cfg).Run(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
@@ -250,8 +287,8 @@ func (r *Releases) Uninstall(namespace, name string) error {
 	return err
 }
 
-// restGetter hands Helm the agent's rest.Config (Helm wants a
-// RESTClientGetter, which kubectl's flags usually provide).
+// restGetter hands Helm a rest.Config, the workload identity's (Helm wants
+// a RESTClientGetter, which kubectl's flags usually provide).
 type restGetter struct {
 	config    *rest.Config
 	namespace string
