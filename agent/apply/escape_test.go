@@ -462,9 +462,86 @@ func TestChartLifecycleAsWorkloadIdentity(t *testing.T) {
 	if err := w.Apply(ctx, item(protocol.ItemWorkload, "ns47/app", 5, nil, true)); err != nil {
 		t.Fatalf("deleting again: %v", err)
 	}
+	// A release made before the content rules (here by Helm unguarded, as
+	// the identity) with a NodePort Service: it may move on to a chart
+	// without one, not keep or get it back, and deleting the deployment
+	// removes it.
+	old := chartOf(t, "old", map[string]string{"templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: old\nspec:\n  type: NodePort\n  ports: [{port: 80}]\n"})
+	cfg, err := agentReleases(agentCfg, nil).config("ns47")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch, err := loader.LoadArchive(strings.NewReader(string(old)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := action.NewInstall(cfg)
+	in.ReleaseName, in.Namespace = "old", "ns47"
+	if _, err := in.Run(ch, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	// Upgrading it to a chart that keeps the NodePort is refused, to one
+	// without it works.
+	keeps := chartOf(t, "old", map[string]string{"templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: old\nspec:\n  type: NodePort\n  ports: [{port: 80, name: http}]\n"})
+	if err := agentReleases(agentCfg, keeps).Install(ctx, "ns47", "old", chartSpec("old", keeps)); err == nil || !strings.Contains(err.Error(), `chart object Service "old" is of type NodePort`) {
+		t.Fatalf("an upgrade that keeps a NodePort: %v", err)
+	}
+	fixed := chartOf(t, "old", map[string]string{"templates/svc.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  name: old-internal\nspec:\n  ports: [{port: 80}]\n"})
+	if err := agentReleases(agentCfg, fixed).Install(ctx, "ns47", "old", chartSpec("old", fixed)); err != nil {
+		t.Fatalf("an upgrade away from a NodePort: %v", err)
+	}
+	if _, err := client.CoreV1().Services("ns47").Get(ctx, "old", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the NodePort Service after the upgrade: %v", err)
+	}
+	// Nor back to the old chart (revision 1 has no chart label, so it is
+	// an upgrade).
+	if err := agentReleases(agentCfg, old).Install(ctx, "ns47", "old", chartSpec("old", old)); err == nil || !strings.Contains(err.Error(), `chart object Service "old" is of type NodePort`) {
+		t.Fatalf("back to the NodePort chart: %v", err)
+	}
+	if err := w.Apply(ctx, item(protocol.ItemWorkload, "ns47/old", 6, nil, true)); err != nil {
+		t.Fatalf("deleting a deployment from before the rules: %v", err)
+	}
+	if _, err := client.CoreV1().Services("ns47").Get(ctx, "old-internal", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("its Service: %v", err)
+	}
 	// Without a workload role, charts are refused.
 	r := &Releases{Config: agentCfg, Fetch: func(context.Context, string) ([]byte, error) { return v1, nil }}
 	if err := r.Install(ctx, "ns47", "app", chartSpec("app", v1)); err == nil || !strings.Contains(err.Error(), "no workload role") {
 		t.Fatalf("install without a workload role: %v", err)
+	}
+}
+
+// A rollback's target is a stored revision, which the namespace's
+// workloads may have rewritten: it is judged like a chart first.
+func TestForgedRollbackTarget(t *testing.T) {
+	ctx := context.Background()
+	agentCfg, agent := agentConfig(t)
+	businessNamespaces(t, agent, "ns48")
+	a := chartOf(t, "rb", map[string]string{"templates/cm.yaml": configMap("rb-a", "")})
+	b := chartOf(t, "rb", map[string]string{"templates/cm.yaml": configMap("rb-b", "")})
+	for _, archive := range [][]byte{a, b} {
+		if err := agentReleases(agentCfg, archive).Install(ctx, "ns48", "rb", chartSpec("rb", archive)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Revision 1 (chart a) rewritten to expose a node port.
+	_, id := asServiceAccount(t, agentCfg, "ns48", WorkloadIdentity)
+	if err := id.CoreV1().Secrets("ns48").Delete(ctx, "sh.helm.release.v1.rb.v1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	rel := &release.Release{Name: "rb", Namespace: "ns48", Version: 1, Info: &release.Info{Status: release.StatusSuperseded},
+		Manifest: "---\n# Source: rb/templates/svc.yaml\napiVersion: v1\nkind: Service\nmetadata:\n  name: exposed\nspec:\n  type: NodePort\n  ports: [{port: 80}]\n"}
+	js, _ := json.Marshal(rel)
+	sec := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "sh.helm.release.v1.rb.v1", Labels: map[string]string{"owner": "helm", "name": "rb", "status": "superseded", "version": "1",
+		chartLabel: digestLabel(chartSpec("rb", a).Digest)}}, Type: "helm.sh/release.v1", StringData: map[string]string{"release": base64.StdEncoding.EncodeToString(js)}}
+	if _, err := id.CoreV1().Secrets("ns48").Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	err := agentReleases(agentCfg, a).Install(ctx, "ns48", "rb", chartSpec("rb", a))
+	if err == nil || !strings.Contains(err.Error(), `revision 1 of release rb: chart object Service "exposed" is of type NodePort`) {
+		t.Fatalf("a rollback to a rewritten revision: %v", err)
+	}
+	if _, err := client.CoreV1().Services("ns48").Get(ctx, "exposed", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the rewritten revision's Service: %v", err)
 	}
 }

@@ -122,33 +122,71 @@ func (r *Releases) guardedConfig(namespace string) (*action.Configuration, error
 type namespacedClient struct {
 	*kube.Client
 	namespace string
+	// scopeOnly judges only where objects are, not what they hold: for an
+	// uninstall, whose manifest objects are deleted, not made (its hooks
+	// are judged in full before it starts).
+	scopeOnly bool
+	// current is the manifest of the release's deployed newest revision,
+	// whose objects exist: an upgrade or a rollback builds it to compare and
+	// to delete what the target drops, never to make it, so it is judged by
+	// scope only, and a release made before a content rule can move on.
+	current string
 }
 
 func (c *namespacedClient) Build(reader io.Reader, validate bool) (kube.ResourceList, error) {
+	scopeOnly := c.scopeOnly
+	if c.current != "" {
+		b, err := io.ReadAll(reader)
+		if err != nil {
+			return nil, err
+		}
+		scopeOnly = scopeOnly || string(b) == c.current
+		reader = bytes.NewReader(b)
+	}
 	list, err := c.Client.Build(reader, validate)
 	if err != nil {
 		return nil, err
 	}
 	for _, info := range list {
-		if err := checkChartObject(info, c.namespace); err != nil {
+		if err := c.check(info, scopeOnly); err != nil {
 			return nil, err
 		}
 	}
 	return list, nil
 }
 
-// checkRelease judges every object of a recorded release, its hooks
-// included, as Build does, without sending anything.
-func (c *namespacedClient) checkRelease(rel *release.Release) error {
-	manifests := []string{rel.Manifest}
-	for _, h := range rel.Hooks {
-		manifests = append(manifests, h.Manifest)
+func (c *namespacedClient) check(info *resource.Info, scopeOnly bool) error {
+	if scopeOnly {
+		_, err := checkChartScope(info, c.namespace)
+		return err
 	}
-	for _, m := range manifests {
+	return checkChartObject(info, c.namespace)
+}
+
+// checkRelease judges every object of a recorded release, its hooks
+// included, as Build does, without sending anything. With deleting, the
+// objects of the manifest are judged by scope only, as for an uninstall.
+func (c *namespacedClient) checkRelease(rel *release.Release, deleting bool) error {
+	check := func(m string, scopeOnly bool) error {
 		if strings.TrimSpace(m) == "" {
-			continue
+			return nil
 		}
-		if _, err := c.Build(strings.NewReader(m), false); err != nil {
+		list, err := c.Client.Build(strings.NewReader(m), false)
+		if err != nil {
+			return err
+		}
+		for _, info := range list {
+			if err := c.check(info, scopeOnly); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := check(rel.Manifest, deleting); err != nil {
+		return err
+	}
+	for _, h := range rel.Hooks {
+		if err := check(h.Manifest, false); err != nil {
 			return err
 		}
 	}
@@ -156,19 +194,30 @@ func (c *namespacedClient) checkRelease(rel *release.Release) error {
 }
 
 // checkChartObject refuses an object of a chart that is cluster-scoped or
-// in another namespace than the release's.
+// in another namespace than the release's, or that holds what a chart may
+// not (checkChartContent).
 func checkChartObject(info *resource.Info, namespace string) error {
+	kind, err := checkChartScope(info, namespace)
+	if err != nil {
+		return err
+	}
+	return checkChartContent(info, kind)
+}
+
+// checkChartScope refuses an object that is cluster-scoped or in another
+// namespace than the release's, and returns its kind.
+func checkChartScope(info *resource.Info, namespace string) (string, error) {
 	kind := info.Object.GetObjectKind().GroupVersionKind().Kind
 	if info.Mapping != nil {
 		kind = info.Mapping.GroupVersionKind.Kind
 		if info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
-			return fmt.Errorf("chart object %s %q is cluster-scoped: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, namespace)
+			return kind, fmt.Errorf("chart object %s %q is cluster-scoped: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, namespace)
 		}
 	}
 	if info.Namespace != namespace {
-		return fmt.Errorf("chart object %s %q is in namespace %q: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, info.Namespace, namespace)
+		return kind, fmt.Errorf("chart object %s %q is in namespace %q: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, info.Namespace, namespace)
 	}
-	return checkChartContent(info, kind)
+	return kind, nil
 }
 
 // Install upgrades or installs release name in namespace with the chart.
@@ -216,16 +265,19 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 		// A retry of a chart that failed: an object refused then (a hook
 		// that only ran at install, say) is refused again, rather than the
 		// upgrade installing the rest.
-		if err := cfg.KubeClient.(*namespacedClient).checkRelease(cur); err != nil {
+		if err := cfg.KubeClient.(*namespacedClient).checkRelease(cur, false); err != nil {
 			return err
 		}
+	}
+	if cur.Info != nil && cur.Info.Status == release.StatusDeployed {
+		cfg.KubeClient.(*namespacedClient).current = cur.Manifest
 	}
 	// A chart that ran before is a Helm rollback to its newest revision.
 	for i := len(hist) - 2; i >= 0; i-- {
 		if hist[i].Labels[chartLabel] == labels[chartLabel] {
 			// The revision's record is a Secret of the namespace, which
 			// its own workloads may have written: judged before use.
-			if err := cfg.KubeClient.(*namespacedClient).checkRelease(hist[i]); err != nil {
+			if err := cfg.KubeClient.(*namespacedClient).checkRelease(hist[i], false); err != nil {
 				return fmt.Errorf("revision %d of release %s: %w", hist[i].Version, name, err)
 			}
 			rb := action.NewRollback(cfg)
@@ -277,9 +329,16 @@ func (r *Releases) Uninstall(namespace, name string) error {
 	// Helm uninstalls what the newest revision holds.
 	sort.Slice(hist, func(i, j int) bool { return hist[i].Version < hist[j].Version })
 	last := hist[len(hist)-1]
-	if err := cfg.KubeClient.(*namespacedClient).checkRelease(last); err != nil {
+	// Its hooks run (objects made) and its manifest is deleted: a release
+	// that a chart could not have made, a record forged in the namespace,
+	// is refused. What is only deleted is judged by scope, so that a
+	// release made before a content rule (a NodePort Service, say) can
+	// still go.
+	kc := cfg.KubeClient.(*namespacedClient)
+	if err := kc.checkRelease(last, true); err != nil {
 		return fmt.Errorf("revision %d of release %s: %w", last.Version, name, err)
 	}
+	kc.scopeOnly = true
 	_, err = action.NewUninstall(cfg).Run(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil
