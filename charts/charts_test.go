@@ -16,6 +16,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -236,6 +237,32 @@ func TestAgentChart(t *testing.T) {
 	// And nothing more: other namespaces' secrets stay out of reach.
 	if _, err := agentCS.CoreV1().Secrets("default").List(ctx, metav1.ListOptions{}); err == nil {
 		t.Fatal("the agent may list secrets of other namespaces")
+	}
+	// Helm acts as a namespace's workload identity, which the agent may
+	// impersonate, and no other ServiceAccount; of RoleBindings it may
+	// change only its two.
+	for _, c := range []struct {
+		attrs authorizationv1.ResourceAttributes
+		want  bool
+	}{
+		{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: "ns1", Name: apply.WorkloadIdentity}, true},
+		{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: "ns1", Name: "default"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "serviceaccounts", Namespace: "kube-system", Name: "default"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "impersonate", Resource: "users", Name: "admin"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Namespace: "ns1", Name: apply.WorkloadIdentity}, true},
+		{authorizationv1.ResourceAttributes{Verb: "patch", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Namespace: "ns1", Name: "other"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "update", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Namespace: "ns1", Name: apply.WorkloadIdentity}, false},
+		{authorizationv1.ResourceAttributes{Verb: "delete", Group: "rbac.authorization.k8s.io", Resource: "rolebindings", Namespace: "ns1", Name: apply.WorkloadIdentity}, false},
+	} {
+		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: "system:serviceaccount:ote-system:ote-agent",
+			Groups: []string{"system:serviceaccounts", "system:serviceaccounts:ote-system", "system:authenticated"}, ResourceAttributes: &c.attrs}}
+		res, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Status.Allowed != c.want {
+			t.Errorf("the agent may %s %s %s/%s: %v, want %v", c.attrs.Verb, c.attrs.Resource, c.attrs.Namespace, c.attrs.Name, res.Status.Allowed, c.want)
+		}
 	}
 }
 

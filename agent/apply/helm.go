@@ -19,9 +19,12 @@ import (
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/cli-runtime/pkg/resource"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
@@ -36,11 +39,17 @@ type FetchChart func(ctx context.Context, digest string) ([]byte, error)
 // Releases installs chart workloads as Helm releases through the Helm v3
 // SDK: upgrade --install semantics, history kept in the namespace (Secrets,
 // Helm's default driver), uninstall on delete. Archives are fetched once per
-// digest, checked against it, and kept in memory.
+// digest, checked against it, and kept in memory. Helm acts in a namespace
+// as that namespace's workload identity (WorkloadIdentity), never as the
+// agent.
 type Releases struct {
+	// Config is the agent's; Helm impersonates the workload identity with it.
 	Config *rest.Config
-	Fetch  FetchChart
-	Log    *slog.Logger
+	// WorkloadRole is the ClusterRole bound to the workload identity in each
+	// namespace; empty refuses charts.
+	WorkloadRole string
+	Fetch        FetchChart
+	Log          *slog.Logger
 
 	mu    sync.Mutex // guards cache
 	cache map[string][]byte
@@ -83,7 +92,8 @@ func (r *Releases) config(namespace string) (*action.Configuration, error) {
 			r.Log.Debug(fmt.Sprintf(format, v...), "namespace", namespace)
 		}
 	}
-	if err := cfg.Init(&restGetter{config: r.Config, namespace: namespace}, namespace, "secret", logf); err != nil {
+	getter := &restGetter{config: impersonating(r.Config, namespace), namespace: namespace}
+	if err := cfg.Init(getter, namespace, "secret", logf); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -115,33 +125,71 @@ func (r *Releases) guardedConfig(namespace string) (*action.Configuration, error
 type namespacedClient struct {
 	*kube.Client
 	namespace string
+	// scopeOnly judges only where objects are, not what they hold: for an
+	// uninstall, whose manifest objects are deleted, not made (its hooks
+	// are judged in full before it starts).
+	scopeOnly bool
+	// current is the manifest of the release's deployed newest revision,
+	// whose objects exist: an upgrade or a rollback builds it to compare and
+	// to delete what the target drops, never to make it, so it is judged by
+	// scope only, and a release made before a content rule can move on.
+	current string
 }
 
 func (c *namespacedClient) Build(reader io.Reader, validate bool) (kube.ResourceList, error) {
+	scopeOnly := c.scopeOnly
+	if c.current != "" {
+		b, err := io.ReadAll(reader)
+		if err != nil {
+			return nil, err
+		}
+		scopeOnly = scopeOnly || string(b) == c.current
+		reader = bytes.NewReader(b)
+	}
 	list, err := c.Client.Build(reader, validate)
 	if err != nil {
 		return nil, err
 	}
 	for _, info := range list {
-		if err := checkChartObject(info, c.namespace); err != nil {
+		if err := c.check(info, scopeOnly); err != nil {
 			return nil, err
 		}
 	}
 	return list, nil
 }
 
-// checkRelease judges every object of a recorded release, its hooks
-// included, as Build does, without sending anything.
-func (c *namespacedClient) checkRelease(rel *release.Release) error {
-	manifests := []string{rel.Manifest}
-	for _, h := range rel.Hooks {
-		manifests = append(manifests, h.Manifest)
+func (c *namespacedClient) check(info *resource.Info, scopeOnly bool) error {
+	if scopeOnly {
+		_, err := checkChartScope(info, c.namespace)
+		return err
 	}
-	for _, m := range manifests {
+	return checkChartObject(info, c.namespace)
+}
+
+// checkRelease judges every object of a recorded release, its hooks
+// included, as Build does, without sending anything. With deleting, the
+// objects of the manifest are judged by scope only, as for an uninstall.
+func (c *namespacedClient) checkRelease(rel *release.Release, deleting bool) error {
+	check := func(m string, scopeOnly bool) error {
 		if strings.TrimSpace(m) == "" {
-			continue
+			return nil
 		}
-		if _, err := c.Build(strings.NewReader(m), false); err != nil {
+		list, err := c.Client.Build(strings.NewReader(m), false)
+		if err != nil {
+			return err
+		}
+		for _, info := range list {
+			if err := c.check(info, scopeOnly); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := check(rel.Manifest, deleting); err != nil {
+		return err
+	}
+	for _, h := range rel.Hooks {
+		if err := check(h.Manifest, false); err != nil {
 			return err
 		}
 	}
@@ -149,19 +197,30 @@ func (c *namespacedClient) checkRelease(rel *release.Release) error {
 }
 
 // checkChartObject refuses an object of a chart that is cluster-scoped or
-// in another namespace than the release's.
+// in another namespace than the release's, or that holds what a chart may
+// not (checkChartContent).
 func checkChartObject(info *resource.Info, namespace string) error {
+	kind, err := checkChartScope(info, namespace)
+	if err != nil {
+		return err
+	}
+	return checkChartContent(info, kind)
+}
+
+// checkChartScope refuses an object that is cluster-scoped or in another
+// namespace than the release's, and returns its kind.
+func checkChartScope(info *resource.Info, namespace string) (string, error) {
 	kind := info.Object.GetObjectKind().GroupVersionKind().Kind
 	if info.Mapping != nil {
 		kind = info.Mapping.GroupVersionKind.Kind
 		if info.Mapping.Scope.Name() != meta.RESTScopeNameNamespace {
-			return fmt.Errorf("chart object %s %q is cluster-scoped: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, namespace)
+			return kind, fmt.Errorf("chart object %s %q is cluster-scoped: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, namespace)
 		}
 	}
 	if info.Namespace != namespace {
-		return fmt.Errorf("chart object %s %q is in namespace %q: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, info.Namespace, namespace)
+		return kind, fmt.Errorf("chart object %s %q is in namespace %q: a chart may hold only namespaced objects of its release's namespace %s", kind, info.Name, info.Namespace, namespace)
 	}
-	return nil
+	return kind, nil
 }
 
 // Install upgrades or installs release name in namespace with the chart.
@@ -176,6 +235,9 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	}
 	if crds := ch.CRDObjects(); len(crds) > 0 {
 		return fmt.Errorf("chart object %s is a CustomResourceDefinition: a chart may hold only namespaced objects of its release's namespace %s", crds[0].Filename, namespace)
+	}
+	if err := r.ensureIdentity(ctx, namespace); err != nil {
+		return err
 	}
 	cfg, err := r.guardedConfig(namespace)
 	if err != nil {
@@ -206,13 +268,21 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 		// A retry of a chart that failed: an object refused then (a hook
 		// that only ran at install, say) is refused again, rather than the
 		// upgrade installing the rest.
-		if err := cfg.KubeClient.(*namespacedClient).checkRelease(cur); err != nil {
+		if err := cfg.KubeClient.(*namespacedClient).checkRelease(cur, false); err != nil {
 			return err
 		}
+	}
+	if cur.Info != nil && cur.Info.Status == release.StatusDeployed {
+		cfg.KubeClient.(*namespacedClient).current = cur.Manifest
 	}
 	// A chart that ran before is a Helm rollback to its newest revision.
 	for i := len(hist) - 2; i >= 0; i-- {
 		if hist[i].Labels[chartLabel] == labels[chartLabel] {
+			// The revision's record is a Secret of the namespace, which
+			// its own workloads may have written: judged before use.
+			if err := cfg.KubeClient.(*namespacedClient).checkRelease(hist[i], false); err != nil {
+				return fmt.Errorf("revision %d of release %s: %w", hist[i].Version, name, err)
+			}
 			rb := action.NewRollback(cfg)
 			rb.Version = hist[i].Version
 			return rb.Run(name)
@@ -238,21 +308,49 @@ func digestLabel(digest string) string {
 }
 
 // Uninstall removes release name; a release that is gone, or never was,
-// is fine. Helm's storage (the release Secrets of the namespace) is read
-// first, so that applying a container app, which uninstalls a release of
-// its name in case the item was a chart app, costs one list when there is
-// none. A release whose objects could not all be deleted stays recorded
-// (uninstalling), so a retry deletes the rest.
+// is fine. Helm's storage (the release Secrets of the namespace) is listed
+// first with the agent's own rights, so that applying a container app,
+// which uninstalls a release of its name in case the item was a chart app,
+// costs one list when there is none. A release's record (manifest and
+// hooks) is judged like a chart before Helm acts on it: a record that the
+// namespace's workloads forged is refused, not acted on. A release whose
+// objects could not all be deleted stays recorded (uninstalling), so a
+// retry deletes the rest.
 func (r *Releases) Uninstall(namespace, name string) error {
-	cfg, err := r.config(namespace)
+	ctx := context.Background()
+	if gone, err := r.namespaceGone(ctx, namespace); err != nil || gone {
+		return err
+	}
+	if has, err := r.hasRelease(ctx, namespace, name); err != nil || !has {
+		return err
+	}
+	if err := r.ensureIdentity(ctx, namespace); err != nil {
+		return err
+	}
+	cfg, err := r.guardedConfig(namespace)
 	if err != nil {
 		return err
 	}
-	if _, err := cfg.Releases.History(name); errors.Is(err, driver.ErrReleaseNotFound) {
+	hist, err := cfg.Releases.History(name)
+	if errors.Is(err, driver.ErrReleaseNotFound) || (err == nil && len(hist) == 0) {
 		return nil
-	} else if err != nil {
-		return fmt.Errorf("read release history: %w", err)
 	}
+	if err != nil {
+		return err
+	}
+	// Helm uninstalls what the newest revision holds.
+	sort.Slice(hist, func(i, j int) bool { return hist[i].Version < hist[j].Version })
+	last := hist[len(hist)-1]
+	// Its hooks run (objects made) and its manifest is deleted: a release
+	// that a chart could not have made, a record forged in the namespace,
+	// is refused. What is only deleted is judged by scope, so that a
+	// release made before a content rule (a NodePort Service, say) can
+	// still go.
+	kc := cfg.KubeClient.(*namespacedClient)
+	if err := kc.checkRelease(last, true); err != nil {
+		return fmt.Errorf("revision %d of release %s: %w", last.Version, name, err)
+	}
+	kc.scopeOnly = true
 	_, err = action.NewUninstall(cfg).Run(name)
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil
@@ -260,8 +358,8 @@ func (r *Releases) Uninstall(namespace, name string) error {
 	return err
 }
 
-// restGetter hands Helm the agent's rest.Config (Helm wants a
-// RESTClientGetter, which kubectl's flags usually provide).
+// restGetter hands Helm a rest.Config, the workload identity's (Helm wants
+// a RESTClientGetter, which kubectl's flags usually provide).
 type restGetter struct {
 	config    *rest.Config
 	namespace string
@@ -287,4 +385,20 @@ func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
 
 func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
 	return clientcmd.NewDefaultClientConfig(*clientcmdapi.NewConfig(), &clientcmd.ConfigOverrides{Context: clientcmdapi.Context{Namespace: g.namespace}})
+}
+
+// hasRelease says whether Helm's storage in namespace holds a record of
+// release name, listed with the agent's own rights (one list, no identity
+// to set up) before anything acts as the namespace's workload identity.
+func (r *Releases) hasRelease(ctx context.Context, namespace, name string) (bool, error) {
+	cs, err := kubernetes.NewForConfig(r.Config)
+	if err != nil {
+		return false, err
+	}
+	l, err := cs.CoreV1().Secrets(namespace).List(ctx, metav1.ListOptions{
+		LabelSelector: labels.Set{"owner": "helm", "name": name}.String(), Limit: 1})
+	if err != nil {
+		return false, fmt.Errorf("read release records: %w", err)
+	}
+	return len(l.Items) > 0, nil
 }

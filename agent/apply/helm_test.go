@@ -42,7 +42,7 @@ func installChart(t *testing.T, namespace, name string, archive []byte) error {
 	t.Helper()
 	sum := sha256.Sum256(archive)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
-	r := &Releases{Config: restConfig, Fetch: func(context.Context, string) ([]byte, error) { return archive, nil }}
+	r := &Releases{Config: restConfig, WorkloadRole: installAgentRBAC(t), Fetch: func(context.Context, string) ([]byte, error) { return archive, nil }}
 	return r.Install(context.Background(), namespace, name, &protocol.ChartSpec{Digest: digest, Name: name, Version: "0.1.0", Size: int64(len(archive))})
 }
 

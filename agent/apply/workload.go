@@ -99,6 +99,13 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 		labels[k] = v
 	}
 	selector := map[string]string{LabelDeploy: name}
+	if spec.PodSecurity == "" {
+		level, err := namespaceLevel(ctx, a.Client, ns)
+		if err != nil {
+			return err
+		}
+		spec.PodSecurity = level
+	}
 	pod := podTemplate(&spec, labels)
 	switch c.Kind {
 	case "deployment":

@@ -64,7 +64,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.HubCA, "hub-ca", "OTE_HUB_CA", "PEM file of CAs that sign the hub's TLS certificate")
 	b.String(&o.MetricsListen, "metrics-listen", "OTE_METRICS_LISTEN", "address of /metrics and /healthz (empty: off)")
 	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
-	b.String(&o.WorkloadRole, "workload-role", "OTE_WORKLOAD_ROLE", "ClusterRole to bind to the agent's ServiceAccount in each business namespace (empty: none)")
+	b.String(&o.WorkloadRole, "workload-role", "OTE_WORKLOAD_ROLE", "ClusterRole to bind to the agent's ServiceAccount, and to the workload identity charts act as, in each business namespace (empty: none, and charts are refused)")
 	b.Int(&o.ApplyConcurrency, "apply-concurrency", "OTE_APPLY_CONCURRENCY", "desired items of different deployments applied at once (revisions of one apply in order)")
 	b.String(&o.ServiceAccount, "service-account", "OTE_SERVICE_ACCOUNT", "the agent's ServiceAccount as namespace/name (with --workload-role)")
 	o.envErr = b.Err()

@@ -9,10 +9,16 @@ import (
 	"testing"
 	"time"
 
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/ote-stack/ote/protocol"
 	"github.com/ote-stack/ote/test/harness"
@@ -72,7 +78,47 @@ func startAgent(t *testing.T, h *hubProc, api *harness.APIServer, cluster, token
 	t.Helper()
 	return startProc(t, "agent "+cluster, agentBin, []string{"OTE_LOG_LEVEL=debug"},
 		"--hub-url", h.url, "--cluster-name", cluster, "--bootstrap-token", token,
-		"--kubeconfig", api.Kubeconfig, "--metrics-listen", freePort(t))
+		"--kubeconfig", api.Kubeconfig, "--metrics-listen", freePort(t),
+		"--workload-role", workloadRole(t, api), "--service-account", "ote-system/ote-agent")
+}
+
+// workloadRole creates the agent chart's workload ClusterRole (release
+// ote-agent in ote-system) in api, as installing the chart would, and
+// returns its name: the agent binds it in business namespaces, for itself
+// and for the workload identity its charts act as.
+func workloadRole(t *testing.T, api *harness.APIServer) string {
+	t.Helper()
+	ch, err := loader.LoadDir("../../charts/agent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := chartutil.ToRenderValues(ch, map[string]any{"bootstrapToken": "x", "hubUrl": "https://hub.example", "clusterName": "edge"},
+		chartutil.ReleaseOptions{Name: "ote-agent", Namespace: "ote-system"}, chartutil.DefaultCapabilities)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := engine.Render(ch, vals)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "ote-agent-ote-system-workloads"
+	for _, doc := range strings.Split(out["ote-agent/templates/rbac.yaml"], "\n---") {
+		obj, _, err := scheme.Codecs.UniversalDeserializer().Decode([]byte(doc), nil, nil)
+		if err != nil {
+			continue // comments only
+		}
+		role, ok := obj.(*rbacv1.ClusterRole)
+		if !ok || role.Name != name {
+			continue
+		}
+		_, err = api.Clientset().RbacV1().ClusterRoles().Create(context.Background(), role, metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			t.Fatal(err)
+		}
+		return name
+	}
+	t.Fatalf("the agent chart has no ClusterRole %s", name)
+	return ""
 }
 
 type nodeView struct {

@@ -90,7 +90,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	// Chart archives come from the hub through the tunnel client, which
 	// holds the credential; the client is built just below.
 	var tc *tunnel.Client
-	helm := &apply.Releases{Config: restCfg, Log: log, Fetch: func(ctx context.Context, digest string) ([]byte, error) {
+	helm := &apply.Releases{Config: restCfg, WorkloadRole: opts.WorkloadRole, Log: log, Fetch: func(ctx context.Context, digest string) ([]byte, error) {
 		return tc.FetchChart(ctx, digest)
 	}}
 	tc, err = tunnel.New(tunnel.Config{
