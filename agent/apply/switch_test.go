@@ -42,7 +42,7 @@ func switchChart(t *testing.T, hold bool) []byte {
 // agent) leaves the release's objects alone.
 func TestChartContainerSwitch(t *testing.T) {
 	ctx := context.Background()
-	const ns = "ns41"
+	const ns = "ns91"
 	if _, err := client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,7 +53,7 @@ func TestChartContainerSwitch(t *testing.T) {
 		archives[digest] = archive
 		return &protocol.ChartSpec{Digest: digest, Name: "switch", Version: "0.1.0", Size: int64(len(archive))}
 	}
-	helm := &Releases{Config: restConfig, Fetch: func(_ context.Context, digest string) ([]byte, error) { return archives[digest], nil }}
+	helm := &Releases{Config: restConfig, WorkloadRole: installAgentRBAC(t), Fetch: func(_ context.Context, digest string) ([]byte, error) { return archives[digest], nil }}
 	set := NewSet(client, Options{Helm: helm})
 
 	container := func(rev uint64, version string) protocol.Item {
@@ -130,7 +130,7 @@ func TestChartContainerSwitch(t *testing.T) {
 	chartObjects()
 	// Applied again (a resync, a retry, a restarted agent with a fresh
 	// Releases), the chart's objects of the item's name stay.
-	restarted := NewSet(client, Options{Helm: &Releases{Config: restConfig, Fetch: helm.Fetch}})
+	restarted := NewSet(client, Options{Helm: &Releases{Config: restConfig, WorkloadRole: helm.WorkloadRole, Fetch: helm.Fetch}})
 	if err := restarted.Apply(ctx, chart(2, false)); err != nil {
 		t.Fatal(err)
 	}
