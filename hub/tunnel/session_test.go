@@ -184,18 +184,18 @@ func (a *testAgent) read(timeout time.Duration) (*protocol.Message, error) {
 // session), or its write to the socket times out.
 func TestLostSendIsHealed(t *testing.T) {
 	for _, c := range []struct {
-		name               string
-		write, send, stall time.Duration
-		code               string
+		name        string
+		write, send time.Duration
+		code        string
 	}{
-		{"queue full", time.Minute, 100 * time.Millisecond, 2 * time.Second, codeSendTimeout},
-		{"write timeout", 200 * time.Millisecond, time.Minute, 2 * time.Second, codeSendFailed},
+		{"queue full", time.Minute, 100 * time.Millisecond, codeSendTimeout},
+		{"write timeout", 200 * time.Millisecond, time.Minute, codeSendFailed},
 	} {
-		t.Run(c.name, func(t *testing.T) { testLostSend(t, c.write, c.send, c.stall, c.code) })
+		t.Run(c.name, func(t *testing.T) { testLostSend(t, c.write, c.send, c.code) })
 	}
 }
 
-func testLostSend(t *testing.T, writeTimeout, sendTimeout, stall time.Duration, code string) {
+func testLostSend(t *testing.T, writeTimeout, sendTimeout time.Duration, code string) {
 	th := startTestHub(t, Options{
 		Heartbeat: 10 * time.Second, PollEvery: 50 * time.Millisecond, Batch: 1,
 		WriteTimeout: writeTimeout, SendTimeout: sendTimeout,
@@ -230,9 +230,20 @@ func testLostSend(t *testing.T, writeTimeout, sendTimeout, stall time.Duration, 
 		t.Fatal(err)
 	}
 	th.hub.Notify()
-	// The fault: the agent reads nothing for a while, much longer than
-	// one of the timeouts and much shorter than the other.
-	time.Sleep(stall)
+	// The fault: the agent reads nothing until the hub gives up on it
+	// (the positive signal, rather than a stall of a guessed length).
+	// A full queue ends the session at once but logs it only once the
+	// stuck write returns; a write timeout is logged as it happens.
+	waitUntil(t, 20*time.Second, "the hub ending the stalled session with "+code, func() bool {
+		th.hub.mu.Lock()
+		defer th.hub.mu.Unlock()
+		if s := th.hub.sessions[th.cluster.ID]; s != nil {
+			if e := s.ended(); e != nil && e.code == code {
+				return true
+			}
+		}
+		return strings.Contains(th.logs.String(), "code="+code)
+	})
 
 	// The agent reads again, and reconnects with what it has applied each
 	// time the hub closes its session, until it has every item.
