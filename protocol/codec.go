@@ -38,6 +38,7 @@ func Decode(b []byte) (*Message, error) {
 	if dec.More() {
 		return nil, errors.New("malformed message: data after the message")
 	}
+	m.dropUnknown()
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -115,4 +116,40 @@ func (k ItemKey) validate() error {
 		return fmt.Errorf("item of kind %s without a name", k.Kind)
 	}
 	return nil
+}
+
+// dropUnknown removes the items and statuses of kinds or states this
+// version does not know, naming them in Skipped: a newer peer's additions
+// are ignored, not refused (see Version).
+func (m *Message) dropUnknown() {
+	if d := m.Desired; d != nil && m.Kind == KindDesired {
+		kept := d.Items[:0]
+		for _, it := range d.Items {
+			if it.ItemKey.knownKind() {
+				kept = append(kept, it)
+				continue
+			}
+			m.Skipped = append(m.Skipped, fmt.Sprintf("item %s/%s of unknown kind", it.ItemKey.Kind, it.ItemKey.Name))
+		}
+		d.Items = kept
+	}
+	if st := m.Status; st != nil && m.Kind == KindStatus {
+		kept := st.Items[:0]
+		for _, it := range st.Items {
+			if it.ItemKey.knownKind() && (it.State == StateApplied || it.State == StateFailed || it.State == StateApplying) {
+				kept = append(kept, it)
+				continue
+			}
+			m.Skipped = append(m.Skipped, fmt.Sprintf("status of %s/%s in unknown kind or state %q", it.ItemKey.Kind, it.ItemKey.Name, it.State))
+		}
+		st.Items = kept
+	}
+}
+
+func (k ItemKey) knownKind() bool {
+	switch k.Kind {
+	case ItemNamespace, ItemNodeLabel, ItemWorkload:
+		return true
+	}
+	return false
 }

@@ -42,15 +42,14 @@ func TestRoundTrip(t *testing.T) {
 
 func TestDecodeRefuses(t *testing.T) {
 	cases := map[string]string{
-		`{"kind":"teleport","hello":{}}`:                                                       "unknown message kind",
-		`{"kind":"hello"}`:                                                                     "exactly its own body",
-		`{"kind":"hello","hello":{},"welcome":{}}`:                                             "exactly its own body",
-		`{"kind":"desired","desired":{"items":[{"kind":"pod","name":"x"}]}}`:                   "item kind",
-		`{"kind":"status","status":{"items":[{"kind":"namespace","name":"a","state":"meh"}]}}`: "unknown state",
-		`{"kind":"inventory","inventory":{"nodes":[{"cpu":1}]}}`:                               "without a name",
-		`{"kind":"hello","hello":{}} {}`:                                                       "after the message",
-		`{"kind":`:                                                                             "malformed",
-		`[]`:                                                                                   "malformed",
+		`{"kind":"teleport","hello":{}}`:                                "unknown message kind",
+		`{"kind":"hello"}`:                                              "exactly its own body",
+		`{"kind":"hello","hello":{},"welcome":{}}`:                      "exactly its own body",
+		`{"kind":"desired","desired":{"items":[{"kind":"namespace"}]}}`: "without a name",
+		`{"kind":"inventory","inventory":{"nodes":[{"cpu":1}]}}`:        "without a name",
+		`{"kind":"hello","hello":{}} {}`:                                "after the message",
+		`{"kind":`:                                                      "malformed",
+		`[]`:                                                            "malformed",
 	}
 	for in, want := range cases {
 		_, err := Decode([]byte(in))
@@ -69,6 +68,8 @@ func TestDecodeRefuses(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*.json")
+	versioned, _ := filepath.Glob("testdata/v*/*.json")
+	seeds = append(seeds, versioned...)
 	for _, s := range seeds {
 		b, err := os.ReadFile(s)
 		if err == nil {

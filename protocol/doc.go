@@ -35,23 +35,53 @@
 // so in Hello and the hub sends what changed since. Nothing is fire-and-forget.
 package protocol
 
-// Version is the protocol version. A hub refuses agents whose major version
-// differs.
+// Version is the protocol version, MinVersion the oldest the hub serves.
+//
+// The rule of skew: a hub serves agents of its own Version and of the
+// previous one (MinVersion); it answers Hello with its own Version in
+// Welcome, and an agent newer than its hub speaks the hub's version (it
+// sends nothing that version lacks). New fields are added as optional
+// (omitempty, a zero value meaning "as before"), and a receiver ignores
+// fields it does not know (encoding/json does), message kinds it does not
+// know (logged, the session goes on), and item kinds and states it does not
+// know (dropped by Decode into Message.Skipped, logged). So the upgrade
+// order is: hub first, then the agents, at the operator's pace. Golden
+// messages of every released version are kept in testdata/v<N>/ and
+// decoded by the tests of today's code.
 //
 // History:
 //   - 1 (2026-11-27): hello, welcome, desired items (namespace, node label,
-//     container workload), item status, inventory snapshot and delta,
-//     heartbeat, error.
-//   - 1 (2026-12-01, compatible addition): WorkloadSpec.PodSecurity, and the
-//     Pod Security Admission labels (PodSecurityLabels) in a business
-//     namespace's NamespaceSpec.Labels. An agent from before applies the
-//     labels (they are plain labels) but sets no securityContext, so its
-//     container apps' pods are refused in a restricted namespace: upgrade
-//     agents with the hub.
-//   - 1 (2026-12-01, compatible addition): item state StateApplying, sent
-//     by an agent for a revision whose apply has run for a heartbeat
-//     period and not ended (its applied or failed status follows). A hub
-//     stores it like the other states and counts the cluster as waiting.
-//     A hub from before refuses the status message (unknown state) and
-//     closes the session: upgrade the hub before the agents.
-const Version = 1
+//     container workload), item status (applied, failed), inventory
+//     snapshot and delta, heartbeat, error. Chart workloads
+//     (WorkloadSpec.Chart, fetched from ChartsPath), pull secrets of
+//     external repositories (ContainerSpec.PullSecret, fetched from
+//     PullSecretsPath), pod counts in item status (ItemStatus.Pods) and
+//     node label eviction (NodeLabelSpec.Evict) were added within 1 before
+//     it was released to agents.
+//   - 2 (2026-12-01): WorkloadSpec.PodSecurity, and the Pod Security
+//     Admission labels (PodSecurityLabels) in a business namespace's
+//     NamespaceSpec.Labels; item state StateApplying, sent for a revision
+//     whose apply has run for a heartbeat period and not ended (its applied
+//     or failed status follows). A version-1 agent ignores PodSecurity (its
+//     container pods get no securityContext and are refused in a restricted
+//     namespace, so upgrade agents soon after the hub) and never sends
+//     StateApplying; a version-2 agent sends StateApplying only to a hub of
+//     version 2 or later (KnowsApplying). Unknown kinds, item kinds and
+//     states are ignored rather than refused from this version on.
+const (
+	Version    = 2
+	MinVersion = 1
+)
+
+// Serves reports whether a hub of this version serves an agent that speaks
+// version v: its own and the previous one, and newer agents, which speak
+// the hub's version.
+func Serves(v int) bool { return v >= MinVersion }
+
+// Speak is the version an agent of this version speaks with a hub of
+// version hub: the lower of the two.
+func Speak(hub int) int { return min(hub, Version) }
+
+// KnowsApplying reports whether a peer of version v understands
+// StateApplying.
+func KnowsApplying(v int) bool { return v >= 2 }

@@ -66,6 +66,11 @@ type Message struct {
 	Inventory *Inventory `json:"inventory,omitempty"`
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
 	Error     *Error     `json:"error,omitempty"`
+
+	// Skipped, filled by Decode and never sent, names what the message
+	// held that this version does not know (item kinds, states) and that
+	// Decode dropped: the receiver logs it and goes on (see Version).
+	Skipped []string `json:"-"`
 }
 
 // Hello is the agent's first message on a tunnel.

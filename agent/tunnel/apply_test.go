@@ -352,3 +352,40 @@ func TestHubWhoseRevisionsStartedOver(t *testing.T) {
 		t.Fatalf("old applied at %v", got)
 	}
 }
+
+// TestAgentSpeaksAnOlderHubsVersion: with a hub of protocol version 1, which
+// does not know StateApplying, a long apply is not reported as applying;
+// its outcome is. And a message kind the agent does not know is ignored,
+// not a reason to drop the session.
+func TestAgentSpeaksAnOlderHubsVersion(t *testing.T) {
+	h := newFakeHub(t)
+	h.version = 1
+	h.desired = []protocol.Item{nsItem("slow", 1)}
+	release := make(chan struct{})
+	ap := newGateApplier(map[string]chan struct{}{"slow@1": release})
+	c := newClientWith(t, h, ap, nil)
+	run(t, c)
+	conn := <-h.conns
+	eventually(t, "the slow apply started", func() bool { return len(ap.startedRevisions("slow")) == 1 })
+	if err := conn.WriteMessage(websocket.TextMessage, []byte(`{"kind":"teleport","teleport":{}}`)); err != nil {
+		t.Fatal(err)
+	}
+	// Several heartbeat periods pass (a version-2 hub would have been told
+	// "applying" after one): counted by the heartbeats the hub receives.
+	_, beats, _ := h.counters()
+	waitFor(t, 5*time.Second, "three heartbeats while the apply blocks", func() bool { _, b, _ := h.counters(); return b >= beats+3 })
+	close(release)
+	waitFor(t, 5*time.Second, "the slow item applied", func() bool {
+		st, ok, _ := h.latestStatus("slow")
+		return ok && st.State == protocol.StateApplied && st.Revision == 1
+	})
+	_, _, _, statuses, _ := h.snapshot()
+	for _, st := range statuses {
+		if st.State == protocol.StateApplying {
+			t.Fatalf("a version-1 hub was sent %+v", st)
+		}
+	}
+	if _, _, dials := h.counters(); dials != 1 || !c.Connected() {
+		t.Fatalf("the session dropped: %d dials", dials)
+	}
+}

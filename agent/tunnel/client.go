@@ -97,7 +97,10 @@ type Client struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	applied   atomic.Uint64 // highest revision recorded, across sessions
+	applied atomic.Uint64 // highest revision recorded, across sessions
+	// speaks is the protocol version of the current session: the lower
+	// of the agent's and the hub's.
+	speaks    atomic.Int32
 	connected atomic.Bool
 
 	// queue and box outlive sessions; wake tells the current session's

@@ -39,6 +39,7 @@ type fakeHub struct {
 	dropped  int
 	conns    chan *websocket.Conn
 	desired  []protocol.Item // sent as the resync
+	version  int             // the protocol version the hub speaks; 0: protocol.Version
 }
 
 func newFakeHub(t *testing.T) *fakeHub { return newFakeHubWith(t, false) }
@@ -121,8 +122,12 @@ func (h *fakeHub) serve(c *websocket.Conn) {
 	h.hellos = append(h.hellos, *hello.Hello)
 	items := append([]protocol.Item(nil), h.desired...)
 	replaced := h.replaced
+	version := h.version
 	h.mu.Unlock()
-	write(&protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{ProtocolVersion: protocol.Version, HeartbeatMillis: 200}})
+	if version == 0 {
+		version = protocol.Version
+	}
+	write(&protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{ProtocolVersion: version, HeartbeatMillis: 200}})
 	upTo := hello.Hello.AppliedRevision
 	if replaced {
 		upTo = 0

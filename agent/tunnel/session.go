@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -59,6 +60,12 @@ func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 		conn.Close()
 		return false, fmt.Errorf("hub refused: %s", m.Error)
 	}
+	// An agent newer than its hub speaks the hub's version.
+	speak := protocol.Speak(m.Welcome.ProtocolVersion)
+	c.speaks.Store(int32(speak))
+	if speak < protocol.Version {
+		c.log.Info("the hub speaks an older protocol; speaking its version", "hub_protocol", m.Welcome.ProtocolVersion, "agent_protocol", protocol.Version)
+	}
 	hb := time.Duration(m.Welcome.HeartbeatMillis) * time.Millisecond
 	if hb <= 0 {
 		hb = 10 * time.Second
@@ -90,8 +97,16 @@ func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 	// the hub's messages are read while charts install.
 	err = peer.Run(sctx, func(b []byte) error {
 		m, err := protocol.Decode(b)
+		if errors.Is(err, protocol.ErrUnknownKind) {
+			// A newer hub's addition: ignored, not refused.
+			c.log.Warn("ignored a message this agent does not know", "err", err)
+			return nil
+		}
 		if err != nil {
 			return fmt.Errorf("bad message from the hub: %w", err)
+		}
+		if len(m.Skipped) > 0 {
+			c.log.Warn("ignored parts of a message this agent does not know", "kind", m.Kind, "skipped", m.Skipped)
 		}
 		switch m.Kind {
 		case protocol.KindDesired:
@@ -248,9 +263,17 @@ func (c *Client) flush(ctx context.Context, peer *wsconn.Peer) bool {
 		if len(batch) == 0 {
 			return true
 		}
-		items := make([]protocol.ItemStatus, len(batch))
-		for i, b := range batch {
-			items[i] = b.st
+		items := make([]protocol.ItemStatus, 0, len(batch))
+		knows := protocol.KnowsApplying(int(c.speaks.Load()))
+		for _, b := range batch {
+			if b.st.State == protocol.StateApplying && !knows {
+				continue // a hub of an older protocol; its outcome follows
+			}
+			items = append(items, b.st)
+		}
+		if len(items) == 0 {
+			c.box.markSent(batch, time.Now())
+			continue
 		}
 		if c.send(ctx, peer, &protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: items, AppliedRevision: c.applied.Load()}}) != nil {
 			c.box.restore(batch)
@@ -269,7 +292,7 @@ func (c *Client) applyOne(ctx context.Context, it protocol.Item, epoch uint64, a
 	slow := time.AfterFunc(applyingAfter, func() {
 		mu.Lock()
 		defer mu.Unlock()
-		if !over && c.queue.current(epoch) {
+		if !over && c.queue.current(epoch) && protocol.KnowsApplying(int(c.speaks.Load())) {
 			c.box.put(protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplying})
 		}
 	})

@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -403,7 +405,6 @@ func TestBadTunnelMessages(t *testing.T) {
 		code string
 	}{
 		{"malformed", []byte(`{"kind":`), protocol.ErrCodeBadMessage},
-		{"unknown kind", []byte(`{"kind":"teleport"}`), protocol.ErrCodeUnsupported},
 		{"wrong cluster", []byte(`{"kind":"heartbeat","cluster":"edge-2","heartbeat":{}}`), protocol.ErrCodeWrongCluster},
 		{"hub-only kind", []byte(`{"kind":"welcome","welcome":{}}`), protocol.ErrCodeUnexpected},
 	} {
@@ -438,7 +439,7 @@ func TestBadTunnelMessages(t *testing.T) {
 	t.Run("protocol version", func(t *testing.T) {
 		c, _, _ := h.dial("edge-1", cred)
 		a := &agent{t: t, conn: c}
-		a.send(&protocol.Message{Kind: protocol.KindHello, Hello: &protocol.Hello{ProtocolVersion: 99}})
+		a.send(&protocol.Message{Kind: protocol.KindHello, Hello: &protocol.Hello{ProtocolVersion: protocol.MinVersion - 1}})
 		if m := a.expect(protocol.KindError); m.Error.Code != protocol.ErrCodeProtocol {
 			t.Fatalf("%+v", m.Error)
 		}
@@ -561,5 +562,63 @@ func TestReplicasNotifyEachOther(t *testing.T) {
 	m, err := ag.read(5 * time.Second)
 	if err != nil || m.Kind != protocol.KindDesired || fmt.Sprint(itemNames(m.Desired.Items)) != "[nodelabel/n1/x]" {
 		t.Fatalf("agent on the other replica: %+v %v", m, err)
+	}
+}
+
+// The hub serves an agent of the previous protocol version, speaking as the
+// golden messages of that version do, and ignores what a newer agent adds
+// (an unknown message kind, an unknown state) instead of closing its
+// session.
+func TestPreviousVersionAgentIsServed(t *testing.T) {
+	h := startHub(t, storetest.Open(t, sqlstore.SQLite))
+	root := h.login(adminName, adminPass)
+	acme := h.newTenant(root, "acme")
+	cred := h.join("edge-1")
+	golden := func(name string) []byte {
+		b, err := os.ReadFile("../../protocol/testdata/v1/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bytes.TrimSpace(b)
+	}
+	c, _, err := h.dial("edge-1", cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &agent{t: t, conn: c}
+	t.Cleanup(func() { c.Close() })
+	a.sendRaw(golden("hello.json"))
+	if w := a.expect(protocol.KindWelcome).Welcome; w.ProtocolVersion != protocol.Version {
+		t.Fatalf("welcome %+v", w)
+	}
+	d := a.expect(protocol.KindDesired).Desired
+	if !d.Resync || len(d.Items) != 1 || d.Items[0].Name != fmt.Sprintf("ns%d", acme.business.ID) {
+		t.Fatalf("resync for a version-1 agent: %+v", d)
+	}
+	a.sendRaw(golden("inventory.json"))
+	a.sendRaw([]byte(`{"kind":"teleport","teleport":{}}`))
+	a.sendRaw([]byte(`{"kind":"status","status":{"items":[{"kind":"namespace","name":"ns1","revision":1,"state":"meh"}],"appliedRevision":1}}`))
+	a.sendRaw(golden("heartbeat.json"))
+	// The session is still up and the version-1 inventory was stored.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var nodes []map[string]any
+		h.expect(200, "GET", "/v1/node?clusterName=edge-1", root, nil).into(t, &nodes)
+		if len(nodes) == 1 && nodes[0]["nodeName"] == "n1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the version-1 inventory never showed: %v", nodes)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	a.send(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{}})
+	if !strings.Contains(h.logs.String(), "ignored a message this hub does not know") ||
+		!strings.Contains(h.logs.String(), "ignored parts of a message this hub does not know") {
+		t.Fatalf("the hub did not log what it ignored:\n%s", h.logs.String())
+	}
+	cl, err := h.store.ClusterByName(context.Background(), "edge-1")
+	if err != nil || !h.tunnel.Connected(cl.ID) {
+		t.Fatalf("the hub closed the session of a version-1 agent: %v", err)
 	}
 }

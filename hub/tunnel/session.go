@@ -200,11 +200,16 @@ func (s *session) endFor(ctx context.Context, kind protocol.Kind, err error) boo
 func (s *session) handle(ctx context.Context, b []byte) error {
 	s.lastHeard.Store(time.Now().UnixNano())
 	m, err := protocol.Decode(b)
+	if errors.Is(err, protocol.ErrUnknownKind) {
+		// A newer agent's addition: ignored, not refused (protocol.Version).
+		s.log.Warn("ignored a message this hub does not know", "err", err)
+		return nil
+	}
 	if err != nil {
-		if errors.Is(err, protocol.ErrUnknownKind) {
-			return s.refuse(protocol.ErrCodeUnsupported, "%v", err)
-		}
 		return s.refuse(protocol.ErrCodeBadMessage, "%v", err)
+	}
+	if len(m.Skipped) > 0 {
+		s.log.Warn("ignored parts of a message this hub does not know", "kind", m.Kind, "skipped", m.Skipped)
 	}
 	s.hub.metrics.messages.WithLabelValues(string(m.Kind), "in").Inc()
 	if m.Cluster != "" && m.Cluster != s.cluster.Name {
@@ -233,8 +238,9 @@ func (s *session) handle(ctx context.Context, b []byte) error {
 }
 
 func (s *session) onHello(ctx context.Context, hello *protocol.Hello) error {
-	if hello.ProtocolVersion != protocol.Version {
-		return s.refuse(protocol.ErrCodeProtocol, "hub speaks protocol %d, agent %d", protocol.Version, hello.ProtocolVersion)
+	if !protocol.Serves(hello.ProtocolVersion) {
+		return s.refuse(protocol.ErrCodeProtocol, "hub speaks protocol %d and serves agents of %d and later, agent %d: upgrade the agent",
+			protocol.Version, protocol.MinVersion, hello.ProtocolVersion)
 	}
 	h := s.hub
 	head, err := h.store.Revision(ctx)
@@ -268,7 +274,7 @@ func (s *session) onHello(ctx context.Context, hello *protocol.Hello) error {
 	if old != nil {
 		old.replaced()
 	}
-	s.log.Info("agent connected", "agent_version", hello.AgentVersion, "applied_revision", hello.AppliedRevision)
+	s.log.Info("agent connected", "agent_version", hello.AgentVersion, "protocol", hello.ProtocolVersion, "applied_revision", hello.AppliedRevision)
 	if !s.sendOrEnd(ctx, &protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{
 		ProtocolVersion: protocol.Version,
 		HeartbeatMillis: h.opts.Heartbeat.Milliseconds(),
