@@ -66,8 +66,10 @@ package protocol
 //     container pods get no securityContext and are refused in a restricted
 //     namespace, so upgrade agents soon after the hub) and never sends
 //     StateApplying; a version-2 agent sends StateApplying only to a hub of
-//     version 2 or later (KnowsApplying). Unknown kinds, item kinds and
-//     states are ignored rather than refused from this version on.
+//     version 2 or later (KnowsApplying). Error.RetryAfterMillis with
+//     ErrCodeShutdown: when to dial again (a version-1 agent keeps its
+//     backoff). Unknown kinds, item kinds and states are ignored rather
+//     than refused from this version on.
 const (
 	Version    = 2
 	MinVersion = 1

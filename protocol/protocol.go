@@ -241,6 +241,11 @@ type Heartbeat struct {
 type Error struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// RetryAfterMillis, with ErrCodeShutdown, is when the agent should dial
+	// again (since version 2): the hub draws it over a window that fits its
+	// listen backlog, so that a restart's reconnects arrive spread out
+	// rather than all at once. 0: the agent's own backoff.
+	RetryAfterMillis int64 `json:"retryAfterMillis,omitempty"`
 }
 
 // Error codes.

@@ -389,3 +389,30 @@ func TestAgentSpeaksAnOlderHubsVersion(t *testing.T) {
 		t.Fatalf("the session dropped: %d dials", dials)
 	}
 }
+
+// TestComesBackWhenTheHubSays: a hub that shuts down tells the agent when
+// to dial again; the agent does, rather than on its backoff's schedule
+// (here a minute), and not before.
+func TestComesBackWhenTheHubSays(t *testing.T) {
+	h := newFakeHub(t)
+	c := newClientWith(t, h, newGateApplier(nil), func(cfg *Config) { cfg.Backoff = backoff.New(time.Minute, time.Minute) })
+	run(t, c)
+	conn := <-h.conns
+	eventually(t, "connected", c.Connected)
+	const after = 400 * time.Millisecond
+	b, _ := protocol.Encode(&protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{
+		Code: protocol.ErrCodeShutdown, Message: "hub is shutting down", RetryAfterMillis: after.Milliseconds()}})
+	sent := time.Now()
+	if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	select {
+	case <-h.conns:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent did not come back when the hub said (its backoff is a minute)")
+	}
+	if el := time.Since(sent); el < after {
+		t.Fatalf("the agent came back after %v, before the %v the hub asked for", el, after)
+	}
+}

@@ -179,6 +179,11 @@ func (c *Client) Run(ctx context.Context) error {
 			c.cfg.Backoff.Reset()
 		}
 		wait := c.cfg.Backoff.Next()
+		if after, ok := comeBackAfter(err); ok {
+			// The hub spreads its agents' reconnects over its restart:
+			// come back when it said, not on the backoff's schedule.
+			wait = after
+		}
 		c.log.Warn("tunnel down; reconnecting", "err", err, "in", wait.Round(time.Millisecond))
 		c.metrics.reconnects.Inc()
 		select {

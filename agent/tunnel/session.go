@@ -113,7 +113,7 @@ func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 			c.record(m.Desired)
 			return nil
 		case protocol.KindError:
-			return fmt.Errorf("hub closed the session: %s", m.Error)
+			return &hubClosed{err: m.Error}
 		default:
 			return nil // nothing else is for the agent; ignore rather than fail
 		}
@@ -362,4 +362,22 @@ func (c *Client) podStatuses(names []string) []protocol.ItemStatus {
 		out = append(out, protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied, Pods: &pods})
 	}
 	return out
+}
+
+// hubClosed is the end of a session that the hub closed with an Error.
+type hubClosed struct{ err *protocol.Error }
+
+func (e *hubClosed) Error() string { return "hub closed the session: " + e.err.Error() }
+
+// maxComeBack bounds the wait a shutting-down hub may ask for.
+const maxComeBack = time.Minute
+
+// comeBackAfter is when a hub that shut the session down asked the agent
+// to dial again; false when it did not ask.
+func comeBackAfter(err error) (time.Duration, bool) {
+	var hc *hubClosed
+	if !errors.As(err, &hc) || hc.err.Code != protocol.ErrCodeShutdown || hc.err.RetryAfterMillis <= 0 {
+		return 0, false
+	}
+	return min(time.Duration(hc.err.RetryAfterMillis)*time.Millisecond, maxComeBack), true
 }

@@ -13,6 +13,7 @@ package tunnel
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"sync"
 	"time"
@@ -43,6 +44,13 @@ type Options struct {
 	// session's outgoing queue; a message that waits longer closes the
 	// session (the agent reconnects and resyncs). Default: WriteTimeout.
 	SendTimeout time.Duration
+	// ComeBack and ComeBackRate spread the reconnects of a graceful
+	// shutdown: each agent is told to dial again after ComeBack (time for
+	// the hub to restart, default 500 ms) plus a delay drawn uniformly over
+	// one second per ComeBackRate agents (default 4,000, within a listen
+	// backlog of 4,096), and half a second at the least.
+	ComeBack     time.Duration
+	ComeBackRate int
 }
 
 func (o *Options) defaults() {
@@ -57,6 +65,12 @@ func (o *Options) defaults() {
 	}
 	if o.Batch <= 0 {
 		o.Batch = 500
+	}
+	if o.ComeBack <= 0 {
+		o.ComeBack = 500 * time.Millisecond
+	}
+	if o.ComeBackRate <= 0 {
+		o.ComeBackRate = 4000
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 10 * time.Second
@@ -165,12 +179,13 @@ func (h *Hub) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), h.opts.SendTimeout)
 	todo := make(chan *session)
 	var workers sync.WaitGroup
+	window := h.comeBackWindow(len(sessions))
 	for range min(shutdownWorkers, len(sessions)) {
 		workers.Add(1)
 		go func() {
 			defer workers.Done()
 			for s := range todo {
-				s.shutdown(ctx)
+				s.shutdown(ctx, h.opts.ComeBack+rand.N(window))
 			}
 		}()
 	}
@@ -187,6 +202,12 @@ func (h *Hub) stop() {
 		h.cancel()
 	}
 	h.loops.Wait()
+}
+
+// comeBackWindow is the window over which n agents are told to come back:
+// one second per ComeBackRate agents, half a second at the least.
+func (h *Hub) comeBackWindow(n int) time.Duration {
+	return max(500*time.Millisecond, time.Duration(n)*time.Second/time.Duration(h.opts.ComeBackRate))
 }
 
 // admit counts a Serve call in unless Stop has begun; it returns the context

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -267,7 +268,7 @@ func (s *session) onHello(ctx context.Context, hello *protocol.Hello) error {
 		if err := h.store.ClusterDisconnected(ctx, s.cluster.ID, s.id, time.Now()); err != nil {
 			s.log.Warn("record disconnect", "err", err)
 		}
-		s.shutdown(ctx)
+		s.shutdown(ctx, s.hub.opts.ComeBack+mrand.N(s.hub.comeBackWindow(1)))
 		return &closeError{code: protocol.ErrCodeShutdown, reason: "hello during the hub's shutdown"}
 	}
 	s.hello = true
@@ -372,11 +373,13 @@ func (s *session) replaced() {
 	})
 }
 
-// shutdown tells the agent that the hub is stopping, waiting for room in its
-// queue until ctx ends at the latest, and closes the session.
-func (s *session) shutdown(ctx context.Context) {
+// shutdown tells the agent that the hub is stopping and when to come back
+// (comeBack), waiting for room in its queue until ctx ends at the latest,
+// and closes the session.
+func (s *session) shutdown(ctx context.Context, comeBack time.Duration) {
 	s.sayAndClose(ctx, 1001, "hub shutting down", &protocol.Error{
 		Code: protocol.ErrCodeShutdown, Message: "hub is shutting down",
+		RetryAfterMillis: comeBack.Milliseconds(),
 	})
 }
 

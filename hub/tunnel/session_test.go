@@ -517,3 +517,38 @@ func TestOversizedDesiredIsSplit(t *testing.T) {
 		t.Errorf("no log line for the oversized item; hub log:\n%s", th.logs.String())
 	}
 }
+
+// Stop tells each agent when to come back: after ComeBack, spread over a
+// window of one second per ComeBackRate agents.
+func TestStopSpreadsReconnects(t *testing.T) {
+	th := startTestHub(t, Options{Heartbeat: 10 * time.Second, PollEvery: 50 * time.Millisecond,
+		ComeBack: 300 * time.Millisecond, ComeBackRate: 1}, true)
+	a := th.dial(0, map[string]bool{})
+	if m, err := a.read(5 * time.Second); err != nil || m.Kind != protocol.KindDesired {
+		t.Fatalf("resync: %+v %v", m, err)
+	}
+	go th.hub.Stop()
+	for {
+		m, err := a.read(10 * time.Second)
+		if err != nil {
+			t.Fatalf("no shutdown message before the close: %v", err)
+		}
+		if m.Kind != protocol.KindError {
+			continue
+		}
+		// One agent at one per second: a window of a second.
+		if m.Error.Code != protocol.ErrCodeShutdown || m.Error.RetryAfterMillis < 300 || m.Error.RetryAfterMillis >= 1300 {
+			t.Fatalf("shutdown message %+v, want a come-back in [300ms, 1.3s)", m.Error)
+		}
+		return
+	}
+}
+
+func TestComeBackWindow(t *testing.T) {
+	h := &Hub{opts: Options{ComeBackRate: 4000}}
+	for n, want := range map[int]time.Duration{0: 500 * time.Millisecond, 1000: 500 * time.Millisecond, 10_000: 2500 * time.Millisecond, 19_000: 4750 * time.Millisecond} {
+		if got := h.comeBackWindow(n); got != want {
+			t.Errorf("window for %d agents: %v, want %v", n, got, want)
+		}
+	}
+}
