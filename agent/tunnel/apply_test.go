@@ -416,3 +416,33 @@ func TestComesBackWhenTheHubSays(t *testing.T) {
 		t.Fatalf("the agent came back after %v, before the %v the hub asked for", el, after)
 	}
 }
+
+// TestKeepsTheHubsPaceWhileItRestarts: after a come-back hint, dials that
+// find the hub not yet back are no further apart than the hint, not on the
+// backoff's growing schedule (here a minute).
+func TestKeepsTheHubsPaceWhileItRestarts(t *testing.T) {
+	h := newFakeHub(t)
+	c := newClientWith(t, h, newGateApplier(nil), func(cfg *Config) { cfg.Backoff = backoff.New(time.Minute, time.Minute) })
+	run(t, c)
+	conn := <-h.conns
+	eventually(t, "connected", c.Connected)
+	h.mu.Lock()
+	h.refuse = true // the restarting hub answers no tunnel yet
+	h.mu.Unlock()
+	b, _ := protocol.Encode(&protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{
+		Code: protocol.ErrCodeShutdown, Message: "hub is shutting down", RetryAfterMillis: 200}})
+	if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	_, _, dials := h.counters()
+	waitFor(t, 10*time.Second, "three refused dials at the hub's pace", func() bool { _, _, d := h.counters(); return d >= dials+3 })
+	h.mu.Lock()
+	h.refuse = false
+	h.mu.Unlock()
+	select {
+	case <-h.conns:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the agent did not come back once the hub was")
+	}
+}

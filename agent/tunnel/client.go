@@ -170,6 +170,10 @@ func (c *Client) AppliedRevision() uint64 { return c.applied.Load() }
 
 // Run keeps a session with the hub until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
+	// hint is when a shutting-down hub asked this agent to come back; until
+	// hintUntil, while the hub restarts, dials are that far apart at most.
+	var hint time.Duration
+	var hintUntil time.Time
 	for {
 		established, err := c.runOnce(ctx)
 		if ctx.Err() != nil {
@@ -177,12 +181,17 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if established {
 			c.cfg.Backoff.Reset()
+			hint = 0
 		}
 		wait := c.cfg.Backoff.Next()
 		if after, ok := comeBackAfter(err); ok {
 			// The hub spreads its agents' reconnects over its restart:
-			// come back when it said, not on the backoff's schedule.
-			wait = after
+			// come back when it said, not on the backoff's schedule, and
+			// keep to that pace while it is not back yet (a refused dial
+			// costs the restarting hub nothing).
+			wait, hint, hintUntil = after, after, time.Now().Add(maxComeBack)
+		} else if hint > 0 && time.Now().Before(hintUntil) {
+			wait = min(wait, hint)
 		}
 		c.log.Warn("tunnel down; reconnecting", "err", err, "in", wait.Round(time.Millisecond))
 		c.metrics.reconnects.Inc()
