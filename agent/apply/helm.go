@@ -318,10 +318,12 @@ func digestLabel(digest string) string {
 // retry deletes the rest.
 func (r *Releases) Uninstall(namespace, name string) error {
 	ctx := context.Background()
-	if gone, err := r.namespaceGone(ctx, namespace); err != nil || gone {
+	// The common case, a container app with no release of its name, costs
+	// this one list (a namespace that is gone lists none).
+	if has, err := r.hasRelease(ctx, namespace, name); err != nil || !has {
 		return err
 	}
-	if has, err := r.hasRelease(ctx, namespace, name); err != nil || !has {
+	if gone, err := r.namespaceGone(ctx, namespace); err != nil || gone {
 		return err
 	}
 	if err := r.ensureIdentity(ctx, namespace); err != nil {

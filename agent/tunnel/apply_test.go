@@ -400,13 +400,8 @@ func TestComesBackWhenTheHubSays(t *testing.T) {
 	conn := <-h.conns
 	eventually(t, "connected", c.Connected)
 	const after = 400 * time.Millisecond
-	b, _ := protocol.Encode(&protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{
-		Code: protocol.ErrCodeShutdown, Message: "hub is shutting down", RetryAfterMillis: after.Milliseconds()}})
 	sent := time.Now()
-	if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	shutDown(t, conn, after)
 	select {
 	case <-h.conns:
 	case <-time.After(10 * time.Second):
@@ -429,12 +424,7 @@ func TestKeepsTheHubsPaceWhileItRestarts(t *testing.T) {
 	h.mu.Lock()
 	h.refuse = true // the restarting hub answers no tunnel yet
 	h.mu.Unlock()
-	b, _ := protocol.Encode(&protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{
-		Code: protocol.ErrCodeShutdown, Message: "hub is shutting down", RetryAfterMillis: 200}})
-	if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
-		t.Fatal(err)
-	}
-	conn.Close()
+	shutDown(t, conn, 200*time.Millisecond)
 	_, _, dials := h.counters()
 	waitFor(t, 10*time.Second, "three refused dials at the hub's pace", func() bool { _, _, d := h.counters(); return d >= dials+3 })
 	h.mu.Lock()
@@ -445,4 +435,16 @@ func TestKeepsTheHubsPaceWhileItRestarts(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the agent did not come back once the hub was")
 	}
+}
+
+// shutDown ends the hub's side of conn as a hub shutting down does, asking
+// the agent to come back after comeBack.
+func shutDown(t *testing.T, conn *websocket.Conn, comeBack time.Duration) {
+	t.Helper()
+	b, _ := protocol.Encode(&protocol.Message{Kind: protocol.KindError, Error: &protocol.Error{
+		Code: protocol.ErrCodeShutdown, Message: "hub is shutting down", RetryAfterMillis: comeBack.Milliseconds()}})
+	if err := conn.WriteMessage(websocket.TextMessage, b); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
 }

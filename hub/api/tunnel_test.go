@@ -600,18 +600,11 @@ func TestPreviousVersionAgentIsServed(t *testing.T) {
 	a.sendRaw([]byte(`{"kind":"status","status":{"items":[{"kind":"namespace","name":"ns1","revision":1,"state":"meh"}],"appliedRevision":1}}`))
 	a.sendRaw(golden("heartbeat.json"))
 	// The session is still up and the version-1 inventory was stored.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	waitFor(t, "the version-1 inventory", func() bool {
 		var nodes []map[string]any
 		h.expect(200, "GET", "/v1/node?clusterName=edge-1", root, nil).into(t, &nodes)
-		if len(nodes) == 1 && nodes[0]["nodeName"] == "n1" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the version-1 inventory never showed: %v", nodes)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return len(nodes) == 1 && nodes[0]["nodeName"] == "n1"
+	})
 	a.send(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{}})
 	if !strings.Contains(h.logs.String(), "ignored a message this hub does not know") ||
 		!strings.Contains(h.logs.String(), "ignored parts of a message this hub does not know") {
