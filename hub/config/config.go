@@ -47,6 +47,10 @@ type Options struct {
 	AgentBootstrapToken string
 	// HeartbeatInterval is the agents' heartbeat period.
 	HeartbeatInterval time.Duration
+	// DebugListen serves Go's profiles (net/http/pprof) on their own
+	// address, for operators who profile the hub; empty: none. Nothing
+	// there is authenticated: keep it on loopback.
+	DebugListen string
 
 	// RegistryListen is the embedded registry's listener ("off": none,
 	// for a hub that fronts an external registry or none at all).
@@ -143,6 +147,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.Duration(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
 	b.String(&o.AgentBootstrapToken, "agent-bootstrap-token", "OTE_AGENT_BOOTSTRAP_TOKEN", "token with which new edge clusters' agents join (empty: joining disabled)")
 	b.Duration(&o.HeartbeatInterval, "heartbeat-interval", "OTE_HEARTBEAT_INTERVAL", "agents' heartbeat period; a cluster silent for three periods is not ready")
+	b.String(&o.DebugListen, "debug-listen", "OTE_DEBUG_LISTEN", "address serving /debug/pprof/ (unauthenticated: keep it on loopback; empty: off)")
 	b.String(&o.RegistryListen, "registry-listen", "OTE_REGISTRY_LISTEN", "address of the embedded image registry (\"off\": no embedded registry)")
 	b.String(&o.RegistryURL, "registry-url", "OTE_REGISTRY_URL", "URL of an external distribution registry to front instead of the embedded one")
 	b.String(&o.RegistryHost, "registry-host", "OTE_REGISTRY_HOST", "registry address shown in imageAddress (default: the registry's listener or URL host)")

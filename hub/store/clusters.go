@@ -19,6 +19,9 @@ type Clusters interface {
 	// ClusterDisconnected records the end of session, unless a newer session
 	// took over meanwhile.
 	ClusterDisconnected(ctx context.Context, id uint64, session string, at time.Time) error
+	// RecordSessions applies the starts and ends of tunnel sessions in
+	// order, many clusters' in one write (the tunnel batches them).
+	RecordSessions(ctx context.Context, events []SessionEvent) error
 	// TouchClusters records that the clusters' agents were heard from at at.
 	TouchClusters(ctx context.Context, ids []uint64, at time.Time) error
 
@@ -29,6 +32,25 @@ type Clusters interface {
 	// ClusterLabelNames lists every distinct cluster label.
 	ClusterLabelNames(ctx context.Context) ([]string, error)
 	ClusterLabels(ctx context.Context, cluster string, p Page) ([]Label, int64, error)
+}
+
+// SessionEvent is the start (Connected) or end of a cluster's tunnel
+// session. An end applies only while Session is still the cluster's.
+type SessionEvent struct {
+	ClusterID    uint64
+	Session      string
+	Connected    bool
+	AgentVersion string // of a start
+	At           time.Time
+}
+
+// InventoryReport is one cluster's inventory: the whole of it (Full: nodes
+// not in Nodes are removed) or upserts of Nodes and removals of Removed.
+type InventoryReport struct {
+	ClusterID uint64
+	Full      bool
+	Nodes     []Node
+	Removed   []string
 }
 
 // Cluster is an edge cluster.
@@ -78,6 +100,9 @@ type Nodes interface {
 	ReplaceNodes(ctx context.Context, clusterID uint64, nodes []Node) error
 	// UpdateNodes upserts nodes and deletes removed.
 	UpdateNodes(ctx context.Context, clusterID uint64, nodes []Node, removed []string) error
+	// SaveInventories applies the inventory reports of many clusters in
+	// one write (the tunnel batches them).
+	SaveInventories(ctx context.Context, reports []InventoryReport) error
 	ListNodes(ctx context.Context, q NodeQuery) ([]Node, int64, error)
 	// CountReadyNodes counts the nodes of q that report ready in clusters
 	// heard from since readySince.

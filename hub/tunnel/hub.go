@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -87,10 +88,11 @@ type Hub struct {
 	opts    Options
 	metrics *metrics
 
-	wake     chan struct{}           // Notify → tail loop
-	statuses chan []store.ItemStatus // sessions → status writer
-	cancel   context.CancelFunc      // stops the background loops
-	loops    sync.WaitGroup          // the background loops
+	wake   chan struct{}      // Notify → tail loop
+	intake *intake            // sessions → database
+	reads  chan *desiredRead  // sessions' writers → desiredReader
+	cancel context.CancelFunc // stops the background loops
+	loops  sync.WaitGroup     // the background loops
 
 	// stopCtx ends once Stop has told the registered sessions; every
 	// admitted session's connection ends with it.
@@ -109,7 +111,10 @@ type Hub struct {
 	// tailMu serialises readTail: the tail loop and sessions that need a
 	// fresher log than the loop has read (onHello).
 	tailMu sync.Mutex
-	logMu  sync.RWMutex // guards items, floor and head
+	// notified counts Notify calls; tailSeen is the count when the last
+	// read of the tail began (a read sees every write notified before).
+	notified, tailSeen atomic.Uint64
+	logMu              sync.RWMutex // guards items, floor and head
 	// items holds every desired item with floor < revision <= head, in
 	// revision order: the recent past of all clusters.
 	items       []store.DesiredItem
@@ -128,7 +133,8 @@ func New(st store.Store, log *slog.Logger, reg prometheus.Registerer, opts Optio
 		store: st, log: log, opts: opts, metrics: m,
 		stopCtx: stopCtx, stopSessions: stopSessions,
 		wake:     make(chan struct{}, 1),
-		statuses: make(chan []store.ItemStatus, 1024),
+		intake:   newIntake(st, log, 200*time.Millisecond),
+		reads:    make(chan *desiredRead),
 		sessions: map[uint64]*session{},
 
 		refusedNodes: logthrottle.New(time.Hour),
@@ -141,20 +147,80 @@ func (h *Hub) Heartbeat() time.Duration { return h.opts.Heartbeat }
 // ReadyWindow is how long a cluster stays ready after its agent was last heard.
 func (h *Hub) ReadyWindow() time.Duration { return 3 * h.opts.Heartbeat }
 
-// Start reads the current revision and runs the background loops until Stop.
+// desiredReaders is how many sessions may read desired state from the
+// database at once (agents further behind than the log).
+const desiredReaders = 4
+
+// Start reads the recent desired state into the log (all of it when it
+// fits: agents that connect are then served from memory) and runs the
+// background loops until Stop.
 func (h *Hub) Start(ctx context.Context) error {
 	rev, err := h.store.Revision(ctx)
 	if err != nil {
 		return err
 	}
-	h.floor, h.head = rev, rev
-	h.metrics.revision.Set(float64(rev))
+	h.floor, h.head = 0, 0
+	h.readTail(ctx)
+	if h.head < rev {
+		// The log could not be read up to the database's revision: serve
+		// what it lacks from the database.
+		h.floor, h.head, h.items = rev, rev, nil
+	}
+	h.metrics.revision.Set(float64(h.head))
 	ctx, h.cancel = context.WithCancel(context.Background())
-	h.loops.Add(3)
+	h.loops.Add(3 + desiredReaders)
 	go func() { defer h.loops.Done(); h.tailLoop(ctx) }()
 	go func() { defer h.loops.Done(); h.heartbeatLoop(ctx) }()
-	go func() { defer h.loops.Done(); h.statusLoop(ctx) }()
+	go func() { defer h.loops.Done(); h.intake.run(ctx) }()
+	for range desiredReaders {
+		go func() { defer h.loops.Done(); h.desiredReader(ctx) }()
+	}
 	return nil
+}
+
+// desiredRead asks a desiredReader for the items of a cluster after a
+// revision.
+type desiredRead struct {
+	ctx     context.Context
+	cluster uint64
+	after   uint64
+	items   []store.DesiredItem
+	err     error
+	done    chan struct{}
+}
+
+// desiredReader serves desiredReads until ctx ends: the database work of
+// the sessions' writers is done here, a few at a time.
+func (h *Hub) desiredReader(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-h.reads:
+			r.items, r.err = h.store.DesiredSince(r.ctx, r.cluster, r.after, h.opts.Batch)
+			close(r.done)
+		}
+	}
+}
+
+// readDesired has a desiredReader read the items of cluster after a
+// revision, waiting until ctx ends at the latest.
+func (h *Hub) readDesired(ctx context.Context, cluster, after uint64) ([]store.DesiredItem, error) {
+	r := &desiredRead{ctx: ctx, cluster: cluster, after: after, done: make(chan struct{})}
+	select {
+	case h.reads <- r:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	<-r.done
+	return r.items, r.err
+}
+
+// logHead is the newest revision in the log.
+func (h *Hub) logHead() uint64 {
+	h.logMu.RLock()
+	defer h.logMu.RUnlock()
+	return h.head
 }
 
 // shutdownWorkers is how many sessions Stop tells at once that the hub stops.
@@ -224,6 +290,7 @@ func (h *Hub) admit() (context.Context, bool) {
 
 // Notify tells the hub that desired state was written. It never blocks.
 func (h *Hub) Notify() {
+	h.notified.Add(1)
 	select {
 	case h.wake <- struct{}{}:
 	default:
@@ -281,19 +348,20 @@ func (h *Hub) tailLoop(ctx context.Context) {
 	}
 }
 
-// catchUp reads the tail now unless the log already holds revision rev.
+// catchUp reads the tail now unless the log holds revision rev and every
+// write notified so far.
 func (h *Hub) catchUp(ctx context.Context, rev uint64) {
-	h.logMu.RLock()
-	fresh := h.head >= rev
-	h.logMu.RUnlock()
-	if !fresh {
-		h.readTail(ctx)
+	if h.logHead() >= rev && h.tailSeen.Load() >= h.notified.Load() {
+		return
 	}
+	h.readTail(ctx)
 }
 
 func (h *Hub) readTail(ctx context.Context) {
 	h.tailMu.Lock()
 	defer h.tailMu.Unlock()
+	// Every write notified before this read is committed: the read sees it.
+	defer h.tailSeen.Store(h.notified.Load())
 	all := false
 	clusters := map[uint64]bool{}
 	for {
@@ -367,7 +435,7 @@ func (h *Hub) itemsFor(ctx context.Context, id, after uint64) ([]store.DesiredIt
 		return latestOnly(out), upTo, nil
 	}
 	h.logMu.RUnlock()
-	items, err := h.store.DesiredSince(ctx, id, after, h.opts.Batch)
+	items, err := h.readDesired(ctx, id, after)
 	if err != nil {
 		return nil, after, err
 	}
@@ -405,62 +473,6 @@ func (h *Hub) heartbeatLoop(ctx context.Context) {
 				h.log.Error("record heartbeats", "clusters", len(ids), "err", err)
 			}
 			cancel()
-		}
-	}
-}
-
-// statusLoop writes the agents' item reports in batches.
-func (h *Hub) statusLoop(ctx context.Context) {
-	t := time.NewTicker(200 * time.Millisecond)
-	defer t.Stop()
-	var pending []store.ItemStatus
-	flush := func() {
-		if len(pending) == 0 {
-			return
-		}
-		qctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := h.store.SaveItemStatuses(qctx, pending); err != nil {
-			// Agents report a status once: keep it and try again at the
-			// next tick, within a bound.
-			h.log.Error("record item statuses; will retry", "items", len(pending), "err", err)
-			if over := len(pending) - 100_000; over > 0 {
-				pending = append(pending[:0:0], pending[over:]...)
-			}
-			return
-		}
-		seen := map[string]bool{}
-		var workloads []string
-		for _, st := range pending {
-			if st.Kind == store.ItemWorkload && !seen[st.Name] {
-				seen[st.Name] = true
-				workloads = append(workloads, st.Name)
-			}
-		}
-		pending = pending[:0]
-		if err := h.store.RefreshDeployStatus(qctx, workloads); err != nil {
-			h.log.Error("refresh deployment status", "err", err)
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			for {
-				select {
-				case b := <-h.statuses:
-					pending = append(pending, b...)
-				default:
-					flush()
-					return
-				}
-			}
-		case b := <-h.statuses:
-			pending = append(pending, b...)
-			if len(pending) >= 2000 {
-				flush()
-			}
-		case <-t.C:
-			flush()
 		}
 	}
 }

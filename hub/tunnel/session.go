@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,8 +17,11 @@ import (
 	"github.com/ote-stack/ote/protocol"
 )
 
-// session is one agent's tunnel. Its reader runs in Serve's goroutine; a
-// syncer goroutine sends desired state; the peer's writer goroutine writes.
+// session is one agent's tunnel, on two goroutines: Serve's reads and
+// handles the agent's messages without waiting on the database (the intake
+// writes what they report); the peer's writer writes, pings and, when the
+// hub wakes it, sends the desired state the agent has not been sent
+// (produce).
 type session struct {
 	hub     *Hub
 	id      string
@@ -29,10 +33,17 @@ type session struct {
 		Error(string, ...any)
 	}
 
-	wake      chan struct{} // cap 1: something to send
-	lastHeard atomic.Int64  // unix nanos of the last message
-	hello     bool          // Hello received (reader goroutine only)
-	syncDone  chan struct{} // closed when syncLoop has returned (or never ran)
+	lastHeard atomic.Int64 // unix nanos of the last message
+	hello     bool         // Hello received (reader only)
+	budget    flood        // the agent's message rate (reader only)
+
+	// syncing is set once hello is accepted; sent and first belong to the
+	// writer from then on (set before syncing, read after it).
+	syncing  atomic.Bool
+	recorded <-chan struct{} // closed once the session's start is written
+	welcomed bool            // the welcome is written
+	sent     uint64          // the revision the agent has been sent up to
+	first    bool            // the next Desired is the resync
 
 	endMu  sync.Mutex  // guards endErr
 	endErr *closeError // why the hub ended the session, when it did
@@ -67,8 +78,8 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	rand.Read(idb[:]) // never fails (crypto/rand, Go 1.24+)
 	s := &session{
 		hub: h, id: hex.EncodeToString(idb[:]), cluster: cluster,
-		log:  h.log.With("cluster", cluster.Name, "session", hex.EncodeToString(idb[:])),
-		wake: make(chan struct{}, 1), syncDone: make(chan struct{}),
+		log:    h.log.With("cluster", cluster.Name, "session", hex.EncodeToString(idb[:])),
+		budget: newFlood(time.Now()),
 	}
 	s.lastHeard.Store(time.Now().UnixNano())
 	s.peer = wsconn.New(conn, wsconn.Options{
@@ -77,21 +88,11 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 		WriteTimeout: h.opts.WriteTimeout,
 		MaxMessage:   protocol.MaxMessageSize,
 		QueueLen:     16,
+		Produce:      s.produce,
 	})
-	// The handlers' context outlives Stop's signal (stopCtx) so that what
-	// the reader has in hand (a status report) is still handed over.
-	ctx, cancel := context.WithCancel(context.Background())
-	err := s.peer.Run(stopCtx, func(b []byte) error { return s.handle(ctx, b) })
-	cancel()
+	err := s.peer.Run(stopCtx, s.handle)
 
-	var ce *closeError
-	switch {
-	case errors.As(err, &ce):
-	case s.ended() != nil:
-		ce = s.ended()
-	case errors.Is(err, wsconn.ErrWriteFailed):
-		ce = &closeError{code: codeSendFailed, reason: err.Error()}
-	}
+	ce := s.closeReason(err)
 	reason := "disconnected"
 	if ce != nil {
 		reason = ce.code
@@ -100,22 +101,41 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 		s.log.Info("session ended", "err", err)
 	}
 	h.metrics.refused.WithLabelValues(reason).Inc()
-	if s.hello {
-		<-s.syncDone
-		if h.unregister(s) {
-			dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
-			if err := h.store.ClusterDisconnected(dctx, cluster.ID, s.id, time.Now()); err != nil {
-				s.log.Warn("record disconnect", "err", err)
-			}
-			dcancel()
-		}
+	if s.hello && h.unregister(s) {
+		h.intake.session(store.SessionEvent{ClusterID: cluster.ID, Session: s.id, At: time.Now()})
 	}
+}
+
+// closeReason is why the hub ended the session, given what Run returned;
+// nil when the agent ended it (or the hub stopped).
+func (s *session) closeReason(err error) *closeError {
+	var ce *closeError
+	switch {
+	case errors.As(err, &ce):
+		return ce
+	case s.ended() != nil:
+		return s.ended()
+	case errors.Is(err, wsconn.ErrReadTimeout):
+		return &closeError{code: codeReadTimeout, reason: err.Error()}
+	case errors.Is(err, wsconn.ErrWriteFailed):
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+			return &closeError{code: codeSendTimeout, reason: err.Error() + "; the agent reads too slowly"}
+		}
+		return &closeError{code: codeSendFailed, reason: err.Error()}
+	}
+	return nil
 }
 
 // Codes of the sessions that the hub ends because a message could not go out.
 const (
 	codeSendTimeout = "send_timeout"
 	codeSendFailed  = "send_failed"
+	// codeReadTimeout: the agent sent nothing and answered no ping for
+	// three heartbeats, or answered no ping though it sent (it does not
+	// read what it is sent).
+	codeReadTimeout = "read_timeout"
+	// codeFlood: the agent sent more than its budget (see flood).
+	codeFlood = "flood"
 )
 
 // refuse sends an Error to the agent and ends the session.
@@ -198,8 +218,13 @@ func (s *session) endFor(ctx context.Context, kind protocol.Kind, err error) boo
 }
 
 // handle processes one message from the agent; an error ends the session.
-func (s *session) handle(ctx context.Context, b []byte) error {
-	s.lastHeard.Store(time.Now().UnixNano())
+// It never waits on the database.
+func (s *session) handle(b []byte) error {
+	now := time.Now()
+	s.lastHeard.Store(now.UnixNano())
+	if why := s.budget.take(now, len(b)); why != "" {
+		return s.refuse(codeFlood, "%s", why)
+	}
 	m, err := protocol.Decode(b)
 	if errors.Is(err, protocol.ErrUnknownKind) {
 		// A newer agent's addition: ignored, not refused (protocol.Version).
@@ -224,11 +249,12 @@ func (s *session) handle(ctx context.Context, b []byte) error {
 		if s.hello {
 			return s.refuse(protocol.ErrCodeUnexpected, "hello sent twice")
 		}
-		return s.onHello(ctx, m.Hello)
+		return s.onHello(m.Hello)
 	case protocol.KindInventory:
-		return s.onInventory(ctx, m.Inventory)
+		s.onInventory(m.Inventory)
+		return nil
 	case protocol.KindStatus:
-		return s.onStatus(ctx, m.Status)
+		return s.onStatus(m.Status)
 	case protocol.KindHeartbeat:
 		return nil
 	case protocol.KindError:
@@ -238,99 +264,112 @@ func (s *session) handle(ctx context.Context, b []byte) error {
 	}
 }
 
-func (s *session) onHello(ctx context.Context, hello *protocol.Hello) error {
+func (s *session) onHello(hello *protocol.Hello) error {
 	if !protocol.Serves(hello.ProtocolVersion) {
 		return s.refuse(protocol.ErrCodeProtocol, "hub speaks protocol %d and serves agents of %d and later, agent %d: upgrade the agent",
 			protocol.Version, protocol.MinVersion, hello.ProtocolVersion)
 	}
 	h := s.hub
-	head, err := h.store.Revision(ctx)
-	if err != nil {
-		return err
-	}
-	after := hello.AppliedRevision
-	if after > head {
-		// The agent has seen revisions this database never wrote (it was
-		// replaced): start it over from the full state.
-		after = 0
-	}
-	if err := h.store.ClusterConnected(ctx, s.cluster.ID, s.id, hello.AgentVersion, time.Now()); err != nil {
-		return err
-	}
-	// The resync answers with everything committed up to head: a write
-	// whose wake-up the tail loop has not yet read is read now, not left
-	// to a later push.
-	h.catchUp(ctx, head)
 	old, ok := h.register(s)
 	if !ok {
 		// Stop began after this session was admitted: it ends like the
 		// sessions Stop closed.
-		if err := h.store.ClusterDisconnected(ctx, s.cluster.ID, s.id, time.Now()); err != nil {
-			s.log.Warn("record disconnect", "err", err)
-		}
-		s.shutdown(ctx, s.hub.opts.ComeBack+mrand.N(s.hub.comeBackWindow(1)))
+		s.shutdown(context.Background(), s.hub.opts.ComeBack+mrand.N(s.hub.comeBackWindow(1)))
 		return &closeError{code: protocol.ErrCodeShutdown, reason: "hello during the hub's shutdown"}
 	}
 	s.hello = true
 	if old != nil {
 		old.replaced()
 	}
+	recorded := h.intake.session(store.SessionEvent{ClusterID: s.cluster.ID, Session: s.id, Connected: true, AgentVersion: hello.AgentVersion, At: time.Now()})
 	s.log.Info("agent connected", "agent_version", hello.AgentVersion, "protocol", hello.ProtocolVersion, "applied_revision", hello.AppliedRevision)
-	if !s.sendOrEnd(ctx, &protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{
-		ProtocolVersion: protocol.Version,
-		HeartbeatMillis: h.opts.Heartbeat.Milliseconds(),
-		Revision:        head,
-	}}) {
-		close(s.syncDone)
-		return nil // the peer is closed; Run returns with the reason
-	}
-	go s.syncLoop(ctx, after)
+	// The writer owns these from here: it welcomes the agent once the
+	// session is recorded, then sends the resync.
+	s.recorded, s.sent, s.first = recorded, hello.AppliedRevision, true
+	s.syncing.Store(true)
+	s.peer.Wake()
 	return nil
 }
 
-// syncLoop sends desired state: first everything after the agent's revision,
-// then whatever the hub wakes it for. sent is the revision the agent has
-// been sent up to; it advances only when a message was handed to the
-// writer. A message that cannot be ends the session.
-func (s *session) syncLoop(ctx context.Context, sent uint64) {
-	defer close(s.syncDone)
-	first := true
-	for {
-		for {
-			items, upTo, err := s.hub.itemsFor(ctx, s.cluster.ID, sent)
-			if err != nil {
-				if ctx.Err() == nil {
-					s.end("desired_read_failed", "hub could not read desired state: "+err.Error())
-				}
-				return
-			}
-			if len(items) == 0 && upTo <= sent && !first {
-				break
-			}
-			items, upTo, err = s.sendDesired(ctx, items, upTo, first)
-			if !s.endFor(ctx, protocol.KindDesired, err) {
-				return
-			}
-			sent, first = upTo, false
-			if len(items) == 0 {
-				break
-			}
+// produce runs on the peer's writer when the session is woken: it sends the
+// desired state after sent, the resync first. A message that cannot be
+// written ends the session (the agent reconnects and resyncs from the
+// revision it has applied), so sent never counts what the agent missed.
+func (s *session) produce(write func([]byte) error) error {
+	if !s.syncing.Load() {
+		return nil
+	}
+	ctx := s.peer.Context()
+	if !s.welcomed {
+		if err := s.welcome(ctx, write); err != nil || !s.welcomed {
+			return err
 		}
-		select {
-		case <-s.wake:
-		case <-s.peer.Done():
-			return
+	}
+	if s.first {
+		// The resync holds everything this process has written (the tail
+		// has read every write notified so far) and what the agent has
+		// seen: if the log lacks revisions the agent has, the database's
+		// newest are read; if it has not got them either, it was
+		// replaced, and the agent starts over from the full state.
+		s.hub.catchUp(ctx, s.sent)
+		if s.sent > s.hub.logHead() {
+			s.sent = 0
+		}
+	}
+	for {
+		items, upTo, err := s.hub.itemsFor(ctx, s.cluster.ID, s.sent)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // the session is closing
+			}
+			return &closeError{code: "desired_read_failed", reason: "hub could not read desired state: " + err.Error()}
+		}
+		if len(items) == 0 && upTo <= s.sent && !s.first {
+			return nil
+		}
+		items, upTo, err = s.sendDesired(write, items, upTo, s.first)
+		if err != nil {
+			return err
+		}
+		s.sent, s.first = upTo, false
+		if len(items) == 0 {
+			return nil
 		}
 	}
 }
 
-// sendDesired sends items and upTo in one Desired message. A message over
+// welcome writes the Welcome once the session's start is recorded: an
+// agent welcomed holds its cluster's name for good (no join can take it).
+// It returns with welcomed unset when the session closes first.
+func (s *session) welcome(ctx context.Context, write func([]byte) error) error {
+	select {
+	case <-s.recorded:
+	case <-ctx.Done():
+		return nil
+	}
+	b, err := protocol.Encode(&protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{
+		ProtocolVersion: protocol.Version,
+		HeartbeatMillis: s.hub.opts.Heartbeat.Milliseconds(),
+		Revision:        s.hub.logHead(),
+	}})
+	if err != nil {
+		return err
+	}
+	if err := write(b); err != nil {
+		return fmt.Errorf("%w: welcome: %w", wsconn.ErrWriteFailed, err)
+	}
+	s.hub.metrics.messages.WithLabelValues(string(protocol.KindWelcome), "out").Inc()
+	s.welcomed = true
+	return nil
+}
+
+// sendDesired writes items and upTo in one Desired message. A message over
 // the protocol's size limit is sent as the longest prefix of items that
 // fits (halving), with upTo the last of them; it returns what it sent. An
 // item that alone exceeds the limit cannot reach the agent: it is logged as
 // an error and the agent is moved past its revision, so that the items after
 // it still flow.
-func (s *session) sendDesired(ctx context.Context, items []store.DesiredItem, upTo uint64, resync bool) ([]store.DesiredItem, uint64, error) {
+func (s *session) sendDesired(write func([]byte) error, items []store.DesiredItem, upTo uint64, resync bool) ([]store.DesiredItem, uint64, error) {
 	for {
 		msg := &protocol.Desired{Items: make([]protocol.Item, len(items)), UpTo: upTo, Resync: resync}
 		for i, it := range items {
@@ -342,9 +381,16 @@ func (s *session) sendDesired(ctx context.Context, items []store.DesiredItem, up
 				msg.Items[i].Spec = it.Spec
 			}
 		}
-		err := s.send(ctx, &protocol.Message{Kind: protocol.KindDesired, Desired: msg})
+		b, err := protocol.Encode(&protocol.Message{Kind: protocol.KindDesired, Desired: msg})
+		if err == nil {
+			if err := write(b); err != nil {
+				return items, upTo, fmt.Errorf("%w: desired: %w", wsconn.ErrWriteFailed, err)
+			}
+			s.hub.metrics.messages.WithLabelValues(string(protocol.KindDesired), "out").Inc()
+			return items, upTo, nil
+		}
 		if !errors.Is(err, protocol.ErrTooLarge) {
-			return items, upTo, err
+			return items, upTo, fmt.Errorf("encode desired: %w", err)
 		}
 		if len(items) == 1 {
 			s.log.Error("desired item too large for one tunnel message; the agent cannot receive it",
@@ -360,15 +406,14 @@ func (s *session) sendDesired(ctx context.Context, items []store.DesiredItem, up
 	}
 }
 
-func (s *session) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
+// poke has the writer send what the agent has not been sent.
+func (s *session) poke() { s.peer.Wake() }
 
 func (s *session) replaced() {
-	s.sayAndClose(context.Background(), 4001, "replaced by a newer session", &protocol.Error{
+	// The new session's reader must not wait long on the old one's queue.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s.sayAndClose(ctx, 4001, "replaced by a newer session", &protocol.Error{
 		Code: protocol.ErrCodeReplaced, Message: "a newer session of this cluster replaced this one",
 	})
 }
@@ -383,7 +428,7 @@ func (s *session) shutdown(ctx context.Context, comeBack time.Duration) {
 	})
 }
 
-func (s *session) onInventory(ctx context.Context, inv *protocol.Inventory) error {
+func (s *session) onInventory(inv *protocol.Inventory) {
 	valid, removed := s.validNodes(inv)
 	nodes := make([]store.Node, len(valid))
 	for i, n := range valid {
@@ -392,22 +437,10 @@ func (s *session) onInventory(ctx context.Context, inv *protocol.Inventory) erro
 			IP: n.IP, CPU: n.CPU, Memory: n.Memory, Disk: n.Disk, GPUCount: n.GPUCount, GPUMemory: n.GPUMemory, Ready: n.Ready,
 		}
 	}
-	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	var err error
-	if inv.Full {
-		err = s.hub.store.ReplaceNodes(qctx, s.cluster.ID, nodes)
-	} else {
-		err = s.hub.store.UpdateNodes(qctx, s.cluster.ID, nodes, removed)
-	}
-	if err != nil {
-		s.log.Warn("record inventory", "err", err)
-		return err
-	}
-	return nil
+	s.hub.intake.inventory(s.cluster.ID, inv.Full, nodes, removed)
 }
 
-func (s *session) onStatus(ctx context.Context, st *protocol.Status) error {
+func (s *session) onStatus(st *protocol.Status) error {
 	if len(st.Items) == 0 {
 		return nil
 	}
@@ -418,10 +451,45 @@ func (s *session) onStatus(ctx context.Context, st *protocol.Status) error {
 			batch[i].Pods = &store.PodCounts{Desired: it.Pods.Desired, Running: it.Pods.Running, Failed: it.Pods.Failed}
 		}
 	}
-	select {
-	case s.hub.statuses <- batch:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	if !s.hub.intake.statusBatch(s.cluster.ID, batch) {
+		return s.refuse(codeFlood, "more than %d item statuses waiting to be written", maxPendingStatuses)
 	}
+	return nil
+}
+
+// flood is a session's budget of messages and bytes from the agent: a
+// bucket of each, refilled at a steady rate. An agent sends a heartbeat per
+// period, its inventory when nodes change and the statuses of what it
+// applies (coalesced), far below either rate; a peer that empties a bucket
+// is closed rather than let it take the hub's time from other sessions.
+type flood struct {
+	msgs, bytes float64
+	last        time.Time
+}
+
+// The budget: messages and bytes per second, and the bursts.
+const (
+	floodRate       = 100
+	floodBurst      = 2000
+	floodByteRate   = 2 << 20
+	floodByteBurstN = 2 // times protocol.MaxMessageSize
+)
+
+func newFlood(now time.Time) flood {
+	return flood{msgs: floodBurst, bytes: floodByteBurstN * protocol.MaxMessageSize, last: now}
+}
+
+// take spends one message of n bytes; it says why when the budget is spent.
+func (f *flood) take(now time.Time, n int) string {
+	dt := now.Sub(f.last).Seconds()
+	f.last = now
+	f.msgs = min(floodBurst, f.msgs+dt*floodRate) - 1
+	f.bytes = min(floodByteBurstN*protocol.MaxMessageSize, f.bytes+dt*floodByteRate) - float64(n)
+	switch {
+	case f.msgs < 0:
+		return fmt.Sprintf("more than %d messages at once or %d a second", floodBurst, floodRate)
+	case f.bytes < 0:
+		return fmt.Sprintf("more than %d MiB at once or %d MiB a second", floodByteBurstN*protocol.MaxMessageSize>>20, floodByteRate>>20)
+	}
+	return ""
 }

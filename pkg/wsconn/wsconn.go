@@ -1,15 +1,20 @@
-// Package wsconn runs one websocket connection: a single writer goroutine fed
-// by a bounded queue, pings well inside the peer's read deadline, a read
-// deadline that every message and pong extends, and a size limit on reads.
-// It works on gorilla/websocket connections and on fasthttp/websocket ones
-// (what fiber's websocket middleware hands out): both satisfy Conn.
+// Package wsconn runs one websocket connection on two goroutines: the caller
+// of Run reads, and one writer goroutine writes what is queued, pings well
+// inside the peer's deadline and, when woken, runs the owner's producer of
+// outgoing messages (so that a session needs no third goroutine to push its
+// state). The read deadline is extended by every message and pong; a peer
+// that answers no ping for ReadTimeout is closed even if it keeps sending,
+// since it does not read what it is sent. It works on gorilla/websocket
+// connections and on fasthttp/websocket ones: both satisfy Conn.
 package wsconn
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -35,7 +40,7 @@ type Conn interface {
 // Options tune a Peer.
 type Options struct {
 	// ReadTimeout closes the connection when nothing (message or pong) has
-	// arrived for this long.
+	// arrived for this long, or no pong for this long.
 	ReadTimeout time.Duration
 	// PingEvery sends a ping; keep it well under the peer's ReadTimeout.
 	PingEvery time.Duration
@@ -45,6 +50,11 @@ type Options struct {
 	MaxMessage int64
 	// QueueLen is how many outgoing messages may wait.
 	QueueLen int
+	// Produce, when set, runs on the writer goroutine after Wake, once the
+	// queue is empty: it writes what the owner has to push with write,
+	// which writes at once (within WriteTimeout). An error from write or
+	// its own ends the peer; Run returns it.
+	Produce func(write func([]byte) error) error
 }
 
 // ErrClosed is returned by Send on a closed peer.
@@ -54,17 +64,28 @@ var ErrClosed = errors.New("connection closed")
 // returns it.
 var ErrWriteFailed = errors.New("write failed")
 
-// Peer is a running connection. Send may be called from any goroutine.
+// ErrReadTimeout is what Run returns when the peer went silent (no message
+// and no pong within ReadTimeout) or answered no ping within ReadTimeout.
+var ErrReadTimeout = errors.New("read timeout")
+
+// Peer is a running connection. Send and Wake may be called from any
+// goroutine.
 type Peer struct {
 	conn Conn
 	opts Options
 	out  chan []byte
+	wake chan struct{}
 
+	lastPong atomic.Int64 // unix nanos of the last pong (or of Run's start)
+
+	ctx       context.Context // ends when the peer shuts down
+	cancel    context.CancelFunc
 	closeOnce sync.Once
 	closed    chan struct{} // closed when the peer shuts down
-	mu        sync.Mutex    // guards closeData and writeErr
+	mu        sync.Mutex    // guards closeData, err and done, and orders read deadlines
 	closeData []byte        // close frame to send on shutdown
-	writeErr  error         // the write or ping that failed and closed the peer
+	err       error         // the failure that closed the peer
+	done      bool          // the writer has finished: read deadlines are final
 }
 
 // New wraps conn.
@@ -72,8 +93,13 @@ func New(conn Conn, opts Options) *Peer {
 	if opts.QueueLen <= 0 {
 		opts.QueueLen = 64
 	}
-	return &Peer{conn: conn, opts: opts, out: make(chan []byte, opts.QueueLen), closed: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Peer{conn: conn, opts: opts, out: make(chan []byte, opts.QueueLen), wake: make(chan struct{}, 1), closed: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
+
+// Context ends when the peer shuts down: the context of work done for it
+// (Produce's reads, typically).
+func (p *Peer) Context() context.Context { return p.ctx }
 
 // Send queues one text message. It blocks while the queue is full, until ctx
 // ends or the peer closes.
@@ -93,6 +119,14 @@ func (p *Peer) Send(ctx context.Context, msg []byte) error {
 	}
 }
 
+// Wake has the writer run Produce soon; wakes coalesce. It never blocks.
+func (p *Peer) Wake() {
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
 // Done is closed when the peer has shut down.
 func (p *Peer) Done() <-chan struct{} { return p.closed }
 
@@ -103,19 +137,24 @@ func (p *Peer) Close(code int, reason string) {
 		p.closeData = closeFrame(code, reason)
 	}
 	p.mu.Unlock()
-	p.closeOnce.Do(func() { close(p.closed) })
+	p.closeOnce.Do(func() { close(p.closed); p.cancel() })
 }
 
-// Run reads messages and hands each to onMessage until the connection fails,
-// onMessage returns an error, ctx ends or Close is called. It runs the writer
-// goroutine meanwhile and returns only after it has stopped and the
-// connection is closed. When a write (or ping) failed, its error is what Run
-// returns.
+// Run reads messages and hands each to onMessage, on the calling goroutine,
+// until the connection fails, onMessage returns an error, ctx ends or Close
+// is called. The writer goroutine runs meanwhile; Run returns only after it
+// has stopped and the connection is closed. When the peer was closed by a
+// failure (a write, a ping, Produce, the read deadline), that is the error
+// Run returns.
 func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 	p.conn.SetReadLimit(p.opts.MaxMessage)
-	extend := func() { _ = p.conn.SetReadDeadline(time.Now().Add(p.opts.ReadTimeout)) }
-	extend()
-	p.conn.SetPongHandler(func(string) error { extend(); return nil })
+	p.lastPong.Store(time.Now().UnixNano())
+	p.extend()
+	p.conn.SetPongHandler(func(string) error {
+		p.lastPong.Store(time.Now().UnixNano())
+		p.extend()
+		return nil
+	})
 
 	writerDone := make(chan struct{})
 	go func() {
@@ -123,78 +162,95 @@ func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 		p.writeLoop(ctx)
 	}()
 
-	var readErr error
-	readerDone := make(chan struct{})
-	go func() {
-		defer close(readerDone)
-		for {
-			_, msg, err := p.conn.ReadMessage()
-			if err != nil {
-				readErr = err
-				return
-			}
-			extend()
-			if err := onMessage(msg); err != nil {
-				readErr = err
-				return
-			}
-		}
-	}()
-
 	var err error
-	select {
-	case <-readerDone:
-		err = readErr
-		p.Close(1000, "")
-	case <-p.closed:
-		err = p.failure()
-	case <-ctx.Done():
-		p.Close(1001, "going away")
-		err = ctx.Err()
+	for {
+		var msg []byte
+		if _, msg, err = p.conn.ReadMessage(); err != nil {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && !p.isClosed() {
+				err = fmt.Errorf("%w: nothing heard for %v: %w", ErrReadTimeout, p.opts.ReadTimeout, err)
+				p.fail(err, 1001, "read timeout")
+			}
+			break
+		}
+		p.extend()
+		if err = onMessage(msg); err != nil {
+			break
+		}
 	}
+	p.Close(1000, "")
 	<-writerDone // the writer has sent the close frame
 	_ = p.conn.Close()
-	<-readerDone // a closed connection ends the reader
-	if err == nil {
-		err = readErr
+	if f := p.failure(); f != nil {
+		return f
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
 	return err
+}
+
+func (p *Peer) isClosed() bool {
+	select {
+	case <-p.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// extend moves the read deadline ReadTimeout ahead, unless the writer has
+// finished and set the last one.
+func (p *Peer) extend() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.done {
+		_ = p.conn.SetReadDeadline(time.Now().Add(p.opts.ReadTimeout))
+	}
 }
 
 func (p *Peer) writeLoop(ctx context.Context) {
 	ping := time.NewTicker(p.opts.PingEvery)
 	defer ping.Stop()
+	defer p.finish()
+	write := func(msg []byte) error {
+		_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
+		return p.conn.WriteMessage(TextMessage, msg)
+	}
 	for {
 		select {
 		case msg := <-p.out:
-			_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
-			if err := p.conn.WriteMessage(TextMessage, msg); err != nil {
-				p.fail(fmt.Errorf("%w: %w", ErrWriteFailed, err), "write failed")
+			if err := write(msg); err != nil {
+				p.fail(fmt.Errorf("%w: %w", ErrWriteFailed, err), 1011, "write failed")
+				return
+			}
+		case <-p.wake:
+			if p.opts.Produce == nil {
+				continue
+			}
+			// What was queued before the wake goes out first.
+			if !p.drain(write) {
+				return
+			}
+			if err := p.opts.Produce(write); err != nil {
+				p.fail(err, 1011, "write failed")
 				return
 			}
 		case <-ping.C:
+			if silent := time.Since(time.Unix(0, p.lastPong.Load())); silent > p.opts.ReadTimeout {
+				p.fail(fmt.Errorf("%w: no pong for %v: the peer does not read", ErrReadTimeout, silent.Round(time.Millisecond)), 1001, "no pong")
+				return
+			}
 			if err := p.conn.WriteControl(PingMessage, nil, time.Now().Add(p.opts.WriteTimeout)); err != nil {
-				p.fail(fmt.Errorf("%w: ping: %w", ErrWriteFailed, err), "ping failed")
+				p.fail(fmt.Errorf("%w: ping: %w", ErrWriteFailed, err), 1011, "ping failed")
 				return
 			}
 		case <-p.closed:
 			// What was queued before the close (an error message saying
 			// why, typically) still goes out first.
-			for drained := false; !drained; {
-				select {
-				case msg := <-p.out:
-					_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
-					if p.conn.WriteMessage(TextMessage, msg) != nil {
-						drained = true
-					}
-				default:
-					drained = true
-				}
-			}
-			p.mu.Lock()
-			data := p.closeData
-			p.mu.Unlock()
-			_ = p.conn.WriteControl(CloseMessage, data, time.Now().Add(time.Second))
+			p.drain(func(msg []byte) error {
+				_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+				return p.conn.WriteMessage(TextMessage, msg)
+			})
 			return
 		case <-ctx.Done():
 			p.Close(1001, "going away")
@@ -202,21 +258,56 @@ func (p *Peer) writeLoop(ctx context.Context) {
 	}
 }
 
-// fail records the write error that ends the peer and closes it.
-func (p *Peer) fail(err error, reason string) {
+// drain writes what is queued; it reports false, having closed the peer,
+// when a write fails.
+func (p *Peer) drain(write func([]byte) error) bool {
+	for {
+		select {
+		case msg := <-p.out:
+			if err := write(msg); err != nil {
+				p.fail(fmt.Errorf("%w: %w", ErrWriteFailed, err), 1011, "write failed")
+				return false
+			}
+		default:
+			return true
+		}
+	}
+}
+
+// finish sends the close frame and ends the reader. After a graceful close
+// the reader reads on for a second at most (the peer's close frame); after
+// a failure its read fails at once.
+func (p *Peer) finish() {
 	p.mu.Lock()
-	if p.writeErr == nil {
-		p.writeErr = err
+	data, failed := p.closeData, p.err != nil
+	p.done = true
+	grace := time.Second
+	if failed {
+		grace = 0
+	}
+	_ = p.conn.SetReadDeadline(time.Now().Add(grace))
+	p.mu.Unlock()
+	if failed {
+		grace = 100 * time.Millisecond // the peer may not read it
+	}
+	_ = p.conn.WriteControl(CloseMessage, data, time.Now().Add(grace))
+}
+
+// fail records err as what ended the peer and closes it.
+func (p *Peer) fail(err error, code int, reason string) {
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
 	}
 	p.mu.Unlock()
-	p.Close(1011, reason)
+	p.Close(code, reason)
 }
 
 // failure is the error recorded by fail, or nil.
 func (p *Peer) failure() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.writeErr
+	return p.err
 }
 
 func closeFrame(code int, reason string) []byte {

@@ -43,6 +43,12 @@ import (
 	"github.com/ote-stack/ote/protocol"
 )
 
+// profileDir, when set, receives the hub's profiles (see -profile).
+var (
+	profileDir     string
+	profileSeconds time.Duration
+)
+
 const (
 	adminPass = "Fleet-admin1"
 	bootstrap = "fleet-bootstrap-token-0001"
@@ -55,6 +61,8 @@ func main() {
 	hubBin := flag.String("hub-bin", "", "hub binary (default: built from ./hub/cmd/hub)")
 	heartbeat := flag.Duration("heartbeat", 10*time.Second, "hub heartbeat interval")
 	dialers := flag.Int("dial-concurrency", 512, "agents dialing at once during the cold start")
+	flag.DurationVar(&profileSeconds, "profile-seconds", 20*time.Second, "length of the CPU profiles")
+	flag.StringVar(&profileDir, "profile", "", "directory for the hub's profiles: CPU of the cold start and of the restart, heap and goroutines once connected")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if err := run(*n, *nodes, *db, *hubBin, *heartbeat, *dialers, log); err != nil {
@@ -64,9 +72,43 @@ func main() {
 }
 
 type hubProcess struct {
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
+	cmd   *exec.Cmd
+	addr  string
+	debug string // the hub's --debug-listen address, with -profile
+	done  chan struct{}
+}
+
+// profile saves the hub's profile kind (heap, goroutine, or profile for CPU
+// with query seconds=N) as profileDir/name. It does nothing without -profile.
+func (h *hubProcess) profile(kind, query, name string) error {
+	if profileDir == "" {
+		return nil
+	}
+	resp, err := http.Get("http://" + h.debug + "/debug/pprof/" + kind + "?" + query)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(filepath.Join(profileDir, name))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, resp.Body)
+	return err
+}
+
+// profileCPU records a CPU profile of the next d in the background; wait
+// returns when it is saved.
+func (h *hubProcess) profileCPU(d time.Duration, name string) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := h.profile("profile", fmt.Sprintf("seconds=%d", int(d.Seconds())), name); err != nil {
+			fmt.Fprintln(os.Stderr, "fleet: profile:", err)
+		}
+	}()
+	return func() { <-done }
 }
 
 func startHub(bin, addr, dataDir, db string, heartbeat time.Duration) (*hubProcess, error) {
@@ -74,6 +116,16 @@ func startHub(bin, addr, dataDir, db string, heartbeat time.Duration) (*hubProce
 		"--agent-bootstrap-token", bootstrap, "--heartbeat-interval", heartbeat.String(), "--log-level", "warn"}
 	if db != "" {
 		args = append(args, "--db", db)
+	}
+	var debug string
+	if profileDir != "" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		debug = ln.Addr().String()
+		ln.Close()
+		args = append(args, "--debug-listen", debug)
 	}
 	cmd := exec.Command(bin, args...)
 	logf, err := os.OpenFile(filepath.Join(dataDir, "hub.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -85,7 +137,7 @@ func startHub(bin, addr, dataDir, db string, heartbeat time.Duration) (*hubProce
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	h := &hubProcess{cmd: cmd, addr: addr, done: make(chan struct{})}
+	h := &hubProcess{cmd: cmd, addr: addr, debug: debug, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); logf.Close(); close(h.done) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -214,6 +266,7 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
+	waitCPU := hub.profileCPU(profileSeconds, "cold-start.cpu.pprof")
 	coldStart := time.Now()
 	sem := make(chan struct{}, dialers)
 	for _, a := range agents {
@@ -242,6 +295,12 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	fmt.Printf("cold start: all %d agents connected and synced in %v\n", n, connectTime.Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // let inventories land
 	rssAfter := hub.rss()
+	waitCPU()
+	for _, p := range []string{"heap", "goroutine"} {
+		if err := hub.profile(p, "", "connected."+p+".pprof"); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
 	fmt.Printf("hub memory: %.1f MiB before, %.1f MiB with %d agents: %.1f KiB per agent\n",
 		mib(rssBefore), mib(rssAfter), n, float64(rssAfter-rssBefore)/1024/float64(n))
 
@@ -305,6 +364,8 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 		return err
 	}
 	hubUp := time.Since(restart)
+	waitCPU = hub.profileCPU(profileSeconds, "restart.cpu.pprof")
+	defer waitCPU()
 	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() == 2 }); err != nil {
 		return fmt.Errorf("reconnect: %w", err)
 	}

@@ -114,6 +114,11 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		go func() { defer close(pruned); pruneAudit(pruneCtx, st, opts.AuditRetention, log) }()
 		defer func() { stopPrune(); <-pruned }()
 	}
+	stopDebug, err := serveDebug(context.Background(), opts.DebugListen, log)
+	if err != nil {
+		return err
+	}
+	defer stopDebug()
 	if opts.AgentBootstrapToken == "" {
 		log.Warn("no --agent-bootstrap-token: edge clusters cannot join")
 	}

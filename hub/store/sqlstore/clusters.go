@@ -133,17 +133,44 @@ func (s *Store) ListClusters(ctx context.Context, q store.ClusterQuery) ([]store
 }
 
 func (s *Store) ClusterConnected(ctx context.Context, id uint64, session, agentVersion string, at time.Time) error {
-	res := s.db.WithContext(ctx).Model(&clusterRow{}).Where("id = ?", id).Updates(map[string]any{
-		"online": true, "session": session, "agent_version": agentVersion, "last_seen": at.UTC(),
-		"first_connected_at": gorm.Expr("COALESCE(first_connected_at, ?)", at.UTC()),
-	})
-	return rowsAffected(res, fmt.Sprintf("cluster %d", id))
+	return s.RecordSessions(ctx, []store.SessionEvent{{ClusterID: id, Session: session, Connected: true, AgentVersion: agentVersion, At: at}})
 }
 
 func (s *Store) ClusterDisconnected(ctx context.Context, id uint64, session string, at time.Time) error {
-	err := s.db.WithContext(ctx).Model(&clusterRow{}).Where("id = ? AND session = ?", id, session).
-		Updates(map[string]any{"online": false, "last_seen": at.UTC()}).Error
-	return translate(err, fmt.Sprintf("cluster %d", id))
+	return s.RecordSessions(ctx, []store.SessionEvent{{ClusterID: id, Session: session, At: at}})
+}
+
+// sessionsPerWrite bounds the session events written in one transaction.
+const sessionsPerWrite = 1000
+
+// RecordSessions applies events in order; a start of a cluster that no
+// longer exists is skipped (it was deleted while its agent connected).
+func (s *Store) RecordSessions(ctx context.Context, events []store.SessionEvent) error {
+	for start := 0; start < len(events); start += sessionsPerWrite {
+		chunk := events[start:min(start+sessionsPerWrite, len(events))]
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			for _, e := range chunk {
+				q := tx.Model(&clusterRow{}).Where("id = ?", e.ClusterID)
+				var err error
+				if e.Connected {
+					err = q.Updates(map[string]any{
+						"online": true, "session": e.Session, "agent_version": e.AgentVersion, "last_seen": e.At.UTC(),
+						"first_connected_at": gorm.Expr("COALESCE(first_connected_at, ?)", e.At.UTC()),
+					}).Error
+				} else {
+					err = q.Where("session = ?", e.Session).Updates(map[string]any{"online": false, "last_seen": e.At.UTC()}).Error
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return translate(err, fmt.Sprintf("record %d session starts and ends", len(chunk)))
+		}
+	}
+	return nil
 }
 
 func (s *Store) TouchClusters(ctx context.Context, ids []uint64, at time.Time) error {

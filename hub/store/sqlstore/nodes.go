@@ -74,33 +74,55 @@ func upsertNodes(tx *gorm.DB, rows []nodeRow) error {
 }
 
 func (s *Store) ReplaceNodes(ctx context.Context, clusterID uint64, nodes []store.Node) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		names := make([]string, len(nodes))
-		for i, n := range nodes {
-			names[i] = n.Name
-		}
-		del := tx.Where("cluster_id = ?", clusterID)
-		if len(names) > 0 {
-			del = del.Where("name NOT IN ?", names)
-		}
-		if err := del.Delete(&nodeRow{}).Error; err != nil {
-			return err
-		}
-		return upsertNodes(tx, rowsOfNodes(clusterID, nodes, s.db.NowFunc()))
-	})
-	return translate(err, fmt.Sprintf("replace nodes of cluster %d", clusterID))
+	return s.SaveInventories(ctx, []store.InventoryReport{{ClusterID: clusterID, Full: true, Nodes: nodes}})
 }
 
 func (s *Store) UpdateNodes(ctx context.Context, clusterID uint64, nodes []store.Node, removed []string) error {
-	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		if len(removed) > 0 {
-			if err := tx.Where("cluster_id = ? AND name IN ?", clusterID, removed).Delete(&nodeRow{}).Error; err != nil {
-				return err
+	return s.SaveInventories(ctx, []store.InventoryReport{{ClusterID: clusterID, Nodes: nodes, Removed: removed}})
+}
+
+// inventoriesPerWrite bounds the reports written in one transaction.
+const inventoriesPerWrite = 500
+
+func (s *Store) SaveInventories(ctx context.Context, reports []store.InventoryReport) error {
+	for start := 0; start < len(reports); start += inventoriesPerWrite {
+		chunk := reports[start:min(start+inventoriesPerWrite, len(reports))]
+		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+			now := s.db.NowFunc()
+			var rows []nodeRow
+			for _, r := range chunk {
+				if err := deleteNodes(tx, r); err != nil {
+					return err
+				}
+				rows = append(rows, rowsOfNodes(r.ClusterID, r.Nodes, now)...)
 			}
+			return upsertNodes(tx, rows)
+		})
+		if err != nil {
+			return translate(err, fmt.Sprintf("save the inventories of %d clusters", len(chunk)))
 		}
-		return upsertNodes(tx, rowsOfNodes(clusterID, nodes, s.db.NowFunc()))
-	})
-	return translate(err, fmt.Sprintf("update nodes of cluster %d", clusterID))
+	}
+	return nil
+}
+
+// deleteNodes removes the nodes that report r removes: those it names, or
+// for a whole inventory every node it does not list.
+func deleteNodes(tx *gorm.DB, r store.InventoryReport) error {
+	if r.Full {
+		del := tx.Where("cluster_id = ?", r.ClusterID)
+		if len(r.Nodes) > 0 {
+			names := make([]string, len(r.Nodes))
+			for i, n := range r.Nodes {
+				names[i] = n.Name
+			}
+			del = del.Where("name NOT IN ?", names)
+		}
+		return del.Delete(&nodeRow{}).Error
+	}
+	if len(r.Removed) == 0 {
+		return nil
+	}
+	return tx.Where("cluster_id = ? AND name IN ?", r.ClusterID, r.Removed).Delete(&nodeRow{}).Error
 }
 
 func (s *Store) nodeQuery(ctx context.Context, q store.NodeQuery) *gorm.DB {

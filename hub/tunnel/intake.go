@@ -1,0 +1,269 @@
+package tunnel
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ote-stack/ote/hub/store"
+)
+
+// intake takes what the sessions' readers hand over for the database
+// (session starts and ends, inventories, item statuses) without ever making
+// them wait, and writes it in batches from one goroutine: a reader that
+// waited on the database would answer no ping meanwhile, and ten thousand
+// agents' writes cost far less as a few transactions than as ten thousand.
+// Reports of one cluster coalesce while they wait: the newest inventory and
+// the newest status of each item are what gets written.
+type intake struct {
+	store store.Store
+	log   *slog.Logger
+	every time.Duration
+
+	wake chan struct{} // cap 1: a batch is full, write now
+
+	mu          sync.Mutex
+	sessions    []pendingSession
+	inventories map[uint64]*pendingInventory
+	statuses    map[statusKey]store.ItemStatus
+	perCluster  map[uint64]int // statuses waiting per cluster
+}
+
+// pendingSession is a session event waiting to be written; done, if not
+// nil, is closed once it is.
+type pendingSession struct {
+	event store.SessionEvent
+	done  chan struct{}
+}
+
+type statusKey struct {
+	cluster    uint64
+	kind, name string
+}
+
+// pendingInventory is a cluster's inventory reports merged: a whole
+// inventory (full) or upserts and removals since the last write.
+type pendingInventory struct {
+	full    bool
+	nodes   map[string]store.Node
+	removed map[string]bool
+}
+
+// Bounds of what waits in the intake.
+const (
+	// intakeBatch wakes the writer before its tick.
+	intakeBatch = 2000
+	// maxPendingStatuses is the most item statuses of one cluster that may
+	// wait; a cluster reporting more distinct items than that between two
+	// writes is flooding (an agent reports the items it was sent).
+	maxPendingStatuses = 20_000
+	// maxPendingRetry bounds what a failing database keeps waiting.
+	maxPendingRetry = 200_000
+)
+
+func newIntake(st store.Store, log *slog.Logger, every time.Duration) *intake {
+	return &intake{
+		store: st, log: log, every: every, wake: make(chan struct{}, 1),
+		inventories: map[uint64]*pendingInventory{},
+		statuses:    map[statusKey]store.ItemStatus{},
+		perCluster:  map[uint64]int{},
+	}
+}
+
+func (in *intake) poke() {
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// session queues the start or end of a session; the channel it returns is
+// closed once the event is written.
+func (in *intake) session(e store.SessionEvent) <-chan struct{} {
+	done := make(chan struct{})
+	in.mu.Lock()
+	in.sessions = append(in.sessions, pendingSession{e, done})
+	n := len(in.sessions)
+	in.mu.Unlock()
+	if n >= intakeBatch {
+		in.poke()
+	}
+	return done
+}
+
+// inventory merges a report of cluster id into what waits for it.
+func (in *intake) inventory(id uint64, full bool, nodes []store.Node, removed []string) {
+	in.mu.Lock()
+	p := in.inventories[id]
+	if p == nil || full {
+		p = &pendingInventory{full: full, nodes: make(map[string]store.Node, len(nodes)), removed: map[string]bool{}}
+		in.inventories[id] = p
+	}
+	p.add(nodes, removed)
+	n := len(in.inventories)
+	in.mu.Unlock()
+	if n >= intakeBatch {
+		in.poke()
+	}
+}
+
+func (p *pendingInventory) add(nodes []store.Node, removed []string) {
+	for _, name := range removed {
+		delete(p.nodes, name)
+		if !p.full {
+			p.removed[name] = true
+		}
+	}
+	for _, n := range nodes {
+		p.nodes[n.Name] = n
+		delete(p.removed, n.Name)
+	}
+}
+
+// statusBatch queues item statuses of cluster id; it reports false, queuing
+// nothing, when the cluster already has maxPendingStatuses waiting.
+func (in *intake) statusBatch(id uint64, batch []store.ItemStatus) bool {
+	in.mu.Lock()
+	if in.perCluster[id]+len(batch) > maxPendingStatuses {
+		in.mu.Unlock()
+		return false
+	}
+	for _, st := range batch {
+		k := statusKey{st.ClusterID, st.Kind, st.Name}
+		if old, ok := in.statuses[k]; ok {
+			if old.Revision > st.Revision {
+				continue
+			}
+		} else {
+			in.perCluster[id]++
+		}
+		in.statuses[k] = st
+	}
+	n := len(in.statuses)
+	in.mu.Unlock()
+	if n >= intakeBatch {
+		in.poke()
+	}
+	return true
+}
+
+// run writes what waits every period (and when a batch is full) until ctx
+// ends, then writes what is left.
+func (in *intake) run(ctx context.Context) {
+	t := time.NewTicker(in.every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			in.flush(context.Background())
+			return
+		case <-in.wake:
+		case <-t.C:
+		}
+		in.flush(ctx)
+	}
+}
+
+// flush writes what waits. What fails to be written waits again, under what
+// arrived meanwhile, within maxPendingRetry.
+func (in *intake) flush(ctx context.Context) {
+	in.mu.Lock()
+	sessions, inventories, statuses := in.sessions, in.inventories, in.statuses
+	in.sessions, in.inventories, in.statuses, in.perCluster = nil, map[uint64]*pendingInventory{}, map[statusKey]store.ItemStatus{}, map[uint64]int{}
+	in.mu.Unlock()
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+
+	if len(sessions) > 0 {
+		events := make([]store.SessionEvent, len(sessions))
+		for i, p := range sessions {
+			events[i] = p.event
+		}
+		if err := in.store.RecordSessions(qctx, events); err != nil {
+			in.log.Error("record session starts and ends; will retry", "events", len(sessions), "err", err)
+			in.mu.Lock()
+			if len(sessions)+len(in.sessions) <= maxPendingRetry {
+				in.sessions = append(sessions, in.sessions...)
+			}
+			in.mu.Unlock()
+		} else {
+			for _, p := range sessions {
+				close(p.done)
+			}
+		}
+	}
+	if len(inventories) > 0 {
+		reports := make([]store.InventoryReport, 0, len(inventories))
+		for id, p := range inventories {
+			r := store.InventoryReport{ClusterID: id, Full: p.full, Nodes: make([]store.Node, 0, len(p.nodes))}
+			for _, n := range p.nodes {
+				r.Nodes = append(r.Nodes, n)
+			}
+			for name := range p.removed {
+				r.Removed = append(r.Removed, name)
+			}
+			reports = append(reports, r)
+		}
+		if err := in.store.SaveInventories(qctx, reports); err != nil {
+			in.log.Error("record inventories; will retry", "clusters", len(reports), "err", err)
+			in.mu.Lock()
+			for id, newer := range in.inventories {
+				if old := inventories[id]; old != nil && !newer.full {
+					old.add(mapValues(newer.nodes), mapKeys(newer.removed))
+					continue
+				}
+				inventories[id] = newer
+			}
+			if len(inventories) <= maxPendingRetry {
+				in.inventories = inventories
+			}
+			in.mu.Unlock()
+		}
+	}
+	if len(statuses) > 0 {
+		batch := make([]store.ItemStatus, 0, len(statuses))
+		seen := map[string]bool{}
+		var workloads []string
+		for _, st := range statuses {
+			batch = append(batch, st)
+			if st.Kind == store.ItemWorkload && !seen[st.Name] {
+				seen[st.Name] = true
+				workloads = append(workloads, st.Name)
+			}
+		}
+		if err := in.store.SaveItemStatuses(qctx, batch); err != nil {
+			// Agents report a status once: it waits for the next write.
+			in.log.Error("record item statuses; will retry", "items", len(batch), "err", err)
+			in.mu.Lock()
+			for _, st := range batch {
+				k := statusKey{st.ClusterID, st.Kind, st.Name}
+				if _, newer := in.statuses[k]; !newer && len(in.statuses) < maxPendingRetry {
+					in.statuses[k] = st
+					in.perCluster[st.ClusterID]++
+				}
+			}
+			in.mu.Unlock()
+			return
+		}
+		if err := in.store.RefreshDeployStatus(qctx, workloads); err != nil {
+			in.log.Error("refresh deployment status", "err", err)
+		}
+	}
+}
+
+func mapValues(m map[string]store.Node) []store.Node {
+	out := make([]store.Node, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
+}
+
+func mapKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
