@@ -1,10 +1,10 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"regexp"
 
-	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ote-stack/ote/hub/auth"
@@ -51,34 +51,42 @@ func (s *server) joinCluster(c *fiber.Ctx) error {
 
 const clusterKey = "ote.cluster"
 
-// authenticateAgent admits a tunnel request whose credential matches its
-// cluster. Failures are throttled per address (429 with Retry-After) and
-// logged once per address per minute with their count.
+// authenticateAgent admits an agent's request (charts, pull secrets) whose
+// credential matches its cluster.
 func (s *server) authenticateAgent(c *fiber.Ctx) error {
-	name := c.Get(protocol.HeaderCluster)
-	cred := bearerToken(c.Get(fiber.HeaderAuthorization))
-	ip := s.clientIP(c)
-	if err := s.agentAttempt(ip); err != nil {
-		return err
-	}
-	if name == "" || cred == "" {
-		s.agentFailed(ip, "no cluster name or credential", name)
-		return unauthorized("a tunnel needs headers " + protocol.HeaderCluster + " and Authorization: Bearer <credential>")
-	}
-	cl, err := s.store.ClusterByName(c.UserContext(), name)
-	if errors.Is(err, store.ErrNotFound) {
-		s.agentFailed(ip, "unknown cluster", name)
-		return unauthorized("cluster " + clip(name) + " has not joined this hub")
-	}
+	cl, err := s.admitAgent(c.UserContext(), s.clientIP(c), c.Get(protocol.HeaderCluster), bearerToken(c.Get(fiber.HeaderAuthorization)))
 	if err != nil {
 		return err
 	}
-	if !auth.CredentialMatches(cred, cl.CredentialHash) {
-		s.agentFailed(ip, "wrong credential", name)
-		return unauthorized("wrong credential for cluster " + clip(name))
-	}
 	c.Locals(clusterKey, cl)
 	return c.Next()
+}
+
+// admitAgent returns the cluster whose credential cred is, for requests of
+// its agent from ip (the API's and the tunnel's). Failures are throttled
+// per address (429 with Retry-After) and logged once per address per
+// minute with their count.
+func (s *server) admitAgent(ctx context.Context, ip, name, cred string) (*store.Cluster, error) {
+	if err := s.agentAttempt(ip); err != nil {
+		return nil, err
+	}
+	if name == "" || cred == "" {
+		s.agentFailed(ip, "no cluster name or credential", name)
+		return nil, unauthorized("a tunnel needs headers " + protocol.HeaderCluster + " and Authorization: Bearer <credential>")
+	}
+	cl, err := s.store.ClusterByName(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		s.agentFailed(ip, "unknown cluster", name)
+		return nil, unauthorized("cluster " + clip(name) + " has not joined this hub")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !auth.CredentialMatches(cred, cl.CredentialHash) {
+		s.agentFailed(ip, "wrong credential", name)
+		return nil, unauthorized("wrong credential for cluster " + clip(name))
+	}
+	return cl, nil
 }
 
 // agentAttempt refuses, with 429 and Retry-After, an agent authentication
@@ -104,13 +112,6 @@ func (s *server) agentFailed(ip, reason, cluster string) {
 	}
 }
 
-func requireUpgrade(c *fiber.Ctx) error {
-	if !websocket.IsWebSocketUpgrade(c) {
-		return errorf(fiber.StatusUpgradeRequired, "the tunnel is a websocket: send an upgrade request")
-	}
-	return c.Next()
-}
-
 var digestRE = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
 
 // chartArchive: GET /v1/agent/charts/{digest}, for agents: the archive of a
@@ -129,15 +130,4 @@ func (s *server) chartArchive(c *fiber.Ctx) error {
 	}
 	c.Set(fiber.HeaderContentType, "application/gzip")
 	return c.Send(b)
-}
-
-// tunnel upgrades to a websocket and hands it to the tunnel hub.
-func (s *server) tunnel() fiber.Handler {
-	return websocket.New(func(conn *websocket.Conn) {
-		cl, _ := conn.Locals(clusterKey).(*store.Cluster)
-		s.cfg.Tunnel.Serve(conn.Conn, cl)
-	}, websocket.Config{
-		ReadBufferSize:  4096,
-		WriteBufferSize: 4096,
-	})
 }

@@ -57,7 +57,11 @@ func parseProxies(p Proxies) (*proxySet, error) {
 // the peer is a trusted proxy and its header holds an address, the
 // header's.
 func (s *server) clientIP(c *fiber.Ctx) string {
-	peer := c.Context().RemoteIP().String()
+	return s.clientAddr(c.Context().RemoteIP().String(), func(h string) string { return c.Get(h) })
+}
+
+// clientAddr is clientIP for a request from peer whose headers header reads.
+func (s *server) clientAddr(peer string, header func(string) string) string {
 	if len(s.proxies.prefixes) == 0 {
 		return peer
 	}
@@ -68,7 +72,7 @@ func (s *server) clientIP(c *fiber.Ctx) string {
 	pa = pa.Unmap()
 	for _, pre := range s.proxies.prefixes {
 		if pre.Contains(pa) {
-			if h, err := netip.ParseAddr(strings.TrimSpace(c.Get(s.proxies.header))); err == nil {
+			if h, err := netip.ParseAddr(strings.TrimSpace(header(s.proxies.header))); err == nil {
 				return h.Unmap().String()
 			}
 			return peer

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gofiber/fiber/v2"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/ote-stack/ote/hub/api"
@@ -65,7 +64,7 @@ type hub struct {
 	secrets []string // passwords used in the test; never to be seen in output
 	tunnel  *tunnel.Hub
 	// app is the API's fiber app: its route table drives the role matrix.
-	app    *fiber.App
+	app    *api.Server
 	stop   func()
 	client *http.Client // nil: http.DefaultClient
 }
@@ -138,7 +137,7 @@ func startHubWith(t testing.TB, st *sqlstore.Store, topts tunnel.Options, opts .
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); _ = app.Listener(ln) }()
+	go func() { defer close(done); _ = app.Serve(ln) }()
 	h := &hub{t: t, url: "http://" + ln.Addr().String(), store: st, logs: logs, secrets: []string{adminPass}}
 	var once sync.Once
 	h.tunnel, h.app = tun, app

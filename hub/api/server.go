@@ -114,7 +114,7 @@ type server struct {
 }
 
 // New builds the fiber app that serves the API.
-func New(cfg Config) (*fiber.App, error) {
+func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -177,7 +177,7 @@ func New(cfg Config) (*fiber.App, error) {
 	})
 	app.Use(s.observe, s.requestContext, s.bodyGate)
 	s.routes(app)
-	return app, nil
+	return &Server{App: app, tunnel: s.newTunnelServer()}, nil
 }
 
 func (s *server) routes(app *fiber.App) {
@@ -263,7 +263,9 @@ func (s *server) routes(app *fiber.App) {
 	v1.Get("/registry/jwks.json", s.registryJWKS)
 
 	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
-	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, requireUpgrade, s.tunnel())
+	// The tunnel is served by net/http (tunnelhttp.go); a tunnel request
+	// that reaches fiber came on a kept-alive connection.
+	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, misroutedTunnel)
 	v1.Get(protocol.ChartsPath[len("/v1"):]+"/:digest", s.authenticateAgent, s.chartArchive)
 	v1.Get(protocol.PullSecretsPath[len("/v1"):]+"/:namespace/:repoId", s.authenticateAgent, s.pullSecret)
 }

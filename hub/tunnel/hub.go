@@ -168,10 +168,11 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.metrics.revision.Set(float64(h.head))
 	ctx, h.cancel = context.WithCancel(context.Background())
-	h.loops.Add(3 + desiredReaders)
+	h.loops.Add(4 + desiredReaders)
 	go func() { defer h.loops.Done(); h.tailLoop(ctx) }()
 	go func() { defer h.loops.Done(); h.heartbeatLoop(ctx) }()
-	go func() { defer h.loops.Done(); h.intake.run(ctx) }()
+	go func() { defer h.loops.Done(); h.intake.runSessions(ctx) }()
+	go func() { defer h.loops.Done(); h.intake.runReports(ctx) }()
 	for range desiredReaders {
 		go func() { defer h.loops.Done(); h.desiredReader(ctx) }()
 	}

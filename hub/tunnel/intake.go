@@ -21,7 +21,8 @@ type intake struct {
 	log   *slog.Logger
 	every time.Duration
 
-	wake chan struct{} // cap 1: a batch is full, write now
+	wake     chan struct{} // cap 1: a batch of reports is full, write now
+	sessWake chan struct{} // cap 1: session events wait
 
 	mu          sync.Mutex
 	sessions    []pendingSession
@@ -64,7 +65,7 @@ const (
 
 func newIntake(st store.Store, log *slog.Logger, every time.Duration) *intake {
 	return &intake{
-		store: st, log: log, every: every, wake: make(chan struct{}, 1),
+		store: st, log: log, every: every, wake: make(chan struct{}, 1), sessWake: make(chan struct{}, 1),
 		inventories: map[uint64]*pendingInventory{},
 		statuses:    map[statusKey]store.ItemStatus{},
 		perCluster:  map[uint64]int{},
@@ -84,10 +85,10 @@ func (in *intake) session(e store.SessionEvent) <-chan struct{} {
 	done := make(chan struct{})
 	in.mu.Lock()
 	in.sessions = append(in.sessions, pendingSession{e, done})
-	n := len(in.sessions)
 	in.mu.Unlock()
-	if n >= intakeBatch {
-		in.poke()
+	select {
+	case in.sessWake <- struct{}{}:
+	default:
 	}
 	return done
 }
@@ -148,51 +149,91 @@ func (in *intake) statusBatch(id uint64, batch []store.ItemStatus) bool {
 	return true
 }
 
-// run writes what waits every period (and when a batch is full) until ctx
-// ends, then writes what is left.
-func (in *intake) run(ctx context.Context) {
+// sessionGather is how long the session writer gathers events before it
+// writes them: a storm of reconnects is written in a few transactions.
+const sessionGather = 20 * time.Millisecond
+
+// runSessions writes session events soon after they arrive until ctx ends,
+// then writes what is left. Welcomes may wait on it (a cluster's first
+// session), so it does not wait behind the reports.
+func (in *intake) runSessions(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			in.flushSessions(context.Background())
+			return
+		case <-in.sessWake:
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(sessionGather):
+		}
+		in.flushSessions(ctx)
+	}
+}
+
+// flushSessions writes the session events that wait; those that fail wait
+// again, before what arrived meanwhile, within maxPendingRetry.
+func (in *intake) flushSessions(ctx context.Context) {
+	in.mu.Lock()
+	sessions := in.sessions
+	in.sessions = nil
+	in.mu.Unlock()
+	if len(sessions) == 0 {
+		return
+	}
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	events := make([]store.SessionEvent, len(sessions))
+	for i, p := range sessions {
+		events[i] = p.event
+	}
+	if err := in.store.RecordSessions(qctx, events); err != nil {
+		in.log.Error("record session starts and ends; will retry", "events", len(sessions), "err", err)
+		in.mu.Lock()
+		if len(sessions)+len(in.sessions) <= maxPendingRetry {
+			in.sessions = append(sessions, in.sessions...)
+		}
+		in.mu.Unlock()
+		select {
+		case in.sessWake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	for _, p := range sessions {
+		close(p.done)
+	}
+}
+
+// runReports writes inventories and statuses every period (and when a
+// batch is full) until ctx ends, then writes what is left.
+func (in *intake) runReports(ctx context.Context) {
 	t := time.NewTicker(in.every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			in.flush(context.Background())
+			in.flushReports(context.Background())
 			return
 		case <-in.wake:
 		case <-t.C:
 		}
-		in.flush(ctx)
+		in.flushReports(ctx)
 	}
 }
 
-// flush writes what waits. What fails to be written waits again, under what
-// arrived meanwhile, within maxPendingRetry.
-func (in *intake) flush(ctx context.Context) {
+// flushReports writes the inventories and statuses that wait. What fails to
+// be written waits again, under what arrived meanwhile, within
+// maxPendingRetry.
+func (in *intake) flushReports(ctx context.Context) {
 	in.mu.Lock()
-	sessions, inventories, statuses := in.sessions, in.inventories, in.statuses
-	in.sessions, in.inventories, in.statuses, in.perCluster = nil, map[uint64]*pendingInventory{}, map[statusKey]store.ItemStatus{}, map[uint64]int{}
+	inventories, statuses := in.inventories, in.statuses
+	in.inventories, in.statuses, in.perCluster = map[uint64]*pendingInventory{}, map[statusKey]store.ItemStatus{}, map[uint64]int{}
 	in.mu.Unlock()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 
-	if len(sessions) > 0 {
-		events := make([]store.SessionEvent, len(sessions))
-		for i, p := range sessions {
-			events[i] = p.event
-		}
-		if err := in.store.RecordSessions(qctx, events); err != nil {
-			in.log.Error("record session starts and ends; will retry", "events", len(sessions), "err", err)
-			in.mu.Lock()
-			if len(sessions)+len(in.sessions) <= maxPendingRetry {
-				in.sessions = append(sessions, in.sessions...)
-			}
-			in.mu.Unlock()
-		} else {
-			for _, p := range sessions {
-				close(p.done)
-			}
-		}
-	}
 	if len(inventories) > 0 {
 		reports := make([]store.InventoryReport, 0, len(inventories))
 		for id, p := range inventories {

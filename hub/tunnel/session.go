@@ -40,7 +40,7 @@ type session struct {
 	// syncing is set once hello is accepted; sent and first belong to the
 	// writer from then on (set before syncing, read after it).
 	syncing  atomic.Bool
-	recorded <-chan struct{} // closed once the session's start is written
+	recorded <-chan struct{} // closed once the session's start is written; nil: no need to wait
 	welcomed bool            // the welcome is written
 	sent     uint64          // the revision the agent has been sent up to
 	first    bool            // the next Desired is the resync
@@ -282,6 +282,11 @@ func (s *session) onHello(hello *protocol.Hello) error {
 		old.replaced()
 	}
 	recorded := h.intake.session(store.SessionEvent{ClusterID: s.cluster.ID, Session: s.id, Connected: true, AgentVersion: hello.AgentVersion, At: time.Now()})
+	if !s.cluster.FirstConnectedAt.IsZero() {
+		// Only a cluster's first session waits to be recorded (its name
+		// is taken for good then); the others are welcomed at once.
+		recorded = nil
+	}
 	s.log.Info("agent connected", "agent_version", hello.AgentVersion, "protocol", hello.ProtocolVersion, "applied_revision", hello.AppliedRevision)
 	// The writer owns these from here: it welcomes the agent once the
 	// session is recorded, then sends the resync.
@@ -338,14 +343,17 @@ func (s *session) produce(write func([]byte) error) error {
 	}
 }
 
-// welcome writes the Welcome once the session's start is recorded: an
-// agent welcomed holds its cluster's name for good (no join can take it).
+// welcome writes the Welcome, for a cluster's first session once its start
+// is recorded: an agent welcomed holds its cluster's name for good (no
+// join can take it).
 // It returns with welcomed unset when the session closes first.
 func (s *session) welcome(ctx context.Context, write func([]byte) error) error {
-	select {
-	case <-s.recorded:
-	case <-ctx.Done():
-		return nil
+	if s.recorded != nil {
+		select {
+		case <-s.recorded:
+		case <-ctx.Done():
+			return nil
+		}
 	}
 	b, err := protocol.Encode(&protocol.Message{Kind: protocol.KindWelcome, Welcome: &protocol.Welcome{
 		ProtocolVersion: protocol.Version,

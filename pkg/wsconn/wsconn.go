@@ -5,7 +5,8 @@
 // state). The read deadline is extended by every message and pong; a peer
 // that answers no ping for ReadTimeout is closed even if it keeps sending,
 // since it does not read what it is sent. It works on gorilla/websocket
-// connections and on fasthttp/websocket ones: both satisfy Conn.
+// connections (the hub serves its tunnel with gorilla on net/http; see
+// hub/api/tunnelhttp.go).
 package wsconn
 
 import (

@@ -45,6 +45,8 @@ import (
 
 // profileDir, when set, receives the hub's profiles (see -profile).
 var (
+	idle           time.Duration
+	kill           bool
 	profileDir     string
 	profileSeconds time.Duration
 )
@@ -61,6 +63,8 @@ func main() {
 	hubBin := flag.String("hub-bin", "", "hub binary (default: built from ./hub/cmd/hub)")
 	heartbeat := flag.Duration("heartbeat", 10*time.Second, "hub heartbeat interval")
 	dialers := flag.Int("dial-concurrency", 512, "agents dialing at once during the cold start")
+	flag.DurationVar(&idle, "idle", 0, "after the cold start, stay idle this long and report the hub's memory and CPU per agent (e.g. 5m)")
+	flag.BoolVar(&kill, "kill", false, "after the graceful restart, SIGKILL the hub, start it again and time the agents' return")
 	flag.DurationVar(&profileSeconds, "profile-seconds", 20*time.Second, "length of the CPU profiles")
 	flag.StringVar(&profileDir, "profile", "", "directory for the hub's profiles: CPU of the cold start and of the restart, heap and goroutines once connected")
 	flag.Parse()
@@ -165,6 +169,20 @@ func (h *hubProcess) stop() {
 		_ = h.cmd.Process.Kill()
 		<-h.done
 	}
+}
+
+// cpu is the hub's user and system CPU time so far.
+func (h *hubProcess) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", h.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name (which is in parentheses):
+	// utime and stime are the 12th and 13th, in clock ticks (100 a second).
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // rss is the hub's resident memory in bytes.
@@ -304,6 +322,21 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	fmt.Printf("hub memory: %.1f MiB before, %.1f MiB with %d agents: %.1f KiB per agent\n",
 		mib(rssBefore), mib(rssAfter), n, float64(rssAfter-rssBefore)/1024/float64(n))
 
+	if idle > 0 {
+		// Idle: heartbeats only. The hub's CPU per agent, and its memory
+		// once the idle sessions have settled.
+		cpu0, t0 := hub.cpu(), time.Now()
+		time.Sleep(idle)
+		cpu, el := hub.cpu()-cpu0, time.Since(t0)
+		rssIdle := hub.rss()
+		fmt.Printf("idle %v: hub CPU %.2f%% of a core in all, %.1f µs per agent per second; memory %.1f MiB: %.1f KiB per agent\n",
+			el.Round(time.Second), 100*cpu.Seconds()/el.Seconds(), 1e6*cpu.Seconds()/el.Seconds()/float64(n),
+			mib(rssIdle), float64(rssIdle-rssBefore)/1024/float64(n))
+		if err := hub.profile("heap", "", "idle.heap.pprof"); err != nil {
+			return fmt.Errorf("profile: %w", err)
+		}
+	}
+
 	// Approve a business; time until every agent has applied its namespace.
 	root, err := login(httpc, base)
 	if err != nil {
@@ -366,12 +399,46 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	hubUp := time.Since(restart)
 	waitCPU = hub.profileCPU(profileSeconds, "restart.cpu.pprof")
 	defer waitCPU()
-	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() == 2 }); err != nil {
+	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() >= 2 }); err != nil {
 		return fmt.Errorf("reconnect: %w", err)
 	}
-	fmt.Printf("hub restart: hub ready in %v; all %d agents reconnected and resynced %v after the restart began\n",
-		hubUp.Round(time.Millisecond), n, time.Since(restart).Round(time.Millisecond))
+	fmt.Printf("hub restart: hub ready in %v; all %d agents reconnected and resynced %v after the restart began%s\n",
+		hubUp.Round(time.Millisecond), n, time.Since(restart).Round(time.Millisecond), extraSessions(agents, 2))
+	if !kill {
+		return nil
+	}
+	// SIGKILL: no come-back hints; the agents' backoff brings them back.
+	waitCPU()
+	_ = hub.cmd.Process.Kill()
+	<-hub.done
+	restart = time.Now()
+	hub, err = startHub(hubBin, addr, work, db, heartbeat)
+	if err != nil {
+		return err
+	}
+	hubUp = time.Since(restart)
+	waitCPU = hub.profileCPU(profileSeconds, "kill.cpu.pprof")
+	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() >= 3 }); err != nil {
+		return fmt.Errorf("reconnect after SIGKILL: %w", err)
+	}
+	fmt.Printf("hub SIGKILLed and started again: ready in %v; all %d agents reconnected and resynced %v after the kill%s\n",
+		hubUp.Round(time.Millisecond), n, time.Since(restart).Round(time.Millisecond), extraSessions(agents, 3))
 	return nil
+}
+
+// extraSessions names the agents that resynced more often than want: their
+// session ended once more than the restarts explain.
+func extraSessions(agents []*simAgent, want uint64) string {
+	extra := 0
+	for _, a := range agents {
+		if a.client.Resyncs() > want {
+			extra++
+		}
+	}
+	if extra == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d agents resynced more than once: a session ended early)", extra)
 }
 
 func dbName(db string) string {

@@ -175,11 +175,11 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		return err
 	}
 
-	token.set(tokenOnRegistry(app))
+	token.set(tokenOnRegistry(app.App))
 	log.Info("hub listening", "addr", ln.Addr().String(), "api", scheme+"://"+listenaddr.Display(ln.Addr())+"/v1")
 
 	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
+	go func() { served <- app.Serve(ln) }()
 	select {
 	case err := <-served:
 		return err
