@@ -100,7 +100,12 @@ func (s *server) newTunnelServer() *http.Server {
 			s.log.Debug("tunnel upgrade failed", "cluster", cl.Name, "remote", ip, "err", err)
 			return // Upgrade has answered
 		}
-		s.cfg.Tunnel.Serve(conn, cl)
+		// The session runs on a goroutine of its own, the tunnel hub's
+		// (Stop waits for it), so that net/http's connection goroutine
+		// returns and lets go of the request and of its 4 KiB read and
+		// write buffers, which it would otherwise hold for the session's
+		// life.
+		go s.cfg.Tunnel.Serve(conn, cl)
 	})
 	return &http.Server{
 		Handler:           h,
