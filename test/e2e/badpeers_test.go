@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -683,11 +684,13 @@ func hubGoroutines(h *hubProc) int {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var n int
-	if m := goroutinesRE.FindSubmatch(b); m == nil || resp.StatusCode != 200 {
+	m := goroutinesRE.FindSubmatch(b)
+	if m == nil || resp.StatusCode != 200 {
 		return -1
-	} else {
-		fmt.Sscan(string(m[1]), &n)
+	}
+	n, err := strconv.Atoi(string(m[1]))
+	if err != nil {
+		return -1
 	}
 	return n
 }
