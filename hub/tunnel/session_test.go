@@ -61,6 +61,13 @@ type testHub struct {
 // agents have 4 KiB kernel buffers.
 func startTestHub(t *testing.T, opts Options, small bool) *testHub {
 	t.Helper()
+	return startTestHubWith(t, opts, small, nil)
+}
+
+// startTestHubWith is startTestHub with the hub's store wrapped by wrap
+// (when not nil), to slow or fail parts of it.
+func startTestHubWith(t *testing.T, opts Options, small bool, wrap func(store.Store) store.Store) *testHub {
+	t.Helper()
 	st := storetest.Open(t, sqlstore.SQLite)
 	ctx := context.Background()
 	cl, err := st.JoinCluster(ctx, "edge-1", []byte("digest-of-a-credential-0123456789"))
@@ -68,7 +75,11 @@ func startTestHub(t *testing.T, opts Options, small bool) *testHub {
 		t.Fatal(err)
 	}
 	logs := &logBuffer{}
-	h, err := New(st, slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry(), opts)
+	var hubStore store.Store = st
+	if wrap != nil {
+		hubStore = wrap(st)
+	}
+	h, err := New(hubStore, slog.New(slog.NewTextHandler(logs, nil)), prometheus.NewRegistry(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -545,4 +556,88 @@ func TestComeBackWindow(t *testing.T) {
 			t.Errorf("window for %d agents: %v, want %v", n, got, want)
 		}
 	}
+}
+
+// slowInventories is a store whose inventory writes wait until release is
+// closed, saying on blocked that one does.
+type slowInventories struct {
+	store.Store
+	blocked chan<- struct{}
+	release <-chan struct{}
+}
+
+func (s *slowInventories) wait() {
+	select {
+	case s.blocked <- struct{}{}:
+	default:
+	}
+	<-s.release
+}
+
+func (s *slowInventories) SaveInventories(ctx context.Context, r []store.InventoryReport) error {
+	s.wait()
+	return s.Store.SaveInventories(ctx, r)
+}
+
+func (s *slowInventories) ReplaceNodes(ctx context.Context, id uint64, nodes []store.Node) error {
+	s.wait()
+	return s.Store.ReplaceNodes(ctx, id, nodes)
+}
+
+// The session's reader never waits on the database: while an inventory
+// write is stuck (SQLite behind ten thousand agents' inventories after a hub
+// restart), the hub still answers the agent's pings. When the reader waited
+// on the write, agents' reads timed out after three heartbeats and they
+// reconnected, a resync more than test/fleet counted: the "130 of 19,000
+// agents not back". The inventory is written once the database is free.
+func TestPingsAnsweredWhileTheDatabaseIsSlow(t *testing.T) {
+	blocked, release := make(chan struct{}, 1), make(chan struct{})
+	th := startTestHubWith(t, Options{Heartbeat: 10 * time.Second}, false, func(st store.Store) store.Store {
+		return &slowInventories{Store: st, blocked: blocked, release: release}
+	})
+	released := false
+	defer func() {
+		if !released {
+			close(release)
+		}
+	}()
+	a := th.dial(0, map[string]bool{})
+	a.send(&protocol.Message{Kind: protocol.KindInventory, Inventory: &protocol.Inventory{Full: true, Nodes: []protocol.Node{{Name: "n1", Ready: true}}}})
+	select {
+	case <-blocked:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the hub never wrote the inventory")
+	}
+	pong := make(chan struct{}, 1)
+	a.conn.SetPongHandler(func(string) error {
+		select {
+		case pong <- struct{}{}:
+		default:
+		}
+		return nil
+	})
+	go func() { // reads, so that the pong handler runs; ends with the connection
+		for {
+			if _, _, err := a.conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	a.mu.Lock()
+	err := a.conn.WriteControl(websocket.PingMessage, []byte("are you there"), time.Now().Add(5*time.Second))
+	a.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-pong:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no pong while the database was slow: the session's reader waits on it")
+	}
+	close(release)
+	released = true
+	waitUntil(t, 10*time.Second, "the inventory written", func() bool {
+		nodes, _, err := th.store.ListNodes(context.Background(), store.NodeQuery{ClusterName: "edge-1"})
+		return err == nil && len(nodes) == 1 && nodes[0].Name == "n1"
+	})
 }

@@ -3,6 +3,7 @@ package wsconn
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -149,5 +150,71 @@ func TestStalledWriteEndsRunWithItsError(t *testing.T) {
 	}
 	if err := <-sent; !errors.Is(err, ErrClosed) {
 		t.Fatalf("Send after the failure = %v, want ErrClosed", err)
+	}
+}
+
+// Produce runs on the writer after Wake, after what was queued before the
+// wake, and writes directly; wakes while it is busy coalesce.
+func TestProduceRunsAfterQueuedMessages(t *testing.T) {
+	client := serve(t, func(c *websocket.Conn) {
+		n := 0
+		o := opts
+		var p *Peer
+		o.Produce = func(write func([]byte) error) error {
+			n++
+			return write([]byte(fmt.Sprint("produced ", n)))
+		}
+		p = New(c, o)
+		_ = p.Run(context.Background(), func(m []byte) error {
+			// Each message from the client queues a reply and wakes.
+			if err := p.Send(context.Background(), append([]byte("queued "), m...)); err != nil {
+				return err
+			}
+			p.Wake()
+			return nil
+		})
+	})
+	for i := 1; i <= 3; i++ {
+		if err := client.WriteMessage(websocket.TextMessage, []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{fmt.Sprint("queued ", i), fmt.Sprint("produced ", i)} {
+			client.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, m, err := client.ReadMessage()
+			if err != nil || string(m) != want {
+				t.Fatalf("got %q %v, want %q", m, err, want)
+			}
+		}
+	}
+}
+
+// A peer that sends but never reads answers no ping: it is closed with
+// ErrReadTimeout although its messages keep arriving.
+func TestPeerThatNeverReadsIsClosed(t *testing.T) {
+	got := make(chan error, 1)
+	client := serve(t, func(c *websocket.Conn) {
+		got <- New(c, opts).Run(context.Background(), func([]byte) error { return nil })
+	})
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+				if client.WriteMessage(websocket.TextMessage, []byte("beat")) != nil {
+					return
+				}
+			}
+		}
+	}()
+	select {
+	case err := <-got:
+		if !errors.Is(err, ErrReadTimeout) || !strings.Contains(err.Error(), "no pong") {
+			t.Fatalf("Run = %v, want a read timeout for the missing pongs", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a peer that never reads was kept")
 	}
 }
