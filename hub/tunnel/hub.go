@@ -23,6 +23,7 @@ import (
 
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/pkg/logthrottle"
+	"github.com/ote-stack/ote/pkg/wsconn"
 )
 
 // Options tune the tunnel.
@@ -89,6 +90,7 @@ type Hub struct {
 	metrics *metrics
 
 	wake   chan struct{}      // Notify → tail loop
+	pinger *wsconn.Pinger     // pings every session
 	intake *intake            // sessions → database
 	reads  chan *desiredRead  // sessions' writers → desiredReader
 	cancel context.CancelFunc // stops the background loops
@@ -134,6 +136,7 @@ func New(st store.Store, log *slog.Logger, reg prometheus.Registerer, opts Optio
 		stopCtx: stopCtx, stopSessions: stopSessions,
 		wake:     make(chan struct{}, 1),
 		intake:   newIntake(st, log, 200*time.Millisecond),
+		pinger:   wsconn.NewPinger(opts.Heartbeat / 2),
 		reads:    make(chan *desiredRead),
 		sessions: map[uint64]*session{},
 
@@ -168,7 +171,8 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.metrics.revision.Set(float64(h.head))
 	ctx, h.cancel = context.WithCancel(context.Background())
-	h.loops.Add(4 + desiredReaders)
+	h.loops.Add(5 + desiredReaders)
+	go func() { defer h.loops.Done(); h.pinger.Run(ctx) }()
 	go func() { defer h.loops.Done(); h.tailLoop(ctx) }()
 	go func() { defer h.loops.Done(); h.heartbeatLoop(ctx) }()
 	go func() { defer h.loops.Done(); h.intake.runSessions(ctx) }()

@@ -17,11 +17,13 @@ import (
 	"github.com/ote-stack/ote/protocol"
 )
 
-// session is one agent's tunnel, on two goroutines: Serve's reads and
-// handles the agent's messages without waiting on the database (the intake
-// writes what they report); the peer's writer writes, pings and, when the
-// hub wakes it, sends the desired state the agent has not been sent
-// (produce).
+// session is one agent's tunnel, on two goroutines at most: Serve's reads
+// and handles the agent's messages without waiting on the database (the
+// intake writes what they report); the peer's writer runs while there is
+// something to write: a queued message, or, when the hub wakes it, the
+// desired state the agent has not been sent (produce). The hub's pinger
+// pings every session from one goroutine, so an idle session is one
+// goroutine.
 type session struct {
 	hub     *Hub
 	id      string
@@ -84,7 +86,7 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	s.lastHeard.Store(time.Now().UnixNano())
 	s.peer = wsconn.New(conn, wsconn.Options{
 		ReadTimeout:  3 * h.opts.Heartbeat,
-		PingEvery:    h.opts.Heartbeat / 2,
+		Pinger:       h.pinger,
 		WriteTimeout: h.opts.WriteTimeout,
 		MaxMessage:   protocol.MaxMessageSize,
 		QueueLen:     16,

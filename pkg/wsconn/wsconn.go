@@ -1,12 +1,12 @@
-// Package wsconn runs one websocket connection on two goroutines: the caller
-// of Run reads, and one writer goroutine writes what is queued, pings well
-// inside the peer's deadline and, when woken, runs the owner's producer of
-// outgoing messages (so that a session needs no third goroutine to push its
-// state). The read deadline is extended by every message and pong; a peer
-// that answers no ping for ReadTimeout is closed even if it keeps sending,
-// since it does not read what it is sent. It works on gorilla/websocket
-// connections (the hub serves its tunnel with gorilla on net/http; see
-// hub/api/tunnelhttp.go).
+// Package wsconn runs one websocket connection. The caller of Run reads; a
+// writer goroutine runs only while there is something to write (queued
+// messages, the owner's producer after Wake, the close), so an idle
+// connection costs one goroutine; pings come from a Pinger, shared by many
+// peers or private to one. The read deadline is extended by every message
+// and pong; a peer that answers no ping for ReadTimeout is closed even if it
+// keeps sending, since it does not read what it is sent. It works on
+// gorilla/websocket connections (the hub serves its tunnel with gorilla on
+// net/http; see hub/api/tunnelhttp.go).
 package wsconn
 
 import (
@@ -26,7 +26,8 @@ const (
 	PingMessage  = 9
 )
 
-// Conn is the part of a websocket connection that a Peer uses.
+// Conn is the part of a websocket connection that a Peer uses. WriteControl
+// must be safe to call beside the other methods (gorilla's is).
 type Conn interface {
 	ReadMessage() (messageType int, p []byte, err error)
 	WriteMessage(messageType int, data []byte) error
@@ -43,7 +44,10 @@ type Options struct {
 	// ReadTimeout closes the connection when nothing (message or pong) has
 	// arrived for this long, or no pong for this long.
 	ReadTimeout time.Duration
-	// PingEvery sends a ping; keep it well under the peer's ReadTimeout.
+	// Pinger pings the peer; nil: a Pinger of the peer's own, every
+	// PingEvery (keep it well under the peer's ReadTimeout), for Run's
+	// duration.
+	Pinger    *Pinger
 	PingEvery time.Duration
 	// WriteTimeout bounds one write.
 	WriteTimeout time.Duration
@@ -75,7 +79,11 @@ type Peer struct {
 	conn Conn
 	opts Options
 	out  chan []byte
-	wake chan struct{}
+
+	woken    atomic.Bool   // Wake was called: Produce is due
+	writing  atomic.Bool   // a writer goroutine runs
+	finished chan struct{} // closed once the writer has sent the close frame
+	finish   sync.Once
 
 	lastPong atomic.Int64 // unix nanos of the last pong (or of Run's start)
 
@@ -95,7 +103,7 @@ func New(conn Conn, opts Options) *Peer {
 		opts.QueueLen = 64
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Peer{conn: conn, opts: opts, out: make(chan []byte, opts.QueueLen), wake: make(chan struct{}, 1), closed: make(chan struct{}), ctx: ctx, cancel: cancel}
+	return &Peer{conn: conn, opts: opts, out: make(chan []byte, opts.QueueLen), finished: make(chan struct{}), closed: make(chan struct{}), ctx: ctx, cancel: cancel}
 }
 
 // Context ends when the peer shuts down: the context of work done for it
@@ -112,6 +120,14 @@ func (p *Peer) Send(ctx context.Context, msg []byte) error {
 	}
 	select {
 	case p.out <- msg:
+		p.kick()
+		return nil
+	default:
+	}
+	p.kick() // the queue is full: its writer must be running
+	select {
+	case p.out <- msg:
+		p.kick()
 		return nil
 	case <-p.closed:
 		return ErrClosed
@@ -122,10 +138,8 @@ func (p *Peer) Send(ctx context.Context, msg []byte) error {
 
 // Wake has the writer run Produce soon; wakes coalesce. It never blocks.
 func (p *Peer) Wake() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
+	p.woken.Store(true)
+	p.kick()
 }
 
 // Done is closed when the peer has shut down.
@@ -139,13 +153,14 @@ func (p *Peer) Close(code int, reason string) {
 	}
 	p.mu.Unlock()
 	p.closeOnce.Do(func() { close(p.closed); p.cancel() })
+	p.kick() // the writer sends the close frame
 }
 
 // Run reads messages and hands each to onMessage, on the calling goroutine,
 // until the connection fails, onMessage returns an error, ctx ends or Close
-// is called. The writer goroutine runs meanwhile; Run returns only after it
-// has stopped and the connection is closed. When the peer was closed by a
-// failure (a write, a ping, Produce, the read deadline), that is the error
+// is called. Run returns only after the writer has sent the close frame and
+// the connection is closed. When the peer was closed by a failure (a write,
+// a ping, Produce, the read deadline, a missing pong), that is the error
 // Run returns.
 func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 	p.conn.SetReadLimit(p.opts.MaxMessage)
@@ -156,12 +171,18 @@ func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 		p.extend()
 		return nil
 	})
-
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		p.writeLoop(ctx)
-	}()
+	stopAfter := context.AfterFunc(ctx, func() { p.Close(1001, "going away") })
+	defer stopAfter()
+	pinger := p.opts.Pinger
+	if pinger == nil {
+		pinger = NewPinger(p.opts.PingEvery)
+		pctx, stop := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); pinger.Run(pctx) }()
+		defer func() { stop(); <-done }()
+	}
+	pinger.add(p)
+	defer pinger.remove(p)
 
 	var err error
 	for {
@@ -179,7 +200,7 @@ func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 		}
 	}
 	p.Close(1000, "")
-	<-writerDone // the writer has sent the close frame
+	<-p.finished
 	_ = p.conn.Close()
 	if f := p.failure(); f != nil {
 		return f
@@ -209,53 +230,42 @@ func (p *Peer) extend() {
 	}
 }
 
-func (p *Peer) writeLoop(ctx context.Context) {
-	ping := time.NewTicker(p.opts.PingEvery)
-	defer ping.Stop()
-	defer p.finish()
+// kick starts the writer unless it runs.
+func (p *Peer) kick() {
+	if p.writing.CompareAndSwap(false, true) {
+		go p.writeRun()
+	}
+}
+
+// writeRun writes until nothing is left to write: the queue, then Produce
+// when woken, then, once closed, the close frame. It is the only writer of
+// messages (pings are WriteControl, which may run beside it).
+func (p *Peer) writeRun() {
 	write := func(msg []byte) error {
 		_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
 		return p.conn.WriteMessage(TextMessage, msg)
 	}
 	for {
-		select {
-		case msg := <-p.out:
-			if err := write(msg); err != nil {
-				p.fail(fmt.Errorf("%w: %w", ErrWriteFailed, err), 1011, "write failed")
-				return
-			}
-		case <-p.wake:
-			if p.opts.Produce == nil {
-				continue
-			}
-			// What was queued before the wake goes out first.
-			if !p.drain(write) {
-				return
-			}
+		if p.isClosed() {
+			p.finish.Do(p.closeConn)
+			return // writing stays set: no writer starts again
+		}
+		if !p.drain(write) {
+			continue // closed by the failure
+		}
+		if p.woken.Swap(false) && p.opts.Produce != nil {
 			if err := p.opts.Produce(write); err != nil {
 				p.fail(err, 1011, "write failed")
-				return
 			}
-		case <-ping.C:
-			if silent := time.Since(time.Unix(0, p.lastPong.Load())); silent > p.opts.ReadTimeout {
-				p.fail(fmt.Errorf("%w: no pong for %v: the peer does not read", ErrReadTimeout, silent.Round(time.Millisecond)), 1001, "no pong")
-				return
-			}
-			if err := p.conn.WriteControl(PingMessage, nil, time.Now().Add(p.opts.WriteTimeout)); err != nil {
-				p.fail(fmt.Errorf("%w: ping: %w", ErrWriteFailed, err), 1011, "ping failed")
-				return
-			}
-		case <-p.closed:
-			// What was queued before the close (an error message saying
-			// why, typically) still goes out first.
-			p.drain(func(msg []byte) error {
-				_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
-				return p.conn.WriteMessage(TextMessage, msg)
-			})
-			return
-		case <-ctx.Done():
-			p.Close(1001, "going away")
+			continue
 		}
+		p.writing.Store(false)
+		// Whatever came after the checks and before the store finds no
+		// writer running: take it on, unless another writer has.
+		if (len(p.out) > 0 || p.woken.Load() || p.isClosed()) && p.writing.CompareAndSwap(false, true) {
+			continue
+		}
+		return
 	}
 }
 
@@ -275,10 +285,18 @@ func (p *Peer) drain(write func([]byte) error) bool {
 	}
 }
 
-// finish sends the close frame and ends the reader. After a graceful close
-// the reader reads on for a second at most (the peer's close frame); after
-// a failure its read fails at once.
-func (p *Peer) finish() {
+// closeConn writes what was queued before the close (an error message
+// saying why, typically), then the close frame, and ends the reader. After a
+// graceful close the reader reads on for a second at most (the peer's close
+// frame); after a failure its read fails at once.
+func (p *Peer) closeConn() {
+	defer close(p.finished)
+	if p.failure() == nil {
+		p.drain(func(msg []byte) error {
+			_ = p.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			return p.conn.WriteMessage(TextMessage, msg)
+		})
+	}
 	p.mu.Lock()
 	data, failed := p.closeData, p.err != nil
 	p.done = true

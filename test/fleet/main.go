@@ -185,6 +185,16 @@ func (h *hubProcess) cpu() time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
+// selfCPU is this process's user and system CPU time so far: the
+// simulated agents'.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // rss is the hub's resident memory in bytes.
 func (h *hubProcess) rss() int64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", h.cmd.Process.Pid))
@@ -285,6 +295,7 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	waitCPU := hub.profileCPU(profileSeconds, "cold-start.cpu.pprof")
+	hubCPU0, selfCPU0 := hub.cpu(), selfCPU()
 	coldStart := time.Now()
 	sem := make(chan struct{}, dialers)
 	for _, a := range agents {
@@ -310,7 +321,9 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 		return fmt.Errorf("cold start: %w", err)
 	}
 	connectTime := time.Since(coldStart)
-	fmt.Printf("cold start: all %d agents connected and synced in %v\n", n, connectTime.Round(time.Millisecond))
+	fmt.Printf("cold start: all %d agents connected and synced in %v (CPU: hub %v, the agents' process %v, of %v on %d cores)\n",
+		n, connectTime.Round(time.Millisecond), (hub.cpu() - hubCPU0).Round(10*time.Millisecond), (selfCPU() - selfCPU0).Round(10*time.Millisecond),
+		(connectTime * time.Duration(numCPU())).Round(10*time.Millisecond), numCPU())
 	time.Sleep(2 * time.Second) // let inventories land
 	rssAfter := hub.rss()
 	waitCPU()
@@ -391,19 +404,22 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 		a.acked.Store(0)
 	}
 	hub.stop()
-	restart := time.Now()
+	restart, selfCPU0 := time.Now(), selfCPU()
 	hub, err = startHub(hubBin, addr, work, db, heartbeat)
 	if err != nil {
 		return err
 	}
 	hubUp := time.Since(restart)
+	hubCPU0 = hub.cpu()
 	waitCPU = hub.profileCPU(profileSeconds, "restart.cpu.pprof")
 	defer waitCPU()
 	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() >= 2 }); err != nil {
 		return fmt.Errorf("reconnect: %w", err)
 	}
-	fmt.Printf("hub restart: hub ready in %v; all %d agents reconnected and resynced %v after the restart began%s\n",
-		hubUp.Round(time.Millisecond), n, time.Since(restart).Round(time.Millisecond), extraSessions(agents, 2))
+	back := time.Since(restart)
+	fmt.Printf("hub restart: hub ready in %v; all %d agents reconnected and resynced %v after the restart began%s (CPU after ready: hub %v; the agents' process %v)\n",
+		hubUp.Round(time.Millisecond), n, back.Round(time.Millisecond), extraSessions(agents, 2),
+		(hub.cpu() - hubCPU0).Round(10*time.Millisecond), (selfCPU() - selfCPU0).Round(10*time.Millisecond))
 	if !kill {
 		return nil
 	}

@@ -1,0 +1,96 @@
+package wsconn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// Pinger pings its peers once a period each, spread over the period, and
+// closes those that answered no ping for their ReadTimeout. One Pinger on
+// one goroutine serves every session of a hub: a session needs no timer or
+// goroutine of its own to stay alive.
+type Pinger struct {
+	every time.Duration
+
+	mu    sync.Mutex
+	peers []map[*Peer]struct{} // by slice of the period
+	next  int                  // slice that the next added peer joins
+}
+
+// pingSlices is how many slices a Pinger's period is cut into.
+const pingSlices = 16
+
+// pingWait bounds how long a ping waits to be written: a ping that cannot go
+// out at once (a long write holds the connection, or the socket is full) is
+// skipped; the writer's own timeout closes a connection that stays stuck.
+const pingWait = 100 * time.Millisecond
+
+// NewPinger pings each peer every period.
+func NewPinger(every time.Duration) *Pinger {
+	pg := &Pinger{every: every, peers: make([]map[*Peer]struct{}, pingSlices)}
+	for i := range pg.peers {
+		pg.peers[i] = map[*Peer]struct{}{}
+	}
+	return pg
+}
+
+func (pg *Pinger) add(p *Peer) {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	pg.peers[pg.next][p] = struct{}{}
+	pg.next = (pg.next + 1) % pingSlices
+}
+
+func (pg *Pinger) remove(p *Peer) {
+	pg.mu.Lock()
+	defer pg.mu.Unlock()
+	for _, m := range pg.peers {
+		delete(m, p)
+	}
+}
+
+// Run pings until ctx ends.
+func (pg *Pinger) Run(ctx context.Context) {
+	t := time.NewTicker(max(pg.every/pingSlices, time.Millisecond))
+	defer t.Stop()
+	for slice := 0; ; slice = (slice + 1) % pingSlices {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pg.mu.Lock()
+		due := make([]*Peer, 0, len(pg.peers[slice]))
+		for p := range pg.peers[slice] {
+			due = append(due, p)
+		}
+		pg.mu.Unlock()
+		for _, p := range due {
+			p.ping()
+		}
+	}
+}
+
+// ping closes the peer if it answered no ping for ReadTimeout, and pings it
+// otherwise.
+func (p *Peer) ping() {
+	if p.isClosed() {
+		return
+	}
+	if silent := time.Since(time.Unix(0, p.lastPong.Load())); silent > p.opts.ReadTimeout {
+		p.fail(fmt.Errorf("%w: no pong for %v: the peer does not read", ErrReadTimeout, silent.Round(time.Millisecond)), 1001, "no pong")
+		return
+	}
+	err := p.conn.WriteControl(PingMessage, nil, time.Now().Add(pingWait))
+	if ne, ok := errors.AsType[net.Error](err); err == nil || ok && ne.Timeout() {
+		return
+	}
+	if errors.Is(err, net.ErrClosed) || p.isClosed() {
+		return
+	}
+	p.fail(fmt.Errorf("%w: ping: %w", ErrWriteFailed, err), 1011, "ping failed")
+}
