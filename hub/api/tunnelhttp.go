@@ -49,6 +49,14 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
+// StopTunnels stops accepting tunnels: a graceful shutdown calls it before
+// it ends the sessions, so that agents told to come back later do not
+// reconnect to the stopping hub meanwhile (each such dial would cost it an
+// upgrade and a credential check before its refusal).
+func (s *Server) StopTunnels(ctx context.Context) error {
+	return s.tunnel.Shutdown(ctx)
+}
+
 // ShutdownWithTimeout stops accepting tunnels and API requests and waits,
 // within timeout, for the API's requests to finish. Open tunnel sessions
 // are the tunnel hub's to end (tunnel.Hub.Stop).

@@ -89,8 +89,10 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 		Pinger:       h.pinger,
 		WriteTimeout: h.opts.WriteTimeout,
 		MaxMessage:   protocol.MaxMessageSize,
-		QueueLen:     16,
-		Produce:      s.produce,
+		// Only the errors that end a session are queued (welcome and
+		// desired state are written by produce).
+		QueueLen: 4,
+		Produce:  s.produce,
 	})
 	err := s.peer.Run(stopCtx, s.handle)
 
@@ -369,7 +371,7 @@ func (s *session) welcome(ctx context.Context, write func([]byte) error) error {
 		return fmt.Errorf("%w: welcome: %w", wsconn.ErrWriteFailed, err)
 	}
 	s.hub.metrics.messages.WithLabelValues(string(protocol.KindWelcome), "out").Inc()
-	s.welcomed = true
+	s.welcomed, s.recorded = true, nil
 	return nil
 }
 

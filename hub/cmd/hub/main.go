@@ -187,7 +187,13 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 	}
 	log.Info("shutting down")
 	// Agents first: their sessions are hijacked connections that the HTTP
-	// server's shutdown does not wait for.
+	// server's shutdown does not wait for. No new tunnel is accepted while
+	// the hub tells the agents when to come back.
+	tctx, tcancel := context.WithTimeout(context.Background(), opts.ShutdownTimeout)
+	if err := app.StopTunnels(tctx); err != nil {
+		log.Warn("stop accepting tunnels", "err", err)
+	}
+	tcancel()
 	tun.Stop()
 	if err := app.ShutdownWithTimeout(opts.ShutdownTimeout); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
