@@ -234,12 +234,19 @@ func (a *simAgent) Apply(_ context.Context, it protocol.Item) error {
 	return nil
 }
 
-func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers int, log *slog.Logger) error {
+func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers int, log *slog.Logger) (err error) {
 	work, err := os.MkdirTemp("", "ote-fleet")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() {
+		if err != nil {
+			// Kept for a look at what went wrong: the hub's log is there.
+			fmt.Fprintf(os.Stderr, "fleet: the hub's data directory and log are kept in %s\n", work)
+			return
+		}
+		os.RemoveAll(work)
+	}()
 	if hubBin == "" {
 		hubBin = filepath.Join(work, "hub")
 		build := exec.Command("go", "build", "-o", hubBin, "./hub/cmd/hub")
@@ -317,12 +324,12 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 			<-sem
 		}()
 	}
-	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() == 1 }); err != nil {
+	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() >= 1 }); err != nil {
 		return fmt.Errorf("cold start: %w", err)
 	}
 	connectTime := time.Since(coldStart)
-	fmt.Printf("cold start: all %d agents connected and synced in %v (CPU: hub %v, the agents' process %v, of %v on %d cores)\n",
-		n, connectTime.Round(time.Millisecond), (hub.cpu() - hubCPU0).Round(10*time.Millisecond), (selfCPU() - selfCPU0).Round(10*time.Millisecond),
+	fmt.Printf("cold start: all %d agents connected and synced in %v%s (CPU: hub %v, the agents' process %v, of %v on %d cores)\n",
+		n, connectTime.Round(time.Millisecond), extraSessions(agents, 1), (hub.cpu() - hubCPU0).Round(10*time.Millisecond), (selfCPU() - selfCPU0).Round(10*time.Millisecond),
 		(connectTime * time.Duration(numCPU())).Round(10*time.Millisecond), numCPU())
 	time.Sleep(2 * time.Second) // let inventories land
 	rssAfter := hub.rss()

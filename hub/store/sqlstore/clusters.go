@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -140,37 +141,89 @@ func (s *Store) ClusterDisconnected(ctx context.Context, id uint64, session stri
 	return s.RecordSessions(ctx, []store.SessionEvent{{ClusterID: id, Session: session, At: at}})
 }
 
-// sessionsPerWrite bounds the session events written in one transaction.
-const sessionsPerWrite = 1000
+// sessionsPerWrite bounds the clusters whose session events are written in
+// one statement.
+const sessionsPerWrite = 500
 
-// RecordSessions applies events in order; a start of a cluster that no
-// longer exists is skipped (it was deleted while its agent connected).
+// RecordSessions applies events in order. They are folded per cluster
+// first: of the events of one cluster only the last start counts (and an
+// end of that session after it), and an end before a start of the same
+// cluster is moot. What is left is one UPDATE for the starts, one per chunk
+// of clusters, and one conditional UPDATE per end: a storm of reconnects
+// costs a few statements, not one per agent. A start of a cluster that no
+// longer exists changes nothing.
 func (s *Store) RecordSessions(ctx context.Context, events []store.SessionEvent) error {
-	for start := 0; start < len(events); start += sessionsPerWrite {
-		chunk := events[start:min(start+sessionsPerWrite, len(events))]
-		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-			for _, e := range chunk {
-				q := tx.Model(&clusterRow{}).Where("id = ?", e.ClusterID)
-				var err error
-				if e.Connected {
-					err = q.Updates(map[string]any{
-						"online": true, "session": e.Session, "agent_version": e.AgentVersion, "last_seen": e.At.UTC(),
-						"first_connected_at": gorm.Expr("COALESCE(first_connected_at, ?)", e.At.UTC()),
-					}).Error
-				} else {
-					err = q.Where("session = ?", e.Session).Updates(map[string]any{"online": false, "last_seen": e.At.UTC()}).Error
-				}
-				if err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return translate(err, fmt.Sprintf("record %d session starts and ends", len(chunk)))
-		}
+	type start struct {
+		e       store.SessionEvent
+		ended   bool
+		endedAt time.Time
 	}
-	return nil
+	starts := map[uint64]*start{}
+	ends := map[uint64]store.SessionEvent{} // ends of sessions started before the batch
+	var order []uint64                      // clusters with a start, in order of their last start
+	for _, e := range events {
+		if e.Connected {
+			if _, ok := starts[e.ClusterID]; !ok {
+				order = append(order, e.ClusterID)
+			}
+			starts[e.ClusterID] = &start{e: e}
+			delete(ends, e.ClusterID)
+			continue
+		}
+		if st, ok := starts[e.ClusterID]; ok {
+			if st.e.Session == e.Session {
+				st.ended, st.endedAt = true, e.At
+			}
+			continue
+		}
+		ends[e.ClusterID] = e
+	}
+	ts, boolean := "?", "?"
+	if s.dialect == Postgres {
+		ts, boolean = "CAST(? AS TIMESTAMPTZ)", "CAST(? AS BOOLEAN)"
+	}
+	return translate(s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for i := 0; i < len(order); i += sessionsPerWrite {
+			chunk := order[i:min(i+sessionsPerWrite, len(order))]
+			var online, session, version, seen, first strings.Builder
+			var args [5][]any
+			ids := make([]uint64, len(chunk))
+			for j, id := range chunk {
+				st := starts[id]
+				ids[j] = id
+				at := st.e.At.UTC()
+				last := at
+				if st.ended {
+					last = st.endedAt.UTC()
+				}
+				online.WriteString(" WHEN ? THEN " + boolean)
+				args[0] = append(args[0], id, !st.ended)
+				session.WriteString(" WHEN ? THEN ?")
+				args[1] = append(args[1], id, st.e.Session)
+				version.WriteString(" WHEN ? THEN ?")
+				args[2] = append(args[2], id, st.e.AgentVersion)
+				seen.WriteString(" WHEN ? THEN " + ts)
+				args[3] = append(args[3], id, last)
+				first.WriteString(" WHEN ? THEN " + ts)
+				args[4] = append(args[4], id, at)
+			}
+			q := "UPDATE clusters SET online = CASE id" + online.String() + " END, session = CASE id" + session.String() +
+				" END, agent_version = CASE id" + version.String() + " END, last_seen = CASE id" + seen.String() +
+				" END, first_connected_at = COALESCE(first_connected_at, CASE id" + first.String() + " END) WHERE id IN ?"
+			all := append(append(append(append(append([]any{}, args[0]...), args[1]...), args[2]...), args[3]...), args[4]...)
+			if err := tx.Exec(q, append(all, ids)...).Error; err != nil {
+				return err
+			}
+		}
+		for _, e := range ends {
+			err := tx.Model(&clusterRow{}).Where("id = ? AND session = ?", e.ClusterID, e.Session).
+				Updates(map[string]any{"online": false, "last_seen": e.At.UTC()}).Error
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}), fmt.Sprintf("record the session starts and ends of %d clusters", len(starts)+len(ends)))
 }
 
 func (s *Store) TouchClusters(ctx context.Context, ids []uint64, at time.Time) error {

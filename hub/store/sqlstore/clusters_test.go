@@ -277,3 +277,54 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A batch of session events is applied as if one by one: the last start of a
+// cluster holds, an end counts only for the session it names.
+func TestRecordSessionsInOneBatch(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		c := ctx(t)
+		var ids []uint64
+		for _, n := range []string{"a", "b", "c", "d", "e"} {
+			cl, err := s.JoinCluster(c, n, []byte("h"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, cl.ID)
+		}
+		t0 := time.Now().Add(-time.Hour).Truncate(time.Second)
+		at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+		// b and d held sessions before the batch.
+		must(t, s.ClusterConnected(c, ids[1], "b-old", "v1", at(0)))
+		must(t, s.ClusterConnected(c, ids[3], "d-old", "v1", at(0)))
+		must(t, s.RecordSessions(c, []store.SessionEvent{
+			{ClusterID: ids[0], Session: "a1", Connected: true, AgentVersion: "v1", At: at(1)},
+			{ClusterID: ids[0], Session: "a1", At: at(2)},                                      // a1 ends
+			{ClusterID: ids[0], Session: "a2", Connected: true, AgentVersion: "v2", At: at(3)}, // a2 holds
+			{ClusterID: ids[1], Session: "b-old", At: at(4)},                                   // b goes offline
+			{ClusterID: ids[2], Session: "c1", Connected: true, AgentVersion: "v1", At: at(5)},
+			{ClusterID: ids[2], Session: "c1", At: at(6)},                                      // c's only session ended
+			{ClusterID: ids[3], Session: "d-older", At: at(7)},                                 // not d's session: no change
+			{ClusterID: ids[4], Session: "e1", Connected: true, AgentVersion: "v3", At: at(8)}, // a first connection
+			{ClusterID: 999999, Session: "x", Connected: true, At: at(9)},                      // deleted meanwhile
+		}))
+		for _, w := range []struct {
+			name    string
+			online  bool
+			session string
+			version string
+			seen    int
+		}{{"a", true, "a2", "v2", 3}, {"b", false, "b-old", "v1", 4}, {"c", false, "c1", "v1", 6}, {"d", true, "d-old", "v1", 0}, {"e", true, "e1", "v3", 8}} {
+			got, err := s.ClusterByName(c, w.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Online != w.online || got.Session != w.session || got.AgentVersion != w.version || !got.LastSeen.Equal(at(w.seen)) || got.FirstConnectedAt.IsZero() {
+				t.Errorf("cluster %s: online %v session %q version %q last seen %v first %v; want %v %q %q %v",
+					w.name, got.Online, got.Session, got.AgentVersion, got.LastSeen, got.FirstConnectedAt, w.online, w.session, w.version, at(w.seen))
+			}
+		}
+		if got, _ := s.ClusterByName(c, "b"); !got.FirstConnectedAt.Equal(at(0)) {
+			t.Errorf("b's first connection moved to %v", got.FirstConnectedAt)
+		}
+	})
+}
