@@ -185,6 +185,25 @@ func (h *hubProcess) cpu() time.Duration {
 	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
+// machineCPU is the CPU time all processes of the machine have spent so
+// far (the database server's too), from /proc/stat.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0]) // cpu user nice system idle iowait irq softirq steal
+	var busy int64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		n, _ := strconv.ParseInt(v, 10, 64)
+		busy += n
+	}
+	return time.Duration(busy) * 10 * time.Millisecond
+}
+
 // selfCPU is this process's user and system CPU time so far: the
 // simulated agents'.
 func selfCPU() time.Duration {
@@ -302,7 +321,7 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	waitCPU := hub.profileCPU(profileSeconds, "cold-start.cpu.pprof")
-	hubCPU0, selfCPU0 := hub.cpu(), selfCPU()
+	hubCPU0, selfCPU0, allCPU0 := hub.cpu(), selfCPU(), machineCPU()
 	coldStart := time.Now()
 	sem := make(chan struct{}, dialers)
 	for _, a := range agents {
@@ -328,9 +347,9 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 		return fmt.Errorf("cold start: %w", err)
 	}
 	connectTime := time.Since(coldStart)
-	fmt.Printf("cold start: all %d agents connected and synced in %v%s (CPU: hub %v, the agents' process %v, of %v on %d cores)\n",
+	fmt.Printf("cold start: all %d agents connected and synced in %v%s (CPU: hub %v, the agents' process %v, the whole machine %v, of %v on %d cores)\n",
 		n, connectTime.Round(time.Millisecond), extraSessions(agents, 1), (hub.cpu() - hubCPU0).Round(10*time.Millisecond), (selfCPU() - selfCPU0).Round(10*time.Millisecond),
-		(connectTime * time.Duration(numCPU())).Round(10*time.Millisecond), numCPU())
+		(machineCPU() - allCPU0).Round(10*time.Millisecond), (connectTime * time.Duration(numCPU())).Round(10*time.Millisecond), numCPU())
 	time.Sleep(2 * time.Second) // let inventories land
 	rssAfter := hub.rss()
 	waitCPU()

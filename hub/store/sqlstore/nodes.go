@@ -91,10 +91,10 @@ func (s *Store) SaveInventories(ctx context.Context, reports []store.InventoryRe
 			now := s.db.NowFunc()
 			var rows []nodeRow
 			for _, r := range chunk {
-				if err := deleteNodes(tx, r); err != nil {
-					return err
-				}
 				rows = append(rows, rowsOfNodes(r.ClusterID, r.Nodes, now)...)
+			}
+			if err := deleteNodes(tx, chunk); err != nil {
+				return err
 			}
 			return upsertNodes(tx, rows)
 		})
@@ -105,24 +105,43 @@ func (s *Store) SaveInventories(ctx context.Context, reports []store.InventoryRe
 	return nil
 }
 
-// deleteNodes removes the nodes that report r removes: those it names, or
-// for a whole inventory every node it does not list.
-func deleteNodes(tx *gorm.DB, r store.InventoryReport) error {
-	if r.Full {
-		del := tx.Where("cluster_id = ?", r.ClusterID)
-		if len(r.Nodes) > 0 {
-			names := make([]string, len(r.Nodes))
-			for i, n := range r.Nodes {
-				names[i] = n.Name
+// deleteNodes removes the nodes that the reports remove: those they name,
+// and for a whole inventory every node it does not list. Two statements for
+// all the reports, not one per cluster.
+func deleteNodes(tx *gorm.DB, reports []store.InventoryReport) error {
+	var full, deltas []uint64
+	var keep, removed []string // "<cluster id>/<node name>"
+	for _, r := range reports {
+		id := fmt.Sprint(r.ClusterID)
+		if r.Full {
+			full = append(full, r.ClusterID)
+			for _, n := range r.Nodes {
+				keep = append(keep, id+"/"+n.Name)
 			}
-			del = del.Where("name NOT IN ?", names)
+			continue
 		}
-		return del.Delete(&nodeRow{}).Error
+		if len(r.Removed) > 0 {
+			deltas = append(deltas, r.ClusterID)
+		}
+		for _, name := range r.Removed {
+			removed = append(removed, id+"/"+name)
+		}
 	}
-	if len(r.Removed) == 0 {
-		return nil
+	// Node names are DNS subdomains: no "/" in them, so the keys are unique.
+	key := "CAST(cluster_id AS VARCHAR(20)) || '/' || name"
+	if len(full) > 0 {
+		del := tx.Where("cluster_id IN ?", full)
+		if len(keep) > 0 {
+			del = del.Where(key+" NOT IN ?", keep)
+		}
+		if err := del.Delete(&nodeRow{}).Error; err != nil {
+			return err
+		}
 	}
-	return tx.Where("cluster_id = ? AND name IN ?", r.ClusterID, r.Removed).Delete(&nodeRow{}).Error
+	if len(removed) > 0 {
+		return tx.Where("cluster_id IN ?", deltas).Where(key+" IN ?", removed).Delete(&nodeRow{}).Error
+	}
+	return nil
 }
 
 func (s *Store) nodeQuery(ctx context.Context, q store.NodeQuery) *gorm.DB {
