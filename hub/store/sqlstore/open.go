@@ -71,8 +71,13 @@ func open(ctx context.Context, dsn string, upTo int) (*Store, error) {
 		sqlDB.SetMaxOpenConns(8)
 		sqlDB.SetMaxIdleConns(8)
 	case Postgres:
+		// As many idle as open: under a burst (ten thousand agents
+		// authenticating) a connection closed for want of an idle slot is
+		// opened again at once, each a server process and a SCRAM exchange
+		// that cost PostgreSQL more than the queries. Idle ones close after
+		// five minutes.
 		sqlDB.SetMaxOpenConns(32)
-		sqlDB.SetMaxIdleConns(16)
+		sqlDB.SetMaxIdleConns(32)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	}
 	if err := s.Ping(ctx); err != nil {
