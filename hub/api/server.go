@@ -87,7 +87,9 @@ type Config struct {
 
 // Tunnel is the hub's end of the agents' tunnels (package tunnel).
 type Tunnel interface {
-	// Serve runs the session of an authenticated cluster on conn.
+	// Serve runs the session of an authenticated cluster on conn until it
+	// ends. The tunnel's HTTP handler calls it on a goroutine of its own;
+	// the tunnel hub's Stop waits for it.
 	Serve(conn wsconn.Conn, cluster *store.Cluster)
 	// Notify says that desired state was written.
 	Notify()

@@ -42,9 +42,10 @@ type Options struct {
 	// WriteTimeout bounds one write of a message (or ping) to an agent's
 	// socket; a write that does not finish in time closes the session.
 	WriteTimeout time.Duration
-	// SendTimeout bounds how long a message may wait for room in a
-	// session's outgoing queue; a message that waits longer closes the
-	// session (the agent reconnects and resyncs). Default: WriteTimeout.
+	// SendTimeout bounds how long a message that ends a session (an
+	// error, the shutdown's come-back time) waits for room in the
+	// session's queue; the session is closed all the same. Desired state
+	// is not queued: the session's writer writes it. Default: WriteTimeout.
 	SendTimeout time.Duration
 	// ComeBack and ComeBackRate spread the reconnects of a graceful
 	// shutdown: each agent is told to dial again after ComeBack (time for

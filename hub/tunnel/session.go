@@ -8,7 +8,6 @@ import (
 	"fmt"
 	mrand "math/rand/v2"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,9 +45,6 @@ type session struct {
 	welcomed bool            // the welcome is written
 	sent     uint64          // the revision the agent has been sent up to
 	first    bool            // the next Desired is the resync
-
-	endMu  sync.Mutex  // guards endErr
-	endErr *closeError // why the hub ended the session, when it did
 }
 
 // closeError is the error with which the hub ends a session deliberately.
@@ -117,8 +113,6 @@ func (s *session) closeReason(err error) *closeError {
 	switch {
 	case errors.As(err, &ce):
 		return ce
-	case s.ended() != nil:
-		return s.ended()
 	case errors.Is(err, wsconn.ErrReadTimeout):
 		return &closeError{code: codeReadTimeout, reason: err.Error()}
 	case errors.Is(err, wsconn.ErrWriteFailed):
@@ -176,49 +170,6 @@ func (s *session) send(ctx context.Context, m *protocol.Message) error {
 	}
 	s.hub.metrics.messages.WithLabelValues(string(m.Kind), "out").Inc()
 	return nil
-}
-
-// end closes the session for a reason Serve logs; the first reason wins.
-func (s *session) end(code, reason string) {
-	s.endMu.Lock()
-	if s.endErr == nil {
-		s.endErr = &closeError{code: code, reason: reason}
-	}
-	s.endMu.Unlock()
-	s.peer.Close(1011, code)
-}
-
-// ended is the reason given to end, or nil.
-func (s *session) ended() *closeError {
-	s.endMu.Lock()
-	defer s.endMu.Unlock()
-	return s.endErr
-}
-
-// sendOrEnd sends m and, if it cannot, ends the session: the agent
-// reconnects and resyncs from what it has applied. It reports whether m was
-// sent.
-func (s *session) sendOrEnd(ctx context.Context, m *protocol.Message) bool {
-	return s.endFor(ctx, m.Kind, s.send(ctx, m))
-}
-
-// endFor ends the session if err (of sending a message of kind) is not nil,
-// and reports whether it was nil.
-func (s *session) endFor(ctx context.Context, kind protocol.Kind, err error) bool {
-	if err == nil {
-		return true
-	}
-	switch {
-	case errors.Is(err, wsconn.ErrClosed):
-		// The session is already ending, for a reason logged elsewhere.
-	case errors.Is(err, context.DeadlineExceeded) && ctx.Err() == nil:
-		s.end(codeSendTimeout, fmt.Sprintf("%s: no room in the agent's queue for %s; the agent reads too slowly", kind, s.hub.opts.SendTimeout))
-	case ctx.Err() != nil:
-		// The session's context ended: the session is over.
-	default:
-		s.end(codeSendFailed, err.Error())
-	}
-	return false
 }
 
 // handle processes one message from the agent; an error ends the session.
