@@ -50,16 +50,19 @@ type splitter struct {
 	stopped bool
 }
 
-// accept runs until ln fails (or is closed): its goroutine is owned by the
-// splitter and ends with ln.
+// accept runs until ln is closed: its goroutine is owned by the splitter.
+// Other Accept errors (too many open files, typically) are waited out as
+// net/http does, 5 ms doubling to a second, rather than ending the server.
 func (s *splitter) accept() {
+	var wait time.Duration
 	for {
 		c, err := s.ln.Accept()
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			wait = min(max(2*wait, 5*time.Millisecond), time.Second)
+			time.Sleep(wait)
+			continue
+		}
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue // a temporary failure (too many open files)
-			}
 			s.mu.Lock()
 			s.err, s.stopped = err, true
 			s.mu.Unlock()
@@ -68,6 +71,7 @@ func (s *splitter) accept() {
 			}
 			return
 		}
+		wait = 0
 		go s.route(c)
 	}
 }
