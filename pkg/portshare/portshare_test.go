@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -129,5 +130,42 @@ func TestCloseBothClosesListener(t *testing.T) {
 			t.Fatal("the listener still accepts after both sides closed")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// failingListener fails its first Accepts as a process out of file
+// descriptors does.
+type failingListener struct {
+	net.Listener
+	fails atomic.Int32
+}
+
+func (l *failingListener) Accept() (net.Conn, error) {
+	if l.fails.Add(-1) >= 0 {
+		return nil, errors.New("accept4: too many open files")
+	}
+	return l.Listener.Accept()
+}
+
+// Accept errors that are not a closed listener are waited out: the servers
+// go on.
+func TestAcceptErrorsAreWaitedOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fl := &failingListener{Listener: ln}
+	fl.fails.Store(3)
+	matched, rest := Split(fl, 5*time.Second, func([]byte) bool { return false })
+	serveEcho(t, matched, "tunnel")
+	serveEcho(t, rest, "api")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get("http://" + ln.Addr().String() + "/v1")
+	if err != nil {
+		t.Fatalf("after failed accepts: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "api /v1" {
+		t.Fatalf("answered %q", b)
 	}
 }
