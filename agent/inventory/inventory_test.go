@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/ote-stack/ote/protocol"
 	"github.com/ote-stack/ote/test/harness"
 )
 
@@ -73,14 +74,24 @@ func TestSnapshotAndDeltas(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no change signalled")
 		}
-		time.Sleep(200 * time.Millisecond) // let related events land
 	}
 	mk("c")
 	if err := cs.CoreV1().Nodes().Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitChange()
-	nodes, removed := inv.Delta()
+	// The two events may be signalled apart: gather the deltas until both
+	// are in, within a deadline.
+	var nodes []protocol.Node
+	var removed []string
+	deadline := time.Now().Add(10 * time.Second)
+	for len(nodes) < 1 || len(removed) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("delta after 10s: %+v removed %v", nodes, removed)
+		}
+		waitChange()
+		n, r := inv.Delta()
+		nodes, removed = append(nodes, n...), append(removed, r...)
+	}
 	if len(nodes) != 1 || nodes[0].Name != "c" || len(removed) != 1 || removed[0] != "a" {
 		t.Fatalf("delta: %+v removed %v", nodes, removed)
 	}

@@ -150,11 +150,22 @@ func New(cfg Config) (*Client, error) {
 	hc.Logger = nil
 	hc.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg.TLS, Proxy: http.ProxyFromEnvironment}}
 	wake := make(chan struct{}, 1)
-	return &Client{
+	c := &Client{
 		cfg: cfg, base: base, http: hc, log: cfg.Log.With("cluster", cfg.ClusterName), metrics: m,
 		dialer: &websocket.Dialer{TLSClientConfig: cfg.TLS, HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment},
 		wake:   wake, queue: newApplyQueue(wake), box: newOutbox(wake), workloads: map[string]protocol.Item{},
-	}, nil
+	}
+	if cfg.Registerer != nil {
+		// Resyncs completed: every item of a hub's resync applied (or
+		// failed). What a test or an operator waits for after a reconnect.
+		resyncs := prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "ote_agent_resyncs_total", Help: "Resyncs completed: every item of the hub's resync has been applied or has failed.",
+		}, func() float64 { return float64(c.queue.resyncCount()) })
+		if err := cfg.Registerer.Register(resyncs); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Connected reports whether a session is up (for /healthz).

@@ -360,9 +360,16 @@ func TestSecondSessionReplacesFirst(t *testing.T) {
 	if ce := first.closed(); ce.Code != 4001 {
 		t.Fatalf("close code %d", ce.Code)
 	}
-	// The newer session is the live one: it keeps the cluster online.
+	// The newer session is the live one: it keeps the cluster online. The
+	// positive signals: the first session's end is logged (its record, if
+	// any, queued before), and a later session's start is recorded after
+	// it (the first session of edge-2 is welcomed once recorded, and the
+	// hub records starts and ends in order).
 	second.send(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{}})
-	time.Sleep(2 * testHeartbeat)
+	waitFor(t, "the first session's end logged", func() bool {
+		return strings.Contains(h.logs.String(), `msg="session ended" cluster=edge-1`)
+	})
+	h.connect("edge-2", h.join("edge-2"), 0)
 	cl, _ := h.store.ClusterByName(context.Background(), "edge-1")
 	if !cl.Online || !h.tunnel.Connected(cl.ID) {
 		t.Fatal("the replaced session's end took the cluster offline")
@@ -509,7 +516,9 @@ func TestResyncBeyondTheLogInBatches(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		h.expect(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{fmt.Sprint("n", i)}, "nodeLabel": "l"})
 	}
-	time.Sleep(200 * time.Millisecond) // the tail loop has moved the log past revision 3
+	// No wait for the tail loop: a resync first reads every write the hub
+	// was notified of, so the log (two items) has moved past revision 3
+	// and the agent, at 0, is served from the database.
 
 	a, _, first := h.connect("edge-1", cred, 0)
 	got := itemNames(first.Items)
@@ -550,7 +559,15 @@ func TestReplicasNotifyEachOther(t *testing.T) {
 	b := startHubWith(t, stB, slow)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() { defer close(done); stB.WatchDesired(ctx, slog.Default(), b.tunnel.Notify) }()
+	listening := make(chan struct{})
+	var once sync.Once
+	notify := func() {
+		// WatchDesired notifies once its LISTEN is in place: the signal
+		// that a write through hub a can now reach hub b.
+		once.Do(func() { close(listening) })
+		b.tunnel.Notify()
+	}
+	go func() { defer close(done); stB.WatchDesired(ctx, slog.Default(), notify) }()
 	t.Cleanup(func() { cancel(); <-done })
 
 	root := a.login(adminName, adminPass)
@@ -558,7 +575,11 @@ func TestReplicasNotifyEachOther(t *testing.T) {
 	ag, _, _ := b.connect("edge-1", cred, 0)
 	ag.send(&protocol.Message{Kind: protocol.KindInventory, Inventory: &protocol.Inventory{Full: true, Nodes: []protocol.Node{{Name: "n1"}}}})
 	waitFor(t, "inventory", func() bool { return *a.expect(200, "GET", "/v1/node", root, nil).Total == 1 })
-	time.Sleep(200 * time.Millisecond) // the watcher is listening
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("hub b never listened for desired-state writes")
+	}
 	a.expect(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-1", "nodeName": []string{"n1"}, "nodeLabel": "x"})
 	m, err := ag.read(5 * time.Second)
 	if err != nil || m.Kind != protocol.KindDesired || fmt.Sprint(itemNames(m.Desired.Items)) != "[nodelabel/n1/x]" {

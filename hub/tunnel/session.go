@@ -92,6 +92,11 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	})
 	err := s.peer.Run(stopCtx, s.handle)
 
+	// The end is queued before it is logged: what follows the log line
+	// (a test, an operator) finds it recorded in order.
+	if s.hello && h.unregister(s) {
+		h.intake.session(store.SessionEvent{ClusterID: cluster.ID, Session: s.id, At: time.Now()})
+	}
 	ce := s.closeReason(err)
 	reason := "disconnected"
 	if ce != nil {
@@ -101,9 +106,6 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 		s.log.Info("session ended", "err", err)
 	}
 	h.metrics.refused.WithLabelValues(reason).Inc()
-	if s.hello && h.unregister(s) {
-		h.intake.session(store.SessionEvent{ClusterID: cluster.ID, Session: s.id, At: time.Now()})
-	}
 }
 
 // closeReason is why the hub ended the session, given what Run returned;

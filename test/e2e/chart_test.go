@@ -110,10 +110,11 @@ func TestChartDeployment(t *testing.T) {
 	if len(secrets.Items) != 1 || !strings.Contains(helmDescription(t, secrets.Items[0].Data["release"]), "Rollback to 1") {
 		t.Fatalf("revision 3 is not a Helm rollback to revision 1")
 	}
-	// Resyncs apply the same chart again: no new revision.
+	// Resyncs apply the same chart again: no new revision, checked once
+	// the restarted agent has applied its whole resync.
 	agent.stop()
-	startAgent(t, h, api, "edge-c", bootstrap)
-	time.Sleep(3 * time.Second)
+	agent = startAgent(t, h, api, "edge-c", bootstrap)
+	eventually(t, 60*time.Second, "the restarted agent's resync applied", func() bool { return agent.resyncs() >= 1 })
 	secrets, _ = cs.CoreV1().Secrets(ns).List(context.Background(), metav1.ListOptions{LabelSelector: "owner=helm,name=hello"})
 	if len(secrets.Items) != 3 {
 		t.Fatalf("helm history after an agent restart: %d revisions, want 3", len(secrets.Items))

@@ -136,7 +136,10 @@ func TestDeployments(t *testing.T) {
 	h.audit(admin, d.ID, 2)
 
 	json.Unmarshal(h.must(200, "POST", "/v1/deploy", dev, map[string]any{"deployName": "web", "appName": "web", "version": "1.0", "cluster": "east", "nodeLabel": "web", "comment": "go"}).Data, &d)
-	time.Sleep(500 * time.Millisecond)
+	// The positive signal: a change made after the deployment's creation
+	// has reached edge-a (desired state flows in revision order).
+	h.must(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": "edge-a", "nodeName": []string{"node-a1"}, "nodeLabel": "audited"})
+	eventually(t, 30*time.Second, "a later label in edge-a", func() bool { v, ok := nodeLabel(csA, "node-a1", "audited"); return ok && v == "true" })
 	if deploymentImage(csA, ns, "web") != "" {
 		t.Fatal("a deployment waiting for audit reached the cluster")
 	}

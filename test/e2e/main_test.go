@@ -48,12 +48,13 @@ func TestMain(m *testing.M) {
 
 // proc is one running binary whose output is kept.
 type proc struct {
-	t      *testing.T
-	name   string
-	cmd    *exec.Cmd
-	mu     sync.Mutex
-	output bytes.Buffer
-	exited chan error
+	t       *testing.T
+	name    string
+	metrics string // an agent's --metrics-listen address
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	output  bytes.Buffer
+	exited  chan error
 }
 
 func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
