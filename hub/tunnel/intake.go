@@ -3,6 +3,8 @@ package tunnel
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -237,21 +239,16 @@ func (in *intake) flushReports(ctx context.Context) {
 	if len(inventories) > 0 {
 		reports := make([]store.InventoryReport, 0, len(inventories))
 		for id, p := range inventories {
-			r := store.InventoryReport{ClusterID: id, Full: p.full, Nodes: make([]store.Node, 0, len(p.nodes))}
-			for _, n := range p.nodes {
-				r.Nodes = append(r.Nodes, n)
-			}
-			for name := range p.removed {
-				r.Removed = append(r.Removed, name)
-			}
-			reports = append(reports, r)
+			reports = append(reports, store.InventoryReport{
+				ClusterID: id, Full: p.full, Nodes: slices.Collect(maps.Values(p.nodes)), Removed: slices.Collect(maps.Keys(p.removed)),
+			})
 		}
 		if err := in.store.SaveInventories(qctx, reports); err != nil {
 			in.log.Error("record inventories; will retry", "clusters", len(reports), "err", err)
 			in.mu.Lock()
 			for id, newer := range in.inventories {
 				if old := inventories[id]; old != nil && !newer.full {
-					old.add(mapValues(newer.nodes), mapKeys(newer.removed))
+					old.add(slices.Collect(maps.Values(newer.nodes)), slices.Collect(maps.Keys(newer.removed)))
 					continue
 				}
 				inventories[id] = newer
@@ -291,20 +288,4 @@ func (in *intake) flushReports(ctx context.Context) {
 			in.log.Error("refresh deployment status", "err", err)
 		}
 	}
-}
-
-func mapValues(m map[string]store.Node) []store.Node {
-	out := make([]store.Node, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
-}
-
-func mapKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

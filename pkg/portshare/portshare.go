@@ -28,8 +28,7 @@ const maxLine = 1024
 // Split serves ln to two listeners: connections whose request line match
 // accepts go to the first, the others to the second. A connection whose
 // request line does not arrive within timeout (or whose TLS handshake fails)
-// is closed. Closing both listeners closes ln; ln's Accept failing closes
-// both.
+// is closed. Closing both listeners closes ln; ln's closing closes both.
 func Split(ln net.Listener, timeout time.Duration, match func(requestLine []byte) bool) (matched, rest net.Listener) {
 	s := &splitter{ln: ln, timeout: timeout, match: match}
 	s.sides[0] = &side{s: s, conns: make(chan net.Conn), closed: make(chan struct{})}
@@ -45,9 +44,8 @@ type splitter struct {
 	sides   [2]*side
 
 	mu      sync.Mutex
-	shut    int // sides closed
-	err     error
-	stopped bool
+	shut    int  // sides closed
+	stopped bool // ln is closed: the sides were closed by accept
 }
 
 // accept runs until ln is closed: its goroutine is owned by the splitter.
@@ -64,7 +62,7 @@ func (s *splitter) accept() {
 		}
 		if err != nil {
 			s.mu.Lock()
-			s.err, s.stopped = err, true
+			s.stopped = true
 			s.mu.Unlock()
 			for _, sd := range s.sides {
 				sd.close()
@@ -126,11 +124,6 @@ func (sd *side) Accept() (net.Conn, error) {
 	case c := <-sd.conns:
 		return c, nil
 	case <-sd.closed:
-		sd.s.mu.Lock()
-		defer sd.s.mu.Unlock()
-		if sd.s.err != nil && !errors.Is(sd.s.err, net.ErrClosed) {
-			return nil, sd.s.err
-		}
 		return nil, net.ErrClosed
 	}
 }
