@@ -79,21 +79,25 @@ func TestSnapshotAndDeltas(t *testing.T) {
 	if err := cs.CoreV1().Nodes().Delete(ctx, "a", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	// The two events may be signalled apart: gather the deltas until both
-	// are in, within a deadline.
-	var nodes []protocol.Node
+	// The events (c created, c's capacity set, a deleted) may be signalled
+	// apart: gather the deltas, the newest state of each node winning,
+	// until c's capacity and a's removal are in, within a deadline.
+	got := map[string]protocol.Node{}
 	var removed []string
 	deadline := time.Now().Add(10 * time.Second)
-	for len(nodes) < 1 || len(removed) < 1 {
+	for got["c"].CPU != 2 || len(removed) < 1 {
 		if time.Now().After(deadline) {
-			t.Fatalf("delta after 10s: %+v removed %v", nodes, removed)
+			t.Fatalf("delta after 10s: %+v removed %v", got, removed)
 		}
 		waitChange()
 		n, r := inv.Delta()
-		nodes, removed = append(nodes, n...), append(removed, r...)
+		for _, node := range n {
+			got[node.Name] = node
+		}
+		removed = append(removed, r...)
 	}
-	if len(nodes) != 1 || nodes[0].Name != "c" || len(removed) != 1 || removed[0] != "a" {
-		t.Fatalf("delta: %+v removed %v", nodes, removed)
+	if len(got) != 1 || len(removed) != 1 || removed[0] != "a" {
+		t.Fatalf("delta: %+v removed %v", got, removed)
 	}
 	// A label change the hub does not show is no delta.
 	b, _ := cs.CoreV1().Nodes().Get(ctx, "b", metav1.GetOptions{})
@@ -101,7 +105,20 @@ func TestSnapshotAndDeltas(t *testing.T) {
 	if _, err := cs.CoreV1().Nodes().Update(ctx, b, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	waitChange()
+	// The positive signal: the update is taken in (b is marked changed).
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		inv.mu.Lock()
+		_, taken := inv.dirty["b"]
+		inv.mu.Unlock()
+		if taken {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the label change never reached the inventory")
+		}
+		waitChange()
+	}
 	if nodes, removed := inv.Delta(); len(nodes) != 0 || len(removed) != 0 {
 		t.Fatalf("status churn reported: %+v %v", nodes, removed)
 	}
