@@ -2,9 +2,7 @@ package wsconn
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net"
 	"sync"
 	"time"
 )
@@ -23,11 +21,6 @@ type Pinger struct {
 
 // pingSlices is how many slices a Pinger's period is cut into.
 const pingSlices = 16
-
-// pingWait bounds how long a ping waits to be written: a ping that cannot go
-// out at once (a long write holds the connection, or the socket is full) is
-// skipped; the writer's own timeout closes a connection that stays stuck.
-const pingWait = 100 * time.Millisecond
 
 // NewPinger pings each peer every period.
 func NewPinger(every time.Duration) *Pinger {
@@ -75,8 +68,9 @@ func (pg *Pinger) Run(ctx context.Context) {
 	}
 }
 
-// ping closes the peer if it answered no ping for ReadTimeout, and pings it
-// otherwise.
+// ping closes the peer if it answered no ping for ReadTimeout, and asks
+// its writer for a ping otherwise: the Pinger itself never writes, so a
+// peer whose socket is full delays no other peer's ping.
 func (p *Peer) ping() {
 	if p.isClosed() {
 		return
@@ -85,12 +79,6 @@ func (p *Peer) ping() {
 		p.fail(fmt.Errorf("%w: no pong for %v: the peer does not read", ErrReadTimeout, silent.Round(time.Millisecond)), 1001, "no pong")
 		return
 	}
-	err := p.conn.WriteControl(PingMessage, nil, time.Now().Add(pingWait))
-	if ne, ok := errors.AsType[net.Error](err); err == nil || ok && ne.Timeout() {
-		return
-	}
-	if errors.Is(err, net.ErrClosed) || p.isClosed() {
-		return
-	}
-	p.fail(fmt.Errorf("%w: ping: %w", ErrWriteFailed, err), 1011, "ping failed")
+	p.pingDue.Store(true)
+	p.kick()
 }

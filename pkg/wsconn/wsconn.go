@@ -24,6 +24,7 @@ const (
 	TextMessage  = 1
 	CloseMessage = 8
 	PingMessage  = 9
+	PongMessage  = 10
 )
 
 // Conn is the part of a websocket connection that a Peer uses. WriteControl
@@ -36,6 +37,7 @@ type Conn interface {
 	SetWriteDeadline(t time.Time) error
 	SetReadLimit(limit int64)
 	SetPongHandler(h func(appData string) error)
+	SetPingHandler(h func(appData string) error)
 	Close() error
 }
 
@@ -81,6 +83,7 @@ type Peer struct {
 	out  chan []byte
 
 	woken    atomic.Bool   // Wake was called: Produce is due
+	pingDue  atomic.Bool   // the Pinger asked for a ping
 	writing  atomic.Bool   // a writer goroutine runs
 	finished chan struct{} // closed once the writer has sent the close frame
 	finish   sync.Once
@@ -171,6 +174,17 @@ func (p *Peer) Run(ctx context.Context, onMessage func([]byte) error) error {
 		p.extend()
 		return nil
 	})
+	// Pongs are written by the reader, with the writer's timeout: the
+	// library's own handler gives a pong one second, and a pong's write
+	// that times out ends the whole connection (a moment's stall of the
+	// process would cost a healthy session).
+	p.conn.SetPingHandler(func(data string) error {
+		err := p.conn.WriteControl(PongMessage, []byte(data), time.Now().Add(p.opts.WriteTimeout))
+		if err == nil || p.isClosed() {
+			return nil
+		}
+		return fmt.Errorf("%w: pong: %w", ErrWriteFailed, err)
+	})
 	stopAfter := context.AfterFunc(ctx, func() { p.Close(1001, "going away") })
 	defer stopAfter()
 	pinger := p.opts.Pinger
@@ -237,9 +251,13 @@ func (p *Peer) kick() {
 	}
 }
 
-// writeRun writes until nothing is left to write: the queue, then Produce
-// when woken, then, once closed, the close frame. It is the only writer of
-// messages (pings are WriteControl, which may run beside it).
+// writeRun writes until nothing is left to write: a ping that is due, the
+// queue, then Produce when woken, then, once closed, the close frame. It is
+// the only writer of the connection but for the close: pings are written
+// here too, with the writer's own timeout, because the websocket library
+// ends the whole connection when any write times out, and a ping written
+// with a short deadline from another goroutine would kill a healthy
+// session whenever the process is slow for a moment.
 func (p *Peer) writeRun() {
 	write := func(msg []byte) error {
 		_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
@@ -249,6 +267,12 @@ func (p *Peer) writeRun() {
 		if p.isClosed() {
 			p.finish.Do(p.closeConn)
 			return // writing stays set: no writer starts again
+		}
+		if p.pingDue.Swap(false) {
+			if err := p.conn.WriteControl(PingMessage, nil, time.Now().Add(p.opts.WriteTimeout)); err != nil {
+				p.fail(fmt.Errorf("%w: ping: %w", ErrWriteFailed, err), 1011, "ping failed")
+				continue
+			}
 		}
 		if !p.drain(write) {
 			continue // closed by the failure
@@ -262,7 +286,7 @@ func (p *Peer) writeRun() {
 		p.writing.Store(false)
 		// Whatever came after the checks and before the store finds no
 		// writer running: take it on, unless another writer has.
-		if (len(p.out) > 0 || p.woken.Load() || p.isClosed()) && p.writing.CompareAndSwap(false, true) {
+		if (len(p.out) > 0 || p.woken.Load() || p.pingDue.Load() || p.isClosed()) && p.writing.CompareAndSwap(false, true) {
 			continue
 		}
 		return
