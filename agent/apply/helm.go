@@ -249,6 +249,11 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	}
 	labels := map[string]string{chartLabel: digestLabel(spec.Digest)}
 	hist, err := action.NewHistory(cfg).Run(name)
+	if err == nil {
+		if hist, err = r.recoverInterrupted(cfg, namespace, name, hist); err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+			return err
+		}
+	}
 	if errors.Is(err, driver.ErrReleaseNotFound) {
 		in := action.NewInstall(cfg)
 		in.ReleaseName, in.Namespace, in.Labels = name, namespace, labels
@@ -292,6 +297,41 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 	up.Namespace, up.Labels = namespace, labels
 	_, err = up.RunWithContext(ctx, name, ch, values)
 	return err
+}
+
+// recoverInterrupted ends what an agent that stopped mid-operation (killed,
+// evicted, its node lost) left pending: Helm refuses every operation on a
+// release whose newest revision is pending-install, -upgrade or -rollback,
+// for ever. No operation of this process holds the release here (the
+// revisions of one release apply in order), and no other agent runs in
+// the cluster (its chart runs one replica, with the Recreate strategy), so
+// the pending revision is nobody's. An interrupted first install is
+// uninstalled, so that the install that follows makes the release once, at
+// revision 1; an interrupted upgrade or rollback is marked failed, and the
+// upgrade or rollback that follows starts from there. It returns the
+// history as it is now (driver.ErrReleaseNotFound when it is gone).
+func (r *Releases) recoverInterrupted(cfg *action.Configuration, namespace, name string, hist []*release.Release) ([]*release.Release, error) {
+	sort.Slice(hist, func(i, j int) bool { return hist[i].Version < hist[j].Version })
+	cur := hist[len(hist)-1]
+	if cur.Info == nil || !cur.Info.Status.IsPending() {
+		return hist, nil
+	}
+	if r.Log != nil {
+		r.Log.Warn("release left pending by an interrupted operation; recovering", "namespace", namespace, "release", name,
+			"revision", cur.Version, "status", cur.Info.Status)
+	}
+	if len(hist) == 1 && cur.Info.Status == release.StatusPendingInstall {
+		if err := r.Uninstall(namespace, name); err != nil {
+			return nil, fmt.Errorf("remove the interrupted install of release %s: %w", name, err)
+		}
+		return nil, driver.ErrReleaseNotFound
+	}
+	cur.Info.Status = release.StatusFailed
+	cur.Info.Description = "interrupted: the agent stopped during this operation"
+	if err := cfg.Releases.Update(cur); err != nil {
+		return nil, fmt.Errorf("mark the interrupted revision %d of release %s failed: %w", cur.Version, name, err)
+	}
+	return hist, nil
 }
 
 // chartLabel marks each Helm revision with the chart it installed, so that
