@@ -71,21 +71,53 @@ func list(c *fiber.Ctx, items any, total int64) error {
 	return c.JSON(envelope{Code: 0, Message: "success", Data: items, Total: &total})
 }
 
-// handleError is fiber's ErrorHandler: the one place where errors become status
-// codes and envelopes.
-func (s *server) handleError(c *fiber.Ctx, err error) error {
-	status, msg := fiber.StatusInternalServerError, "internal error"
+// Retry-After of refusals during an outage: a restarting database is
+// usually back within seconds; a full disk waits for an operator.
+const (
+	outageRetry      = 2 * time.Second
+	storageFullRetry = 30 * time.Second
+)
+
+// refusal is what an error becomes for a client: a status, the message
+// shown and, for refusals worth retrying, when to come back. It is the one
+// place where errors become status codes, for the API (handleError) and the
+// tunnel's upgrade (httpError).
+func refusal(err error) (status int, msg string, retryAfter time.Duration) {
+	status, msg = fiber.StatusInternalServerError, "internal error"
 	var apiErr *Error
 	var fe *fiber.Error
 	switch {
 	case errors.As(err, &apiErr):
-		status, msg = apiErr.Status, apiErr.Message
-		if apiErr.RetryAfter > 0 {
-			secs := int((apiErr.RetryAfter + time.Second - 1) / time.Second)
-			c.Set(fiber.HeaderRetryAfter, strconv.Itoa(secs))
-		}
+		return apiErr.Status, apiErr.Message, apiErr.RetryAfter
 	case errors.As(err, &fe):
-		status, msg = fe.Code, fe.Message
+		return fe.Code, fe.Message, 0
+	case errors.Is(err, store.ErrNotFound):
+		return fiber.StatusNotFound, "not found", 0
+	case errors.Is(err, context.DeadlineExceeded):
+		return fiber.StatusServiceUnavailable, "the request took too long; try again", time.Second
+	}
+	// A database that cannot serve is the platform's trouble, not the
+	// request's: say so and when to come back, never "internal error".
+	switch store.OutageOf(err) {
+	case store.Unavailable:
+		return fiber.StatusServiceUnavailable, "the database is unavailable; try again shortly", outageRetry
+	case store.StorageFull:
+		return fiber.StatusInsufficientStorage, "the hub's storage is full; nothing was written", storageFullRetry
+	}
+	return status, msg, 0
+}
+
+func setRetryAfter(set func(k, v string), d time.Duration) {
+	if d > 0 {
+		set(fiber.HeaderRetryAfter, strconv.Itoa(int((d+time.Second-1)/time.Second)))
+	}
+}
+
+// handleError is fiber's ErrorHandler: errors become envelopes.
+func (s *server) handleError(c *fiber.Ctx, err error) error {
+	status, msg, retry := refusal(err)
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
 		switch fe.Code {
 		case fiber.StatusNotFound:
 			msg = "no route for " + c.Method() + " " + c.Path()
@@ -94,11 +126,8 @@ func (s *server) handleError(c *fiber.Ctx, err error) error {
 		case fiber.StatusRequestEntityTooLarge:
 			msg = fmt.Sprintf("request body is larger than %d bytes", s.maxBody())
 		}
-	case errors.Is(err, store.ErrNotFound):
-		status, msg = fiber.StatusNotFound, "not found"
-	case errors.Is(err, context.DeadlineExceeded):
-		status, msg = fiber.StatusServiceUnavailable, "the request took too long; try again"
 	}
+	setRetryAfter(func(k, v string) { c.Set(k, v) }, retry)
 	c.Locals(errorMessageKey, msg)
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Method(), "path", c.Path(), "status", status, "err", err)

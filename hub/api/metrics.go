@@ -77,7 +77,7 @@ func (s *server) healthz(c *fiber.Ctx) error {
 // readyz answers 200 when the database answers.
 func (s *server) readyz(c *fiber.Ctx) error {
 	if err := s.store.Ping(c.UserContext()); err != nil {
-		return &Error{Status: fiber.StatusServiceUnavailable, Message: "database is not reachable", Cause: err}
+		return &Error{Status: fiber.StatusServiceUnavailable, Message: "database is not reachable", Cause: err, RetryAfter: outageRetry}
 	}
 	return ok(c, fiber.Map{"status": "ready"})
 }

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -126,17 +125,8 @@ func (s *server) newTunnelServer() *http.Server {
 // httpError answers err as handleError does for the API: status, envelope
 // and Retry-After.
 func (s *server) httpError(w http.ResponseWriter, r *http.Request, err error) {
-	status, msg := http.StatusInternalServerError, "internal error"
-	var apiErr *Error
-	switch {
-	case errors.As(err, &apiErr):
-		status, msg = apiErr.Status, apiErr.Message
-		if apiErr.RetryAfter > 0 {
-			w.Header().Set(fiber.HeaderRetryAfter, strconv.Itoa(int((apiErr.RetryAfter+time.Second-1)/time.Second)))
-		}
-	case errors.Is(err, context.DeadlineExceeded):
-		status, msg = http.StatusServiceUnavailable, "the request took too long; try again"
-	}
+	status, msg, retry := refusal(err)
+	setRetryAfter(w.Header().Set, retry)
 	if status >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	} else {

@@ -31,6 +31,10 @@ type intake struct {
 	inventories map[uint64]*pendingInventory
 	statuses    map[statusKey]store.ItemStatus
 	perCluster  map[uint64]int // statuses waiting per cluster
+	// refresh holds the workloads whose deployments' status must be
+	// computed again from saved statuses: the refresh failed, and no
+	// agent may report again to make it happen.
+	refresh map[string]bool
 }
 
 // pendingSession is a session event waiting to be written; done, if not
@@ -71,6 +75,7 @@ func newIntake(st store.Store, log *slog.Logger, every time.Duration) *intake {
 		inventories: map[uint64]*pendingInventory{},
 		statuses:    map[statusKey]store.ItemStatus{},
 		perCluster:  map[uint64]int{},
+		refresh:     map[string]bool{},
 	}
 }
 
@@ -230,8 +235,8 @@ func (in *intake) runReports(ctx context.Context) {
 // maxPendingRetry.
 func (in *intake) flushReports(ctx context.Context) {
 	in.mu.Lock()
-	inventories, statuses := in.inventories, in.statuses
-	in.inventories, in.statuses, in.perCluster = map[uint64]*pendingInventory{}, map[statusKey]store.ItemStatus{}, map[uint64]int{}
+	inventories, statuses, refresh := in.inventories, in.statuses, in.refresh
+	in.inventories, in.statuses, in.perCluster, in.refresh = map[uint64]*pendingInventory{}, map[statusKey]store.ItemStatus{}, map[uint64]int{}, map[string]bool{}
 	in.mu.Unlock()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -261,14 +266,8 @@ func (in *intake) flushReports(ctx context.Context) {
 	}
 	if len(statuses) > 0 {
 		batch := make([]store.ItemStatus, 0, len(statuses))
-		seen := map[string]bool{}
-		var workloads []string
 		for _, st := range statuses {
 			batch = append(batch, st)
-			if st.Kind == store.ItemWorkload && !seen[st.Name] {
-				seen[st.Name] = true
-				workloads = append(workloads, st.Name)
-			}
 		}
 		if err := in.store.SaveItemStatuses(qctx, batch); err != nil {
 			// Agents report a status once: it waits for the next write.
@@ -281,11 +280,24 @@ func (in *intake) flushReports(ctx context.Context) {
 					in.perCluster[st.ClusterID]++
 				}
 			}
+			maps.Copy(in.refresh, refresh)
 			in.mu.Unlock()
 			return
 		}
-		if err := in.store.RefreshDeployStatus(qctx, workloads); err != nil {
-			in.log.Error("refresh deployment status", "err", err)
+		for _, st := range batch {
+			if st.Kind == store.ItemWorkload {
+				refresh[st.Name] = true
+			}
+		}
+	}
+	if len(refresh) > 0 {
+		if err := in.store.RefreshDeployStatus(qctx, slices.Collect(maps.Keys(refresh))); err != nil {
+			in.log.Error("refresh deployment status; will retry", "workloads", len(refresh), "err", err)
+			in.mu.Lock()
+			if len(refresh)+len(in.refresh) <= maxPendingRetry {
+				maps.Copy(in.refresh, refresh)
+			}
+			in.mu.Unlock()
 		}
 	}
 }
