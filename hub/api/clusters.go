@@ -109,7 +109,7 @@ func (s *server) addClusterLabel(c *fiber.Ctx) error {
 	if err := s.store.AddClusterLabel(c.UserContext(), req.ClusterName, label); err != nil {
 		return notFoundAs(err)
 	}
-	s.cfg.Tunnel.Notify()
+	s.desiredWritten("cluster-label-added")
 	return ok(c, nil)
 }
 
@@ -122,7 +122,7 @@ func (s *server) removeClusterLabel(c *fiber.Ctx) error {
 	if err := s.store.RemoveClusterLabel(c.UserContext(), req.ClusterName, label); err != nil {
 		return notFoundAs(err)
 	}
-	s.cfg.Tunnel.Notify()
+	s.desiredWritten("cluster-label-removed")
 	return ok(c, nil)
 }
 

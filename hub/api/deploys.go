@@ -188,7 +188,7 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 		return err
 	}
 	if auto != nil {
-		s.cfg.Tunnel.Notify()
+		s.desiredWritten("deploy-created")
 	}
 	return ok(c, toDeployResponse(d))
 }
@@ -344,7 +344,7 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 		return err
 	}
 	if auto != nil {
-		s.cfg.Tunnel.Notify()
+		s.desiredWritten("deploy-changed")
 	}
 	d, err := s.store.DeployByID(c.UserContext(), d.ID)
 	if err != nil {
@@ -515,7 +515,7 @@ func (s *server) auditDeploy(c *fiber.Ctx) error {
 		return err
 	}
 	if st == 1 {
-		s.cfg.Tunnel.Notify()
+		s.desiredWritten("deploy-audited")
 	}
 	return ok(c, toDeployResponse(d))
 }

@@ -128,7 +128,7 @@ func (s *server) addNodeLabel(c *fiber.Ctx) error {
 	if err := s.store.AddNodeLabel(c.UserContext(), *req.ClusterName, req.NodeName, label); err != nil {
 		return notFoundAs(err)
 	}
-	s.cfg.Tunnel.Notify()
+	s.desiredWritten("node-label-added")
 	return ok(c, nil)
 }
 
@@ -144,7 +144,7 @@ func (s *server) removeNodeLabel(c *fiber.Ctx) error {
 	if err := s.store.RemoveNodeLabel(c.UserContext(), *req.ClusterName, req.NodeName, label, evict); err != nil {
 		return notFoundAs(err)
 	}
-	s.cfg.Tunnel.Notify()
+	s.desiredWritten("node-label-removed")
 	return ok(c, nil)
 }
 

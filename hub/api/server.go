@@ -15,6 +15,7 @@ import (
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/pkg/crashpoint"
 	"github.com/ote-stack/ote/pkg/logthrottle"
 	"github.com/ote-stack/ote/pkg/ratelimit"
 	"github.com/ote-stack/ote/pkg/wsconn"
@@ -285,4 +286,14 @@ func (s *server) requestContext(c *fiber.Ctx) error {
 	defer cancel()
 	c.SetUserContext(ctx)
 	return c.Next()
+}
+
+// desiredWritten tells the tunnel that a handler committed desired state,
+// so that it is pushed to the agents now. point names the moment for
+// crash tests (pkg/crashpoint, "committed:"+point): a hub that dies here,
+// after the commit and before the push, must lose nothing, because
+// agents resync from the database when they reconnect.
+func (s *server) desiredWritten(point string) {
+	crashpoint.Hit("committed:" + point)
+	s.cfg.Tunnel.Notify()
 }
