@@ -322,7 +322,18 @@ func TestFailedItemsAreRetried(t *testing.T) {
 	if st[0].Message != "api server said no" {
 		t.Fatalf("failure message %q", st[0].Message)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// No retry can follow: retries take only failed items, and flaky's
+	// slot is applied, with nothing pending or running.
+	eventually(t, "flaky's slot settled as applied", func() bool {
+		c.queue.mu.Lock()
+		defer c.queue.mu.Unlock()
+		for k, s := range c.queue.slots {
+			if k.Name == "flaky" {
+				return !s.failed && s.pending == nil && !s.running
+			}
+		}
+		return false
+	})
 	ap.mu.Lock()
 	defer ap.mu.Unlock()
 	if ap.attempts["flaky"] != 2 {
@@ -334,12 +345,13 @@ func TestRefusalsBackOff(t *testing.T) {
 	h := newFakeHub(t)
 	h.refuse = true
 	c, _ := newClient(t, h, &memCreds{cred: "otec_cred"}, "")
+	start := time.Now()
 	run(t, c)
-	time.Sleep(time.Second)
-	_, dials, _, _, _ := h.snapshot()
-	// 20ms doubling to 200ms, jittered: about 7-10 tries in a second, not hundreds.
-	if dials < 3 || dials > 20 {
-		t.Fatalf("%d dials in a second", dials)
+	eventually(t, "six dials", func() bool { _, dials, _, _, _ := h.snapshot(); return dials >= 6 })
+	// 20ms doubling to 200ms, each delay at least half its base: the five
+	// waits between six dials take 10+20+40+80+100 ms at the least.
+	if took := time.Since(start); took < 250*time.Millisecond {
+		t.Fatalf("six refused dials in %v: no backoff", took)
 	}
 	if c.Connected() {
 		t.Fatal("connected though refused")

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -60,8 +61,15 @@ type proc struct {
 func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return startCmd(t, name, cmd, env)
+}
+
+// startCmd starts a prepared command (one that runs in a fault.Site, say)
+// as startProc does.
+func startCmd(t *testing.T, name string, cmd *exec.Cmd, env []string) *proc {
+	t.Helper()
+	cmd.Env = append(os.Environ(), env...)
 	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan error, 1)}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
@@ -99,6 +107,7 @@ func (p *proc) stop() {
 		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // if a test paused it
 	select {
 	case err := <-p.exited:
 		if err != nil {
@@ -119,6 +128,13 @@ func (p *proc) kill() {
 	_ = p.cmd.Process.Kill()
 	<-p.exited
 }
+
+// pause stops the process (SIGSTOP): its connections stay open, nothing
+// answers.
+func (p *proc) pause() { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// resume continues a paused process.
+func (p *proc) resume() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
 
 // waitLog waits until the output matches re.
 func (p *proc) waitLog(re string) {
@@ -181,9 +197,12 @@ func startHubWith(t *testing.T, addr string, client *http.Client, args ...string
 		args = append(args, "--registry-listen", "127.0.0.1:0")
 	}
 	p := startProc(t, "hub", hubBin, []string{"OTE_LOG_LEVEL=debug"}, append([]string{"--listen", addr}, args...)...)
-	h := &hubProc{proc: p, url: "http://" + addr, addr: addr, client: client}
+	// A hub on all addresses (for agents in fault sites) is called on
+	// loopback.
+	local := strings.Replace(addr, "0.0.0.0:", "127.0.0.1:", 1)
+	h := &hubProc{proc: p, url: "http://" + local, addr: addr, client: client}
 	if client != nil {
-		h.url = "https://" + addr
+		h.url = "https://" + local
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -215,6 +234,7 @@ func startHubWith(t *testing.T, addr string, client *http.Client, args ...string
 
 type envelope struct {
 	status         int
+	header         http.Header
 	Code           int             `json:"code"`
 	Message        string          `json:"message"`
 	Data           json.RawMessage `json:"data"`
@@ -224,6 +244,16 @@ type envelope struct {
 
 func (h *hubProc) call(method, path, token string, body any) envelope {
 	h.t.Helper()
+	e, err := h.try(method, path, token, body)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return e
+}
+
+// try is call for a request that may get no answer (the hub dies while it
+// handles it): the error instead of a failed test.
+func (h *hubProc) try(method, path, token string, body any) (envelope, error) {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -238,16 +268,17 @@ func (h *hubProc) call(method, path, token string, body any) envelope {
 	}
 	resp, err := h.httpClient().Do(req)
 	if err != nil {
-		h.t.Fatalf("%s %s: %v", method, path, err)
+		return envelope{}, err
 	}
 	defer resp.Body.Close()
 	var e envelope
 	raw, _ := io.ReadAll(resp.Body)
 	if err := json.Unmarshal(raw, &e); err != nil {
-		h.t.Fatalf("%s %s: not an envelope: %s", method, path, raw)
+		return envelope{}, fmt.Errorf("not an envelope (%d): %s", resp.StatusCode, raw)
 	}
 	e.status = resp.StatusCode
-	return e
+	e.header = resp.Header
+	return e, nil
 }
 
 func (h *hubProc) must(want int, method, path, token string, body any) envelope {

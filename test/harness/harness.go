@@ -70,6 +70,8 @@ type APIServer struct {
 	Kubeconfig string
 
 	dir   string
+	ca    []byte
+	names map[string]int // program name to index in procs
 	procs []*exec.Cmd
 	done  []chan struct{}
 	logs  *lockedBuffer
@@ -113,10 +115,25 @@ type TB interface {
 	Failed() bool
 }
 
+// Options change how the API server is started.
+type Options struct {
+	// ListenAll binds kube-apiserver to every address of the test's
+	// network namespace, not only loopback, so that agents in network
+	// namespaces of their own (test/fault's sites) reach it; give them
+	// KubeconfigVia.
+	ListenAll bool
+}
+
 // Start runs a fresh API server for a test and stops it when the test ends.
 func Start(t TB) *APIServer {
 	t.Helper()
-	a, err := StartIn(context.Background(), t.TempDir())
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with options.
+func StartWith(t TB, opts Options) *APIServer {
+	t.Helper()
+	a, err := startIn(context.Background(), t.TempDir(), opts)
 	if err != nil {
 		t.Fatalf("start kube-apiserver: %v", err)
 	}
@@ -136,11 +153,15 @@ func Start(t TB) *APIServer {
 // StartIn runs kine and kube-apiserver with their state under dir and waits
 // until the API server is ready.
 func StartIn(ctx context.Context, dir string) (*APIServer, error) {
+	return startIn(ctx, dir, Options{})
+}
+
+func startIn(ctx context.Context, dir string, opts Options) (*APIServer, error) {
 	bins, err := Binaries()
 	if err != nil {
 		return nil, err
 	}
-	a := &APIServer{dir: dir, logs: &lockedBuffer{}}
+	a := &APIServer{dir: dir, logs: &lockedBuffer{}, names: map[string]int{}}
 	tok := make([]byte, 16)
 	_, _ = rand.Read(tok)
 	a.Token = hex.EncodeToString(tok)
@@ -170,9 +191,13 @@ func StartIn(ctx context.Context, dir string) (*APIServer, error) {
 		return nil, err
 	}
 	_, port, _ := net.SplitHostPort(apiAddr)
+	bind := "127.0.0.1"
+	if opts.ListenAll {
+		bind = "0.0.0.0"
+	}
 	if err := a.spawn(filepath.Join(bins, "kube-apiserver"),
 		"--etcd-servers", "http://"+etcdAddr,
-		"--bind-address", "127.0.0.1",
+		"--bind-address", bind,
 		"--advertise-address", "127.0.0.1",
 		"--secure-port", port,
 		"--cert-dir", filepath.Join(dir, "certs"),
@@ -204,6 +229,7 @@ func StartIn(ctx context.Context, dir string) (*APIServer, error) {
 		a.Stop()
 		return nil, err
 	}
+	a.ca = ca
 	a.Config = &rest.Config{Host: a.URL, BearerToken: a.Token, TLSClientConfig: rest.TLSClientConfig{CAData: ca}, QPS: 200, Burst: 400}
 	a.Kubeconfig = filepath.Join(dir, "kubeconfig")
 	kc := clientcmdapi.NewConfig()
@@ -228,15 +254,42 @@ func (a *APIServer) spawn(bin string, args ...string) error {
 	}
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
+	a.names[filepath.Base(bin)] = len(a.procs)
 	a.procs = append(a.procs, cmd)
 	a.done = append(a.done, done)
 	return nil
+}
+
+// KubeconfigVia writes a kubeconfig that reaches the API server at host
+// (an address of this namespace that the client routes to, such as a
+// site's LAN.OuterIP, with ListenAll) and returns its path. The server's
+// certificate is checked as for 127.0.0.1, its advertised address.
+func (a *APIServer) KubeconfigVia(host string) (string, error) {
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(a.URL, "https://"))
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["harness"] = &clientcmdapi.Cluster{Server: "https://" + net.JoinHostPort(host, port), CertificateAuthorityData: a.ca, TLSServerName: "127.0.0.1"}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: a.Token}
+	kc.Contexts["harness"] = &clientcmdapi.Context{Cluster: "harness", AuthInfo: "admin"}
+	kc.CurrentContext = "harness"
+	path := filepath.Join(a.dir, "kubeconfig-"+host)
+	return path, clientcmd.WriteToFile(*kc, path)
+}
+
+// Process is the running "kine" or "kube-apiserver", for a test to pause
+// (SIGSTOP), continue or kill; nil when there is none.
+func (a *APIServer) Process(name string) *os.Process {
+	i, ok := a.names[name]
+	if !ok || i >= len(a.procs) {
+		return nil
+	}
+	return a.procs[i].Process
 }
 
 // Stop terminates kube-apiserver, then kine, and waits for both.
 func (a *APIServer) Stop() {
 	for i := len(a.procs) - 1; i >= 0; i-- {
 		_ = a.procs[i].Process.Signal(syscall.SIGTERM)
+		_ = a.procs[i].Process.Signal(syscall.SIGCONT) // if a test paused it
 		select {
 		case <-a.done[i]:
 		case <-time.After(15 * time.Second):
