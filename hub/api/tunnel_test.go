@@ -543,16 +543,20 @@ func TestResyncBeyondTheLogInBatches(t *testing.T) {
 // Two hub replicas on one PostgreSQL: a write through one reaches an agent
 // held by the other at once, by LISTEN/NOTIFY, though that replica polls
 // only every hour.
+// openReplica opens a store of its own on dsn, as another hub replica does.
+func openReplica(t *testing.T, dsn string) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.Open(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func TestReplicasNotifyEachOther(t *testing.T) {
 	dsn := storetest.DSN(t, sqlstore.Postgres)
-	open := func() *sqlstore.Store {
-		s, err := sqlstore.Open(context.Background(), dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
+	open := func() *sqlstore.Store { return openReplica(t, dsn) }
 	slow := tunnel.Options{Heartbeat: testHeartbeat, PollEvery: time.Hour}
 	stA, stB := open(), open()
 	a := startHubWith(t, stA, slow)
@@ -584,6 +588,80 @@ func TestReplicasNotifyEachOther(t *testing.T) {
 	m, err := ag.read(5 * time.Second)
 	if err != nil || m.Kind != protocol.KindDesired || fmt.Sprint(itemNames(m.Desired.Items)) != "[nodelabel/n1/x]" {
 		t.Fatalf("agent on the other replica: %+v %v", m, err)
+	}
+}
+
+// At most one live session per cluster across replicas: the agent's new
+// session on replica b closes its older one on replica a (told
+// "replaced", close code 4001), while b's stays; the cluster's recorded
+// session is b's.
+func TestOneLiveSessionAcrossReplicas(t *testing.T) {
+	dsn := storetest.DSN(t, sqlstore.Postgres)
+	open := func() *sqlstore.Store { return openReplica(t, dsn) }
+	stA, stB := open(), open()
+	opts := tunnel.Options{Heartbeat: testHeartbeat}
+	a, b := startHubWith(t, stA, opts), startHubWith(t, stB, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	listening := make(chan struct{})
+	var once sync.Once
+	for _, r := range []struct {
+		st *sqlstore.Store
+		h  *hub
+	}{{stA, a}, {stB, b}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.st.Watch(ctx, slog.Default(), sqlstore.Changes{Desired: r.h.tunnel.Notify, Sessions: func(ids []uint64) {
+				if ids == nil && r.h == a {
+					// Called once a's LISTEN is in place.
+					once.Do(func() { close(listening) })
+				}
+				r.h.tunnel.SessionsChanged(ids)
+			}})
+		}()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	select {
+	case <-listening:
+	case <-time.After(10 * time.Second):
+		t.Fatal("replica a never listened")
+	}
+
+	cred := a.join("edge-1")
+	// The first session is welcomed once its start is recorded.
+	first, _, _ := a.connect("edge-1", cred, 0)
+	cl, _ := stA.ClusterByName(context.Background(), "edge-1")
+	start := time.Now()
+	second, _, _ := b.connect("edge-1", cred, 0)
+	m := first.expect(protocol.KindError)
+	if m.Error.Code != protocol.ErrCodeReplaced {
+		t.Fatalf("the older session was told %+v, want %s", m.Error, protocol.ErrCodeReplaced)
+	}
+	if ce := first.closed(); ce.Code != 4001 {
+		t.Fatalf("close code %d, want 4001", ce.Code)
+	}
+	t.Logf("the older replica closed its session %v after the newer one was welcomed (heartbeat %v)", time.Since(start).Round(time.Millisecond), testHeartbeat)
+	waitFor(t, "replica a let go of the cluster", func() bool { return !a.tunnel.Connected(cl.ID) })
+	// The newer session is live: it still carries heartbeats, b holds it,
+	// and the database records it.
+	second.send(&protocol.Message{Kind: protocol.KindHeartbeat, Heartbeat: &protocol.Heartbeat{}})
+	if !b.tunnel.Connected(cl.ID) {
+		t.Fatal("replica b closed the newer session")
+	}
+	owners, err := stB.ClusterSessions(context.Background(), []uint64{cl.ID})
+	if err != nil || owners[cl.ID] == "" {
+		t.Fatalf("recorded session: %v %v", owners, err)
+	}
+	// The older session's end is written (a records in order, and a later
+	// cluster's first session is welcomed once its start is written):
+	// it did not take the cluster offline.
+	waitFor(t, "the older session's end logged", func() bool {
+		return strings.Contains(a.logs.String(), `msg="session ended" cluster=edge-1`)
+	})
+	a.connect("edge-2", a.join("edge-2"), 0)
+	if cl, _ := stB.ClusterByName(context.Background(), "edge-1"); !cl.Online {
+		t.Fatal("the replaced session's end took the cluster offline")
 	}
 }
 

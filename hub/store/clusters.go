@@ -22,6 +22,10 @@ type Clusters interface {
 	// RecordSessions applies the starts and ends of tunnel sessions in
 	// order, many clusters' in one write (the tunnel batches them).
 	RecordSessions(ctx context.Context, events []SessionEvent) error
+	// ClusterSessions says which session holds each cluster's tunnel now
+	// ("" for none yet), for the clusters of ids that exist: hub replicas
+	// close the sessions another replica's newer one has replaced.
+	ClusterSessions(ctx context.Context, ids []uint64) (map[uint64]string, error)
 	// TouchClusters records that the clusters' agents were heard from at at.
 	TouchClusters(ctx context.Context, ids []uint64, at time.Time) error
 

@@ -108,6 +108,13 @@ type Hub struct {
 	stopping bool           // Stop has begun: Serve admits and register accepts no session
 	serving  sync.WaitGroup // admitted Serve calls; Add only under mu while !stopping
 
+	// ownersPending holds the clusters whose sessions another replica
+	// may have taken (ownersAll: any), for ownersLoop (owners.go).
+	ownersMu      sync.Mutex
+	ownersPending map[uint64]bool
+	ownersAll     bool
+	ownersWake    chan struct{} // cap 1
+
 	// refusedNodes keeps the log line of a refused node to one an hour.
 	refusedNodes *logthrottle.Throttle
 
@@ -141,7 +148,9 @@ func New(st store.Store, log *slog.Logger, reg prometheus.Registerer, opts Optio
 		reads:    make(chan *desiredRead),
 		sessions: map[uint64]*session{},
 
-		refusedNodes: logthrottle.New(time.Hour),
+		ownersPending: map[uint64]bool{},
+		ownersWake:    make(chan struct{}, 1),
+		refusedNodes:  logthrottle.New(time.Hour),
 	}, nil
 }
 
@@ -172,7 +181,8 @@ func (h *Hub) Start(ctx context.Context) error {
 	}
 	h.metrics.revision.Set(float64(h.head))
 	ctx, h.cancel = context.WithCancel(context.Background())
-	h.loops.Add(5 + desiredReaders)
+	h.loops.Add(6 + desiredReaders)
+	go func() { defer h.loops.Done(); h.ownersLoop(ctx) }()
 	go func() { defer h.loops.Done(); h.pinger.Run(ctx) }()
 	go func() { defer h.loops.Done(); h.tailLoop(ctx) }()
 	go func() { defer h.loops.Done(); h.heartbeatLoop(ctx) }()

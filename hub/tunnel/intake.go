@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ote-stack/ote/hub/store"
@@ -37,11 +38,12 @@ type intake struct {
 	refresh map[string]bool
 }
 
-// pendingSession is a session event waiting to be written; done, if not
-// nil, is closed once it is.
+// pendingSession is a session event waiting to be written; done is
+// closed, and written set if not nil, once it is.
 type pendingSession struct {
-	event store.SessionEvent
-	done  chan struct{}
+	event   store.SessionEvent
+	done    chan struct{}
+	written *atomic.Bool
 }
 
 type statusKey struct {
@@ -87,11 +89,11 @@ func (in *intake) poke() {
 }
 
 // session queues the start or end of a session; the channel it returns is
-// closed once the event is written.
-func (in *intake) session(e store.SessionEvent) <-chan struct{} {
+// closed, and written (if not nil) set, once the event is written.
+func (in *intake) session(e store.SessionEvent, written *atomic.Bool) <-chan struct{} {
 	done := make(chan struct{})
 	in.mu.Lock()
-	in.sessions = append(in.sessions, pendingSession{e, done})
+	in.sessions = append(in.sessions, pendingSession{e, done, written})
 	in.mu.Unlock()
 	select {
 	case in.sessWake <- struct{}{}:
@@ -209,6 +211,9 @@ func (in *intake) flushSessions(ctx context.Context) {
 		return
 	}
 	for _, p := range sessions {
+		if p.written != nil {
+			p.written.Store(true)
+		}
 		close(p.done)
 	}
 }

@@ -42,9 +42,13 @@ type session struct {
 	// writer from then on (set before syncing, read after it).
 	syncing  atomic.Bool
 	recorded <-chan struct{} // closed once the session's start is written; nil: no need to wait
-	welcomed bool            // the welcome is written
-	sent     uint64          // the revision the agent has been sent up to
-	first    bool            // the next Desired is the resync
+	// startWritten is set once the session's start is in the database:
+	// from then on, a different session recorded for the cluster (by
+	// another replica) means this one was replaced.
+	startWritten atomic.Bool
+	welcomed     bool   // the welcome is written
+	sent         uint64 // the revision the agent has been sent up to
+	first        bool   // the next Desired is the resync
 }
 
 // closeError is the error with which the hub ends a session deliberately.
@@ -95,7 +99,7 @@ func (h *Hub) Serve(conn wsconn.Conn, cluster *store.Cluster) {
 	// The end is queued before it is logged: what follows the log line
 	// (a test, an operator) finds it recorded in order.
 	if s.hello && h.unregister(s) {
-		h.intake.session(store.SessionEvent{ClusterID: cluster.ID, Session: s.id, At: time.Now()})
+		h.intake.session(store.SessionEvent{ClusterID: cluster.ID, Session: s.id, At: time.Now()}, nil)
 	}
 	ce := s.closeReason(err)
 	reason := "disconnected"
@@ -238,7 +242,7 @@ func (s *session) onHello(hello *protocol.Hello) error {
 	if old != nil {
 		old.replaced()
 	}
-	recorded := h.intake.session(store.SessionEvent{ClusterID: s.cluster.ID, Session: s.id, Connected: true, AgentVersion: hello.AgentVersion, At: time.Now()})
+	recorded := h.intake.session(store.SessionEvent{ClusterID: s.cluster.ID, Session: s.id, Connected: true, AgentVersion: hello.AgentVersion, At: time.Now()}, &s.startWritten)
 	if !s.cluster.FirstConnectedAt.IsZero() {
 		// Only a cluster's first session waits to be recorded (its name
 		// is taken for good then); the others are welcomed at once.

@@ -102,11 +102,16 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		return err
 	}
 	defer tun.Stop()
-	// Other replicas' writes of desired state wake this replica at once
-	// (PostgreSQL LISTEN/NOTIFY); the tunnel's poll is the safety net.
+	// Other replicas' writes of desired state wake this replica at once,
+	// and their new sessions close this one's older sessions of the same
+	// clusters (PostgreSQL LISTEN/NOTIFY); the tunnel's poll is the
+	// safety net of the first.
 	watchCtx, stopWatch := context.WithCancel(context.Background())
 	watched := make(chan struct{})
-	go func() { defer close(watched); st.WatchDesired(watchCtx, log, tun.Notify) }()
+	go func() {
+		defer close(watched)
+		st.Watch(watchCtx, log, sqlstore.Changes{Desired: tun.Notify, Sessions: tun.SessionsChanged})
+	}()
 	defer func() { stopWatch(); <-watched }()
 	if opts.AuditRetention > 0 {
 		pruneCtx, stopPrune := context.WithCancel(context.Background())

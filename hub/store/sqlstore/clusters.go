@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -222,8 +223,57 @@ func (s *Store) RecordSessions(ctx context.Context, events []store.SessionEvent)
 				return err
 			}
 		}
-		return nil
+		return s.notifySessions(tx, order)
 	}), fmt.Sprintf("record the session starts and ends of %d clusters", len(starts)+len(ends)))
+}
+
+// notifySessions tells every hub replica, at commit, which clusters' tunnels
+// a new session took: each closes the one it held of those (PostgreSQL only;
+// SQLite serves one hub). Payloads are comma-separated ids, under
+// PostgreSQL's 8000-byte limit.
+func (s *Store) notifySessions(tx *gorm.DB, ids []uint64) error {
+	if s.dialect != Postgres || len(ids) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	flush := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		err := tx.Exec("SELECT pg_notify(?, ?)", sessionsChannel, b.String()).Error
+		b.Reset()
+		return err
+	}
+	for _, id := range ids {
+		if b.Len() > 7000 {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.FormatUint(id, 10))
+	}
+	return flush()
+}
+
+func (s *Store) ClusterSessions(ctx context.Context, ids []uint64) (map[uint64]string, error) {
+	out := make(map[uint64]string, len(ids))
+	for start := 0; start < len(ids); start += 500 {
+		var rows []struct {
+			ID      uint64
+			Session string
+		}
+		err := s.db.WithContext(ctx).Model(&clusterRow{}).Select("id, session").Where("id IN ?", ids[start:min(start+500, len(ids))]).Scan(&rows).Error
+		if err != nil {
+			return nil, translate(err, "read the clusters' sessions")
+		}
+		for _, r := range rows {
+			out[r.ID] = r.Session
+		}
+	}
+	return out, nil
 }
 
 func (s *Store) TouchClusters(ctx context.Context, ids []uint64, at time.Time) error {
