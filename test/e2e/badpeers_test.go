@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -674,26 +672,9 @@ func linesFor(logs, cluster string) string {
 	return b.String()
 }
 
-var goroutinesRE = regexp.MustCompile(`(?m)^go_goroutines (\d+)`)
-
-// hubGoroutines is the hub's go_goroutines metric, or -1.
-func hubGoroutines(h *hubProc) int {
-	resp, err := http.Get(h.url + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := goroutinesRE.FindSubmatch(b)
-	if m == nil || resp.StatusCode != 200 {
-		return -1
-	}
-	n, err := strconv.Atoi(string(m[1]))
-	if err != nil {
-		return -1
-	}
-	return n
-}
+// hubGoroutines is the hub's go_goroutines (the total of its
+// /debug/pprof/goroutine), -1 when it cannot be read.
+func hubGoroutines(h *hubProc) int { return metric(h.url+"/metrics", "go_goroutines") }
 
 // bounded runs f(0..n-1) on width goroutines.
 func bounded(n, width int, f func(i int)) {

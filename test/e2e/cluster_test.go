@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"regexp"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,26 +85,10 @@ func startAgent(t *testing.T, h *hubProc, api *harness.APIServer, cluster, token
 	return p
 }
 
-var resyncsRE = regexp.MustCompile(`(?m)^ote_agent_resyncs_total ([0-9.e+]+)$`)
-
 // resyncs is how many resyncs the agent has completed (every item of the
 // hub's resync applied), from its /metrics; -1 when it cannot be read yet.
 func (p *proc) resyncs() int {
-	resp, err := http.Get("http://" + p.metrics + "/metrics")
-	if err != nil {
-		return -1
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	m := resyncsRE.FindSubmatch(b)
-	if m == nil {
-		return -1
-	}
-	n, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		return -1
-	}
-	return int(n)
+	return metric("http://"+p.metrics+"/metrics", "ote_agent_resyncs_total")
 }
 
 // workloadRole creates the agent chart's workload ClusterRole (release

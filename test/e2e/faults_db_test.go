@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ote-stack/ote/test/fault"
+	"github.com/ote-stack/ote/test/harness"
 )
 
 // refusals counts what a client saw while a fault lasted, and fails on a
@@ -199,4 +202,107 @@ func TestFaultDiskFull(t *testing.T) {
 	eventually(t, 60*time.Second, "web 2.0 in "+e.name, func() bool { return deploymentImage(e.cs, ns, "web") == "registry.example.com/web:2.0" })
 	eventually(t, 30*time.Second, "the cluster ready", b.allReady)
 	b.checkGoroutines("a full disk")
+}
+
+// tunnelSessions is how many agent sessions the hub holds, from its
+// /metrics; -1 when it cannot be read.
+func (h *hubProc) tunnelSessions() int { return metric(h.url+"/metrics", "ote_hub_tunnel_sessions") }
+
+// TestFaultReplicaKilled: three hub replicas share a PostgreSQL behind a
+// balancer; three agents spread over them. One replica is killed (SIGKILL)
+// in the middle of a fan-out: its agents reconnect through the balancer to
+// the others, every cluster converges with one Helm revision per version,
+// and the live replicas hold exactly one session per cluster.
+func TestFaultReplicaKilled(t *testing.T) {
+	fault.Require(t)
+	pg := fault.NewPostgres(t)
+	const hb = time.Second
+	var hubs []*hubProc
+	var addrs []string
+	for range 3 {
+		// Replicas share the database and the keys, nothing else.
+		h := startHub(t, "", "--data-dir", t.TempDir(), "--db", pg.DSN, "--admin-password", "Root-pass1",
+			"--jwt-key", "e2e-replicas-jwt-key-0123456789abcdef", "--secret-key", "e2e-replicas-secret-key-0123456789abcdef",
+			"--agent-bootstrap-token", bootstrap, "--heartbeat-interval", hb.String(), "--enable-admin-auto-deploy")
+		hubs = append(hubs, h)
+		addrs = append(addrs, h.addr)
+	}
+	lb := fault.NewBalancer(t, "127.0.0.1:0", addrs...)
+	var edges []*edge
+	for i := range 3 {
+		e := &edge{name: fmt.Sprintf("edge-%d", i), api: harness.Start(t)}
+		e.cs = e.api.Clientset()
+		fakeNode(t, e.cs, "node-1", 4, 8, 50, 0, "", true, fmt.Sprintf("10.0.%d.1", i))
+		e.agent = startProc(t, "agent "+e.name, agentBin, []string{"OTE_LOG_LEVEL=debug"},
+			"--hub-url", "http://"+lb.Addr, "--cluster-name", e.name, "--bootstrap-token", bootstrap,
+			"--kubeconfig", e.api.Kubeconfig, "--metrics-listen", freePort(t), "--workload-role", workloadRole(t, e.api), "--service-account", "ote-system/ote-agent")
+		edges = append(edges, e)
+	}
+	w := hubs[0] // writes go through this one until it is the victim
+	root := w.login("admin", "Root-pass1")
+	allReady := func(h *hubProc, tok string) bool {
+		for _, e := range edges {
+			if !h.clusterReady(tok, e.name) {
+				return false
+			}
+		}
+		return true
+	}
+	eventually(t, 60*time.Second, "every cluster ready", func() bool { return allReady(w, root) })
+	eventually(t, 30*time.Second, "one session per cluster over the replicas", func() bool {
+		n := 0
+		for _, h := range hubs {
+			n += max(h.tunnelSessions(), 0)
+		}
+		return n == len(edges)
+	})
+	held := make([]int, len(hubs))
+	for i, h := range hubs {
+		held[i] = h.tunnelSessions()
+	}
+	t.Logf("sessions per replica: %v", held)
+	victim := slices.IndexFunc(held[1:], func(n int) bool { return n > 0 }) + 1
+	if victim == 0 {
+		victim, w = 0, hubs[1]
+	}
+	// A token of one replica is good at every other.
+	for _, h := range hubs {
+		h.must(200, "GET", "/v1/cluster", root, nil)
+	}
+
+	ns := w.approveBusiness(root, "replicated")
+	admin := w.login("replicated", "Pw-replicated9")
+	w.uploadChart(admin, "hello", "1.0", chartArchive(t, "0.1.0", "hello"))
+	w.uploadChart(admin, "hello", "1.1", chartArchive(t, "0.2.0", "bonjour"))
+	for _, e := range edges {
+		eventually(t, 30*time.Second, e.name+"'s node at the hub", func() bool { return len(w.nodes(root, "clusterName="+e.name)) == 1 })
+		w.must(200, "POST", "/v1/node/label", root, map[string]any{"clusterName": e.name, "nodeName": []string{"node-1"}, "nodeLabel": "edge"})
+	}
+	var d deployView
+	json.Unmarshal(w.must(200, "POST", "/v1/deploy", admin, map[string]any{"deployName": "hello", "appName": "hello", "version": "1.0", "cluster": "", "nodeLabel": "edge"}).Data, &d)
+	for _, e := range edges {
+		eventually(t, 60*time.Second, "1.0 in "+e.name, func() bool { return e.greeting(ns) == "hello" })
+	}
+
+	// The fan-out of 1.1 starts; the victim dies at once.
+	w.must(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", d.ID), admin, map[string]any{"version": "1.1"})
+	hubs[victim].kill()
+	t.Logf("killed replica %d (it held %d sessions) as the fan-out began", victim, held[victim])
+	for _, e := range edges {
+		eventually(t, 90*time.Second, "1.1 in "+e.name, func() bool { return e.greeting(ns) == "bonjour" })
+		if got := e.revisions(t, ns, "hello"); !slices.Equal(got, []string{"1:superseded", "2:deployed"}) {
+			t.Fatalf("%s: Helm revisions %v, want one per version", e.name, got)
+		}
+	}
+	eventually(t, 30*time.Second, "deployment success", func() bool { got := w.deploy(admin, d.ID); return got.Status == 5 && got.Version == "1.1" })
+	eventually(t, 60*time.Second, "every cluster ready on the live replicas", func() bool { return allReady(w, root) })
+	eventually(t, 30*time.Second, "one session per cluster over the live replicas", func() bool {
+		n := 0
+		for i, h := range hubs {
+			if i != victim {
+				n += max(h.tunnelSessions(), 0)
+			}
+		}
+		return n == len(edges)
+	})
 }

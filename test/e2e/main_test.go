@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -337,4 +338,27 @@ func regexpFind(re, s string) string {
 		return ""
 	}
 	return m[1]
+}
+
+// metric reads the value of an unlabelled series from the /metrics at url,
+// -1 when it cannot be read (yet).
+func metric(url, name string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return -1
+	}
+	b, _ := io.ReadAll(resp.Body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(b)
+	if m == nil {
+		return -1
+	}
+	n, err := strconv.ParseFloat(string(m[1]), 64)
+	if err != nil {
+		return -1
+	}
+	return int(n)
 }
