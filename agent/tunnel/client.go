@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -86,6 +87,10 @@ type Config struct {
 	// ReportApplyingAfter reports an item as applying once its apply has
 	// run this long (default: one heartbeat period).
 	ReportApplyingAfter time.Duration
+	// DialTunnel, when set, opens the tunnel's TCP connections instead of
+	// a net.Dialer: a client-side choice among hub replicas (test/fleet
+	// spreads its simulated agents so, with no balancer in between).
+	DialTunnel func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Client maintains the tunnel. Run it once.
@@ -152,7 +157,7 @@ func New(cfg Config) (*Client, error) {
 	wake := make(chan struct{}, 1)
 	c := &Client{
 		cfg: cfg, base: base, http: hc, log: cfg.Log.With("cluster", cfg.ClusterName), metrics: m,
-		dialer: &websocket.Dialer{TLSClientConfig: cfg.TLS, HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment},
+		dialer: &websocket.Dialer{TLSClientConfig: cfg.TLS, HandshakeTimeout: 15 * time.Second, Proxy: http.ProxyFromEnvironment, NetDialContext: cfg.DialTunnel},
 		wake:   wake, queue: newApplyQueue(wake), box: newOutbox(wake), workloads: map[string]protocol.Item{},
 	}
 	if cfg.Registerer != nil {

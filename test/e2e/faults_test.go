@@ -110,12 +110,13 @@ func TestFaults(t *testing.T) {
 		ok = t.Run("one-way cut, "+c.name, func(t *testing.T) {
 			e := b.edges[1]
 			before := strings.Count(e.agent.logs(), "connected to the hub")
+			downs := e.agent.downs()
 			cut := time.Now()
 			e.site.Cut(t, c.dir)
 			took := notReadyWithin(t, e, cut)
 			// Both ends see it: the agent's reads time out too (it hears
 			// no ping, or its pings get no pong), and it dials again.
-			e.agent.waitLog(`tunnel down; reconnecting`)
+			eventually(t, 10*time.Second, "the agent seeing its tunnel down", func() bool { return e.agent.downs() > downs })
 			t.Logf("cut %s: shown not ready after %v (heartbeat %v; window %v)", c.dir, took.Round(time.Millisecond), b.hb, 3*b.hb)
 			if took > 3*b.hb+3*time.Second {
 				t.Fatalf("a one-way cut detected after %v, beyond the ready window of %v", took, 3*b.hb)
@@ -136,10 +137,11 @@ func TestFaults(t *testing.T) {
 		// nothing: no FIN, no RST, ever. Only the heartbeat can tell.
 		e := b.edges[2]
 		before := strings.Count(e.agent.logs(), "connected to the hub")
+		downs := e.agent.downs()
 		cut := time.Now()
 		e.proxy.BlackHole(t)
 		took := notReadyWithin(t, e, cut)
-		e.agent.waitLog(`tunnel down; reconnecting`)
+		eventually(t, 10*time.Second, "the agent seeing its tunnel down", func() bool { return e.agent.downs() > downs })
 		t.Logf("half-open: shown not ready after %v", took.Round(time.Millisecond))
 		if took > 3*b.hb+3*time.Second {
 			t.Fatalf("a half-open connection detected after %v, beyond the ready window of %v", took, 3*b.hb)
@@ -192,6 +194,38 @@ func TestFaults(t *testing.T) {
 		slow.proxy.Clear(t)
 		converged(t, "1.5")
 		b.checkGoroutines("a slow link")
+	})
+	if !ok {
+		return
+	}
+
+	ok = t.Run("hub paused for three heartbeat periods", func(t *testing.T) {
+		// SIGSTOP: the hub's sockets stay open and nothing answers, as
+		// in a long stall (swap, a stuck disk). The agents give up on it
+		// after their read timeout and dial again; once it continues,
+		// they are back and what was written meanwhile is applied.
+		before := make([]int, len(b.edges))
+		downs := make([]int, len(b.edges))
+		for i, e := range b.edges {
+			before[i] = strings.Count(e.agent.logs(), "connected to the hub")
+			downs[i] = e.agent.downs()
+		}
+		paused := time.Now()
+		h.pause()
+		for i, e := range b.edges {
+			eventually(t, 4*b.hb+10*time.Second, e.name+" giving up on the paused hub", func() bool {
+				return e.agent.downs() > downs[i]
+			})
+		}
+		eventually(t, 10*time.Second, "three heartbeat periods of pause", func() bool { return time.Since(paused) >= 3*b.hb })
+		h.resume()
+		t.Logf("hub paused for %v", time.Since(paused).Round(time.Millisecond))
+		upgrade("1.1")
+		for i, e := range b.edges {
+			eventually(t, 60*time.Second, e.name+"'s new session", func() bool { return strings.Count(e.agent.logs(), "connected to the hub") > before[i] })
+		}
+		converged(t, "1.1")
+		b.checkGoroutines("a paused hub")
 	})
 	if !ok {
 		return
@@ -259,6 +293,9 @@ func TestFaults(t *testing.T) {
 		})
 	}
 }
+
+// downs is how many times the agent has seen its tunnel go down.
+func (p *proc) downs() int { return strings.Count(p.logs(), "tunnel down; reconnecting") }
 
 // deployTo deploys app at version to one cluster (through a cluster
 // label of its own).

@@ -13,8 +13,16 @@
 //
 // Every phase has a deadline; the program stops by itself.
 //
+// With -replicas R (PostgreSQL: a DSN, or -db private for a server of its
+// own), R hub replicas share the database and the agents run in -procs
+// worker processes (replicas.go): it prints, per replica, the sessions and
+// memory per agent after the cold start, the approval's fan-out through
+// replica 0 to the agents of every replica, and how long the agents of a
+// SIGKILLed replica take to reconnect to the others.
+//
 //	go run ./test/fleet -n 1000
 //	go run ./test/fleet -n 10000 -db postgres://...
+//	go run ./test/fleet -n 50000 -replicas 4 -procs 3 -db private
 package main
 
 import (
@@ -59,7 +67,7 @@ const (
 func main() {
 	n := flag.Int("n", 1000, "number of simulated agents")
 	nodes := flag.Int("nodes", 3, "nodes per simulated cluster")
-	db := flag.String("db", "", "hub database (default: SQLite in a temporary directory)")
+	db := flag.String("db", "", "hub database: a DSN, or private for a PostgreSQL server of the fleet's own (-replicas); default SQLite in a temporary directory")
 	hubBin := flag.String("hub-bin", "", "hub binary (default: built from ./hub/cmd/hub)")
 	heartbeat := flag.Duration("heartbeat", 10*time.Second, "hub heartbeat interval")
 	dialers := flag.Int("dial-concurrency", 512, "agents dialing at once during the cold start")
@@ -67,9 +75,22 @@ func main() {
 	flag.BoolVar(&kill, "kill", false, "after the graceful restart, SIGKILL the hub, start it again and time the agents' return")
 	flag.DurationVar(&profileSeconds, "profile-seconds", 20*time.Second, "length of the CPU profiles")
 	flag.StringVar(&profileDir, "profile", "", "directory for the hub's profiles: CPU of the cold start and of the restart, heap and goroutines once connected")
+	replicas := flag.Int("replicas", 1, "hub replicas sharing -db (PostgreSQL), each agent held by one; with more than 1, the agents run in -procs processes of their own")
+	procs := flag.Int("procs", 3, "with -replicas: processes the agents run in (each under the machine's open-file limit)")
+	worker := flag.String("worker", "", "internal: run the agents listed in this file, driven by the coordinator on stdin")
+	hubs := flag.String("hubs", "", "internal: the replicas' addresses, for -worker")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	if err := run(*n, *nodes, *db, *hubBin, *heartbeat, *dialers, log); err != nil {
+	var err error
+	switch {
+	case *worker != "":
+		err = runWorker(*worker, strings.Split(*hubs, ","), *nodes, *dialers, log)
+	case *replicas > 1:
+		err = runReplicas(*n, *nodes, *db, *hubBin, *heartbeat, *replicas, *procs, *dialers)
+	default:
+		err = run(*n, *nodes, *db, *hubBin, *heartbeat, *dialers, log)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "fleet:", err)
 		os.Exit(1)
 	}
@@ -115,9 +136,10 @@ func (h *hubProcess) profileCPU(d time.Duration, name string) (wait func()) {
 	return func() { <-done }
 }
 
-func startHub(bin, addr, dataDir, db string, heartbeat time.Duration) (*hubProcess, error) {
+func startHub(bin, addr, dataDir, db string, heartbeat time.Duration, extra ...string) (*hubProcess, error) {
 	args := []string{"--listen", addr, "--registry-listen", "off", "--data-dir", dataDir, "--admin-password", adminPass,
 		"--agent-bootstrap-token", bootstrap, "--heartbeat-interval", heartbeat.String(), "--log-level", "warn"}
+	args = append(args, extra...)
 	if db != "" {
 		args = append(args, "--db", db)
 	}
@@ -159,6 +181,21 @@ func startHub(bin, addr, dataDir, db string, heartbeat time.Duration) (*hubProce
 		}
 	}
 	return nil, fmt.Errorf("hub not ready")
+}
+
+// buildHub returns bin, or the hub built into dir when bin is empty.
+func buildHub(bin, dir string) (string, error) {
+	if bin != "" {
+		return bin, nil
+	}
+	bin = filepath.Join(dir, "hub")
+	build := exec.Command("go", "build", "-o", bin, "./hub/cmd/hub")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build hub (run from the repository root): %w", err)
+	}
+	return bin, nil
 }
 
 func (h *hubProcess) stop() {
@@ -266,14 +303,8 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 		}
 		os.RemoveAll(work)
 	}()
-	if hubBin == "" {
-		hubBin = filepath.Join(work, "hub")
-		build := exec.Command("go", "build", "-o", hubBin, "./hub/cmd/hub")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if err := build.Run(); err != nil {
-			return fmt.Errorf("build hub (run from the repository root): %w", err)
-		}
+	if hubBin, err = buildHub(hubBin, work); err != nil {
+		return err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
