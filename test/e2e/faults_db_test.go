@@ -290,11 +290,16 @@ func TestFaultReplicaKilled(t *testing.T) {
 	t.Logf("killed replica %d (it held %d sessions) as the fan-out began", victim, held[victim])
 	for _, e := range edges {
 		eventually(t, 90*time.Second, "1.1 in "+e.name, func() bool { return e.greeting(ns) == "bonjour" })
+	}
+	// Every agent has reported the upgrade done (Helm writes the objects
+	// before it records the revision deployed): then the revisions are
+	// final.
+	eventually(t, 30*time.Second, "deployment success", func() bool { got := w.deploy(admin, d.ID); return got.Status == 5 && got.Version == "1.1" })
+	for _, e := range edges {
 		if got := e.revisions(t, ns, "hello"); !slices.Equal(got, []string{"1:superseded", "2:deployed"}) {
 			t.Fatalf("%s: Helm revisions %v, want one per version", e.name, got)
 		}
 	}
-	eventually(t, 30*time.Second, "deployment success", func() bool { got := w.deploy(admin, d.ID); return got.Status == 5 && got.Version == "1.1" })
 	eventually(t, 60*time.Second, "every cluster ready on the live replicas", func() bool { return allReady(w, root) })
 	eventually(t, 30*time.Second, "one session per cluster over the live replicas", func() bool {
 		n := 0

@@ -67,6 +67,38 @@ type Site struct {
 
 var siteSeq atomic.Int32
 
+var (
+	octetOnce sync.Once
+	octet     int
+	octetErr  error
+	octetLock *os.File // kept, or its finalizer would close it and drop the lock
+)
+
+// processOctet picks, once per process, a second address octet (100-199)
+// that no other live process uses: it holds an exclusive lock on a file
+// named after it for the rest of its life (the kernel drops the lock when
+// the process ends, however it ends).
+func processOctet() (int, error) {
+	octetOnce.Do(func() {
+		start := os.Getpid() % 100
+		for i := range 100 {
+			n := 100 + (start+i)%100
+			f, err := os.OpenFile(fmt.Sprintf("%s/ote-fault-net-%d.lock", os.TempDir(), n), os.O_CREATE|os.O_RDWR, 0o600)
+			if err != nil {
+				octetErr = err
+				return
+			}
+			if syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+				octet, octetLock = n, f // the lock is held until exit
+				return
+			}
+			f.Close()
+		}
+		octetErr = errorf("every address octet from 100 to 199 is taken by other processes")
+	})
+	return octet, octetErr
+}
+
 // nowhere is a locally administered hardware address that no interface has.
 const nowhere = "02:00:00:00:de:ad"
 
@@ -78,9 +110,13 @@ func NewSite(t TB, name string) *Site {
 		t.Fatalf("fault: more than 250 sites in one process")
 	}
 	// The second octet keeps processes apart (two test binaries may make
-	// sites at once); the third is the site, the fourth the two /30s.
+	// sites at once: each holds a lock on its own); the third is the site,
+	// the fourth the two /30s.
 	pid := os.Getpid()
-	net2 := 100 + pid%100
+	net2, err := processOctet()
+	if err != nil {
+		t.Fatalf("fault: %v", err)
+	}
 	s := &Site{
 		Name: name,
 		ns:   fmt.Sprintf("ote-%d-%d", pid, n),
