@@ -253,11 +253,12 @@ func (p *Peer) kick() {
 
 // writeRun writes until nothing is left to write: a ping that is due, the
 // queue, then Produce when woken, then, once closed, the close frame. It is
-// the only writer of the connection but for the close: pings are written
-// here too, with the writer's own timeout, because the websocket library
-// ends the whole connection when any write times out, and a ping written
-// with a short deadline from another goroutine would kill a healthy
-// session whenever the process is slow for a moment.
+// the only writer of the connection but for pongs (the reader answers
+// pings): pings are written here too, with the writer's own timeout,
+// because the websocket library ends the whole connection when any write
+// times out, and a ping written with a short deadline from another
+// goroutine would kill a healthy session whenever the process is slow for
+// a moment.
 func (p *Peer) writeRun() {
 	write := func(msg []byte) error {
 		_ = p.conn.SetWriteDeadline(time.Now().Add(p.opts.WriteTimeout))
