@@ -29,7 +29,7 @@ const (
 	kindSilent    = "silent"    // hello, then nothing: half-open as far as the hub can tell
 	kindNonReader = "nonreader" // hello, then a heartbeat every 300ms; never answers a ping
 	kindGarbage   = "garbage"   // hello, then a frame that is not a message (text or binary)
-	kindFlooder   = "flooder"   // hello, then heartbeats as fast as it can
+	kindFlooder   = "flooder"   // hello, then heartbeats as fast as it can; answers pings
 	kindPreUpg    = "preupgrade"
 )
 
@@ -469,7 +469,15 @@ func (p *badPeer) start(ctx context.Context, addr string, wg *sync.WaitGroup) er
 		return fmt.Errorf("%s: hello: %w", p.cluster, err)
 	}
 	p.helloAt = time.Now()
-	conn.SetPingHandler(func(string) error { return nil })       // no pong
+	conn.SetPingHandler(func(string) error { return nil }) // no pong
+	if p.kind == kindFlooder {
+		// A flooder answers pings: only its flood may get it closed
+		// (one that did not answer might be closed for that first on a
+		// loaded machine, before its flood has used up its budget).
+		conn.SetPingHandler(func(data string) error {
+			return conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Minute))
+		})
+	}
 	conn.SetCloseHandler(func(int, string) error { return nil }) // no answer
 	wg.Add(2)
 	go func() { defer wg.Done(); p.observe() }()
