@@ -144,7 +144,12 @@ func TestDeployments(t *testing.T) {
 		t.Fatal("a deployment waiting for audit reached the cluster")
 	}
 	h.audit(admin, d.ID, 1)
-	eventually(t, 30*time.Second, "web 1.0 in edge-a", func() bool { return deploymentImage(csA, ns, "web") == "registry.example.com/web:1.0" })
+	// The agent applies the workload's objects one after the other: the
+	// Deployment may be there before its Service.
+	eventually(t, 30*time.Second, "web 1.0 and its Service in edge-a", func() bool {
+		_, err := csA.CoreV1().Services(ns).Get(context.Background(), "web", metav1.GetOptions{})
+		return deploymentImage(csA, ns, "web") == "registry.example.com/web:1.0" && err == nil
+	})
 	dep, _ := csA.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
 	if *dep.Spec.Replicas != 2 || dep.Spec.Template.Spec.NodeSelector["label.ote-stack.io/web"] != "true" {
 		t.Fatalf("deployment spec %+v", dep.Spec)
