@@ -53,6 +53,7 @@ type Releases struct {
 
 	mu    sync.Mutex // guards cache
 	cache map[string][]byte
+	locks sync.Map // namespace/name → *sync.Mutex: one operation per release (hold)
 }
 
 // maxCachedCharts bounds the archives kept in memory.
@@ -225,6 +226,7 @@ func checkChartScope(info *resource.Info, namespace string) (string, error) {
 
 // Install upgrades or installs release name in namespace with the chart.
 func (r *Releases) Install(ctx context.Context, namespace, name string, spec *protocol.ChartSpec) error {
+	defer r.hold(namespace, name)()
 	b, err := r.archive(ctx, spec.Digest)
 	if err != nil {
 		return err
@@ -302,10 +304,10 @@ func (r *Releases) Install(ctx context.Context, namespace, name string, spec *pr
 // recoverInterrupted ends what an agent that stopped mid-operation (killed,
 // evicted, its node lost) left pending: Helm refuses every operation on a
 // release whose newest revision is pending-install, -upgrade or -rollback,
-// for ever. No operation of this process holds the release here (the
-// revisions of one release apply in order), and no other agent runs in
-// the cluster (its chart runs one replica, with the Recreate strategy), so
-// the pending revision is nobody's. An interrupted first install is
+// for ever. No operation of this process holds the release here (Install
+// holds its lock), and no other agent runs in the cluster (its chart runs
+// one replica, with the Recreate strategy), so the pending revision is
+// nobody's. An interrupted first install is
 // uninstalled, so that the install that follows makes the release once, at
 // revision 1; an interrupted upgrade or rollback is marked failed, and the
 // upgrade or rollback that follows starts from there. It returns the
@@ -321,7 +323,7 @@ func (r *Releases) recoverInterrupted(cfg *action.Configuration, namespace, name
 			"revision", cur.Version, "status", cur.Info.Status)
 	}
 	if len(hist) == 1 && cur.Info.Status == release.StatusPendingInstall {
-		if err := r.Uninstall(namespace, name); err != nil {
+		if err := r.uninstall(namespace, name); err != nil {
 			return nil, fmt.Errorf("remove the interrupted install of release %s: %w", name, err)
 		}
 		return nil, driver.ErrReleaseNotFound
@@ -357,6 +359,24 @@ func digestLabel(digest string) string {
 // objects could not all be deleted stays recorded (uninstalling), so a
 // retry deletes the rest.
 func (r *Releases) Uninstall(namespace, name string) error {
+	defer r.hold(namespace, name)()
+	return r.uninstall(namespace, name)
+}
+
+// hold takes release name's lock and returns its release: one Helm
+// operation per release at a time in this process. An apply that outlived
+// its session (a straggler) may still run when the next session's resync
+// asks for the same release: the second waits, then finds the release as
+// the first left it, and recoverInterrupted never takes a live operation
+// for an interrupted one.
+func (r *Releases) hold(namespace, name string) (release func()) {
+	l, _ := r.locks.LoadOrStore(namespace+"/"+name, &sync.Mutex{})
+	mu := l.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
+}
+
+func (r *Releases) uninstall(namespace, name string) error {
 	ctx := context.Background()
 	// The common case, a container app with no release of its name, costs
 	// this one list (a namespace that is gone lists none).
