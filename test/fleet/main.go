@@ -183,6 +183,30 @@ func startHub(bin, addr, dataDir, db string, heartbeat time.Duration, extra ...s
 	return nil, fmt.Errorf("hub not ready")
 }
 
+// startAgents runs a tunnel client for each agent, configured by cfg, on
+// wg until ctx ends; at most dialers are connecting at once, as a rollout
+// would.
+func startAgents(ctx context.Context, wg *sync.WaitGroup, agents []*simAgent, dialers int, cfg func(*simAgent) tunnel.Config) error {
+	sem := make(chan struct{}, dialers)
+	for _, a := range agents {
+		c, err := tunnel.New(cfg(a))
+		if err != nil {
+			return err
+		}
+		a.client = c
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = c.Run(ctx) }()
+		go func() {
+			for !c.Connected() && ctx.Err() == nil {
+				time.Sleep(5 * time.Millisecond)
+			}
+			<-sem
+		}()
+	}
+	return nil
+}
+
 // buildHub returns bin, or the hub built into dir when bin is empty.
 func buildHub(bin, dir string) (string, error) {
 	if bin != "" {
@@ -354,25 +378,11 @@ func run(n, nodesPer int, db, hubBin string, heartbeat time.Duration, dialers in
 	waitCPU := hub.profileCPU(profileSeconds, "cold-start.cpu.pprof")
 	hubCPU0, selfCPU0, allCPU0 := hub.cpu(), selfCPU(), machineCPU()
 	coldStart := time.Now()
-	sem := make(chan struct{}, dialers)
-	for _, a := range agents {
-		c, err := tunnel.New(tunnel.Config{
-			HubURL: base, ClusterName: a.name, Credentials: a, Inventory: a, Applier: a, Log: log,
-			Backoff: backoff.New(500*time.Millisecond, 10*time.Second),
-		})
-		if err != nil {
-			return err
-		}
-		a.client = c
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = c.Run(ctx) }()
-		go func() {
-			for !c.Connected() && ctx.Err() == nil {
-				time.Sleep(5 * time.Millisecond)
-			}
-			<-sem
-		}()
+	if err := startAgents(ctx, &wg, agents, dialers, func(a *simAgent) tunnel.Config {
+		return tunnel.Config{HubURL: base, ClusterName: a.name, Credentials: a, Inventory: a, Applier: a, Log: log,
+			Backoff: backoff.New(500*time.Millisecond, 10*time.Second)}
+	}); err != nil {
+		return err
 	}
 	if err := waitAll(agents, 5*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() >= 1 }); err != nil {
 		return fmt.Errorf("cold start: %w", err)

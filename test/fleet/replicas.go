@@ -365,9 +365,15 @@ func runWorker(file string, hubs []string, nodesPer, dialers int, log *slog.Logg
 		defer outMu.Unlock()
 		fmt.Println(s)
 	}
-	sem := make(chan struct{}, dialers)
-	for _, a := range agents {
-		own := hubs[a.replica]
+	all := make([]*simAgent, len(agents))
+	replicaOf := map[*simAgent]int{}
+	for i, a := range agents {
+		all[i] = a.simAgent
+		replicaOf[a.simAgent] = a.replica
+	}
+	err = startAgents(ctx, &wg, all, dialers, func(a *simAgent) tunnel.Config {
+		own := hubs[replicaOf[a]]
+		// Its own replica first; another at random when that one refuses.
 		dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
 			var d net.Dialer
 			c, err := d.DialContext(ctx, network, own)
@@ -384,27 +390,11 @@ func runWorker(file string, hubs []string, nodesPer, dialers int, log *slog.Logg
 			}
 			return nil, err
 		}
-		c, err := tunnel.New(tunnel.Config{
-			HubURL: "http://" + own, ClusterName: a.name, Credentials: a, Inventory: a, Applier: a, Log: log,
-			Backoff: backoff.New(500*time.Millisecond, 10*time.Second), DialTunnel: dial,
-		})
-		if err != nil {
-			return err
-		}
-		a.client = c
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() { defer wg.Done(); _ = c.Run(ctx) }()
-		go func() {
-			for !c.Connected() && ctx.Err() == nil {
-				time.Sleep(5 * time.Millisecond)
-			}
-			<-sem
-		}()
-	}
-	all := make([]*simAgent, len(agents))
-	for i, a := range agents {
-		all[i] = a.simAgent
+		return tunnel.Config{HubURL: "http://" + own, ClusterName: a.name, Credentials: a, Inventory: a, Applier: a, Log: log,
+			Backoff: backoff.New(500*time.Millisecond, 10*time.Second), DialTunnel: dial}
+	})
+	if err != nil {
+		return err
 	}
 	if err := waitAll(all, 10*time.Minute, func(a *simAgent) bool { return a.client.Resyncs() >= 1 }); err != nil {
 		return err
