@@ -4,18 +4,25 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 export CGO_ENABLED ?= 0
+# The version --version prints: the tag or commit of this tree.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
 
-.PHONY: all build build-hub build-agent run demo test test-go vet fmt-check pg k8s bench fleet clean
+.PHONY: all build build-hub build-agent build-otectl run demo test test-go vet fmt-check pg k8s bench fleet clean
 
 all: build
 
-build: build-hub build-agent
+build: build-hub build-agent build-otectl
 
 build-hub:
-	$(GO) build -trimpath -o $(BIN)/hub ./hub/cmd/hub
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/hub ./hub/cmd/hub
 
 build-agent:
-	$(GO) build -trimpath -o $(BIN)/agent ./agent/cmd/agent
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/agent ./agent/cmd/agent
+
+# The command-line client (README, "otectl").
+build-otectl:
+	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/otectl ./hub/cmd/otectl
 
 run: build-hub
 	./$(BIN)/hub $(ARGS)

@@ -23,6 +23,7 @@ import (
 	"github.com/ote-stack/ote/hub/store/sqlstore"
 	"github.com/ote-stack/ote/hub/store/storetest"
 	"github.com/ote-stack/ote/hub/tunnel"
+	"github.com/ote-stack/ote/test/apicheck"
 )
 
 func init() {
@@ -216,7 +217,10 @@ func (h *hub) do(method, path, token string, body any) *reply {
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(resp.Body)
 	r := &reply{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
-	if strings.HasPrefix(path, "/v1") {
+	if err := h.spec().Check(req, resp.StatusCode, resp.Header, raw); err != nil {
+		h.t.Fatalf("%v", err)
+	}
+	if strings.HasPrefix(path, "/v1") && path != "/v1/docs" {
 		if err := json.Unmarshal(raw, r); err != nil {
 			h.t.Fatalf("%s %s: body is not the envelope: %q", method, path, raw)
 		}
@@ -237,6 +241,24 @@ func (h *hub) do(method, path, token string, body any) *reply {
 		}
 	}
 	return r
+}
+
+var (
+	specOnce sync.Once
+	specErr  error
+	checker  *apicheck.Checker
+)
+
+// spec is the description the hub serves, loaded from the first hub of
+// the test binary (every hub serves the same): each reply of do is checked
+// against it.
+func (h *hub) spec() *apicheck.Checker {
+	h.t.Helper()
+	specOnce.Do(func() { checker, specErr = apicheck.Fetch(nil, h.url) })
+	if specErr != nil {
+		h.t.Fatalf("the hub's OpenAPI description: %v", specErr)
+	}
+	return checker
 }
 
 // expect sends a request and fails the test unless the status is want.

@@ -70,8 +70,10 @@ func (s *server) metricsHandler() fiber.Handler {
 	return adaptor.HTTPHandler(promhttp.HandlerFor(s.cfg.Gatherer, promhttp.HandlerOpts{}))
 }
 
+func (s *server) metricsEndpoint(c *fiber.Ctx) error { return s.promHandler(c) }
+
 func (s *server) healthz(c *fiber.Ctx) error {
-	return ok(c, fiber.Map{"status": "ok"})
+	return ok(c, statusData{Status: "ok"})
 }
 
 // readyz answers 200 when the database answers.
@@ -79,5 +81,5 @@ func (s *server) readyz(c *fiber.Ctx) error {
 	if err := s.store.Ping(c.UserContext()); err != nil {
 		return &Error{Status: fiber.StatusServiceUnavailable, Message: "database is not reachable", Cause: err, RetryAfter: outageRetry}
 	}
-	return ok(c, fiber.Map{"status": "ready"})
+	return ok(c, statusData{Status: "ready"})
 }

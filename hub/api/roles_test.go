@@ -89,6 +89,9 @@ func roleMatrix(t *testing.T, h *hub) {
 		"GET /healthz": {"/healthz", nil, everyone, false},
 		"GET /readyz":  {"/readyz", nil, everyone, false},
 		"GET /metrics": {"/metrics", nil, everyone, false},
+		// The API's description, for anyone who may script against it.
+		"GET /v1/openapi.json": {"/v1/openapi.json", nil, everyone, false},
+		"GET /v1/docs":         {"/v1/docs", nil, everyone, false},
 
 		"POST /v1/authorization":   {"/v1/authorization", empty, everyone, false},
 		"PUT /v1/authorization":    {"/v1/authorization", nil, signedIn, true},
@@ -99,7 +102,7 @@ func roleMatrix(t *testing.T, h *hub) {
 
 		"GET /v1/admin/user":                  {"/v1/admin/user", nil, admins, false},
 		"POST /v1/admin/user":                 {"/v1/admin/user", empty, admins, false},
-		"DELETE /v1/admin/user/:userid":       {"/v1/admin/user/999999", nil, admins, false},
+		"DELETE /v1/admin/user/:userId":       {"/v1/admin/user/999999", nil, admins, false},
 		"PUT /v1/admin/user/:userId/password": {fmt.Sprintf("/v1/admin/user/%d/password", victim.ID), map[string]any{"password": "weak"}, admins, false},
 		"PUT /v1/admin/user/:userId":          {fmt.Sprintf("/v1/admin/user/%d", victim.ID), map[string]any{"status": 9}, root, false},
 
@@ -201,6 +204,29 @@ func roleMatrix(t *testing.T, h *hub) {
 	for k := range rules {
 		if !registered[k] {
 			t.Errorf("the role matrix has a rule for %s, which is not registered", k)
+		}
+	}
+
+	// The description says who may call each operation: the same as the
+	// matrix finds.
+	for _, k := range keys {
+		method, path, _ := strings.Cut(k, " ")
+		op := h.operation(method, path)
+		var documented who
+		switch op.Access {
+		case "public":
+			documented = everyone
+		case "signedIn":
+			documented = signedIn
+		case "agent", "bootstrap":
+			documented = nobody
+		default:
+			for _, role := range op.Roles {
+				documented = append(documented, role+1) // principal p has role p-1
+			}
+		}
+		if rl := rules[k]; fmt.Sprint(documented) != fmt.Sprint(rl.allowed) {
+			t.Errorf("%s: the description lets %v call it (x-ote-access %s), the matrix %v", k, documented, op.Access, rl.allowed)
 		}
 	}
 

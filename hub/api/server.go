@@ -19,7 +19,6 @@ import (
 	"github.com/ote-stack/ote/pkg/logthrottle"
 	"github.com/ote-stack/ote/pkg/ratelimit"
 	"github.com/ote-stack/ote/pkg/wsconn"
-	"github.com/ote-stack/ote/protocol"
 )
 
 // Features are hub-wide switches reported by GET /v1/authorization.
@@ -114,6 +113,9 @@ type server struct {
 	// chartSlots holds one token per chart upload in progress.
 	chartSlots chan struct{}
 	proxies    *proxySet
+	// promHandler serves /metrics; openapi is the served description.
+	promHandler fiber.Handler
+	openapi     *openAPIDoc
 }
 
 // New builds the fiber app that serves the API.
@@ -178,99 +180,13 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:                 30 * time.Second,
 		IdleTimeout:                  2 * time.Minute,
 	})
+	s.promHandler = s.metricsHandler()
+	if s.openapi, err = newOpenAPIDoc(apiRoutes); err != nil {
+		return nil, err
+	}
 	app.Use(s.observe, s.requestContext, s.bodyGate)
 	s.routes(app)
 	return &Server{App: app, tunnel: s.newTunnelServer()}, nil
-}
-
-func (s *server) routes(app *fiber.App) {
-	app.Get("/healthz", s.healthz)
-	app.Get("/readyz", s.readyz)
-	app.Get("/metrics", s.metricsHandler())
-
-	v1 := app.Group("/v1")
-	authed := s.authenticate
-	admin := s.requireRole(store.RoleBusinessAdmin, store.RoleSysAdmin)
-	sysAdmin := s.requireRole(store.RoleSysAdmin)
-
-	v1.Post("/authorization", s.login)
-	v1.Put("/authorization", authed, s.refreshToken)
-	v1.Delete("/authorization", authed, s.logout)
-	v1.Get("/authorization", authed, s.authorizationInfo)
-
-	v1.Post("/user", s.register)
-	v1.Put("/user", authed, s.changePassword)
-
-	v1.Get("/admin/user", authed, admin, s.listUsers)
-	v1.Post("/admin/user", authed, admin, s.audited("user.create"), s.createSubUser)
-	v1.Delete("/admin/user/:userid", authed, admin, s.audited("user.delete"), s.deleteUser)
-	v1.Put("/admin/user/:userId/password", authed, admin, s.audited("user.password.reset"), s.resetPassword)
-	v1.Put("/admin/user/:userId", authed, sysAdmin, s.audited("user.audit"), s.auditUser)
-
-	v1.Post("/business", authed, s.createBusiness)
-	v1.Get("/business", authed, s.listBusinesses)
-	v1.Get("/business/id/:id", authed, s.getBusiness)
-	v1.Put("/business/id/:id", authed, sysAdmin, s.audited("business.audit"), s.auditBusiness)
-
-	approved := s.requireRole(store.RoleApproved, store.RoleUser, store.RoleBusinessAdmin, store.RoleSysAdmin)
-	v1.Get("/cluster", authed, approved, s.listClusters)
-	v1.Post("/cluster/label", authed, sysAdmin, s.audited("cluster.label.add"), s.addClusterLabel)
-	v1.Delete("/cluster/label", authed, sysAdmin, s.audited("cluster.label.remove"), s.removeClusterLabel)
-	v1.Get("/cluster/label", authed, approved, s.clusterLabelNames)
-	v1.Get("/cluster/label/:clusterName", authed, approved, s.clusterLabels)
-
-	v1.Get("/node", authed, approved, s.listNodes)
-	v1.Post("/node/label", authed, sysAdmin, s.audited("node.label.add"), s.addNodeLabel)
-	v1.Delete("/node/label", authed, sysAdmin, s.audited("node.label.remove"), s.removeNodeLabel)
-	v1.Get("/node/label", authed, approved, s.nodeLabelNames)
-
-	member := s.requireRole(store.RoleUser, store.RoleBusinessAdmin, store.RoleSysAdmin)
-	v1.Post("/app", authed, member, s.createApp)
-	v1.Post("/app/chart", authed, member, s.uploadChart)
-	v1.Delete("/app", authed, member, s.deleteApps)
-	v1.Get("/app", authed, member, s.listApps)
-	v1.Get("/app/id/:appId", authed, member, s.getApp)
-
-	v1.Post("/deploy", authed, member, s.audited("deploy.create"), s.createDeploy)
-	v1.Get("/deploy", authed, member, s.listDeploys)
-	v1.Delete("/deploy/id/:deployId", authed, member, s.audited("deploy.delete"), s.deleteDeployByID)
-	v1.Post("/deploy/id/:deployId", authed, member, s.audited("deploy.upgrade"), s.upgradeDeploy)
-	v1.Put("/deploy/id/:deployId", authed, member, s.audited("deploy.rollback"), s.rollbackDeploy)
-	v1.Get("/deploy/id/:deployId", authed, member, s.getDeploy)
-	v1.Delete("/deploy/:deployName", authed, member, s.audited("deploy.delete"), s.deleteDeployByName)
-	v1.Put("/admin/deploy", authed, admin, s.audited("deploy.audit"), s.auditDeploy)
-	v1.Post("/admin/deploy", authed, admin, s.audited("deploy.audit"), s.auditDeploy)
-	v1.Get("/admin/deploy", authed, admin, s.listAudits)
-	// The audit trail of administrative writes (not the deployment audit
-	// queue above): see trail.go.
-	v1.Get("/admin/audit", authed, admin, s.listTrail)
-
-	v1.Post("/repository/third", authed, member, s.audited("repository.create"), s.createRepo)
-	v1.Delete("/repository/third", authed, member, s.audited("repository.delete"), s.deleteRepos)
-	v1.Get("/repository/third", authed, member, s.listRepos)
-	v1.Get("/repository/third/:repoId", authed, member, s.getRepo)
-
-	v1.Get("/repository/image", authed, member, s.listImages)
-	v1.Delete("/repository/image", authed, member, s.audited("image.delete"), s.deleteImages)
-	v1.Get("/repository/image/tag", authed, member, s.listTags)
-	v1.Delete("/repository/image/tag", authed, member, s.audited("tag.delete"), s.deleteTags)
-	v1.Post("/repository/user", authed, member, s.audited("registry.user.create"), s.createRegistryUser)
-	v1.Put("/repository/user", authed, member, s.audited("registry.user.password"), s.updateRegistryPassword)
-	v1.Get("/repository/project", authed, member, s.listProjects)
-	v1.Post("/repository/project", authed, member, s.audited("project.create"), s.createProject)
-	v1.Delete("/repository/project", authed, member, s.audited("project.delete"), s.deleteProjects)
-
-	// The registry's token realm and the key it trusts: no platform token.
-	v1.Get("/registry/token", s.registryToken)
-	v1.Post("/registry/token", s.registryToken)
-	v1.Get("/registry/jwks.json", s.registryJWKS)
-
-	v1.Post(protocol.JoinPath[len("/v1"):], s.joinCluster)
-	// The tunnel is served by net/http (tunnelhttp.go); a tunnel request
-	// that reaches fiber came on a kept-alive connection.
-	v1.Get(protocol.TunnelPath[len("/v1"):], s.authenticateAgent, misroutedTunnel)
-	v1.Get(protocol.ChartsPath[len("/v1"):]+"/:digest", s.authenticateAgent, s.chartArchive)
-	v1.Get(protocol.PullSecretsPath[len("/v1"):]+"/:namespace/:repoId", s.authenticateAgent, s.pullSecret)
 }
 
 func nowOr(now func() time.Time) func() time.Time {

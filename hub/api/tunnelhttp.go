@@ -140,7 +140,7 @@ func (s *server) httpError(w http.ResponseWriter, r *http.Request, err error) {
 // misroutedTunnel answers an agent's tunnel request that came to the API:
 // a second request on a kept-alive connection, which portshare does not
 // route again.
-func misroutedTunnel(c *fiber.Ctx) error {
+func (s *server) misroutedTunnel(c *fiber.Ctx) error {
 	if !strings.EqualFold(c.Get(fiber.HeaderUpgrade), "websocket") || !strings.Contains(strings.ToLower(c.Get(fiber.HeaderConnection)), "upgrade") {
 		return errorf(fiber.StatusUpgradeRequired, "the tunnel is a websocket: send an upgrade request")
 	}

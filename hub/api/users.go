@@ -249,7 +249,7 @@ func (s *server) scopedUser(c *fiber.Ctx, param string) (*store.User, error) {
 
 // deleteUser: DELETE /v1/admin/user/{userid}.
 func (s *server) deleteUser(c *fiber.Ctx) error {
-	u, err := s.scopedUser(c, "userid")
+	u, err := s.scopedUser(c, "userId")
 	if err != nil {
 		return err
 	}

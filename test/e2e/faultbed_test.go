@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/ote-stack/ote/test/apicheck"
 	"github.com/ote-stack/ote/test/fault"
 	"github.com/ote-stack/ote/test/harness"
 )
@@ -120,6 +121,11 @@ func (b *faultBed) startHub(env []string) *hubProc {
 		e, err := b.h.try("GET", "/readyz", "", nil)
 		return err == nil && e.status == 200
 	})
+	spec, err := apicheck.Fetch(nil, b.h.url)
+	if err != nil {
+		b.t.Fatalf("the hub's OpenAPI description: %v", err)
+	}
+	b.h.spec = spec
 	return b.h
 }
 

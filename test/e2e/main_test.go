@@ -22,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ote-stack/ote/test/apicheck"
 )
 
 var hubBin, agentBin string
@@ -32,8 +34,8 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	hubBin, agentBin = filepath.Join(dir, "hub"), filepath.Join(dir, "agent")
-	for bin, pkg := range map[string]string{hubBin: "./hub/cmd/hub", agentBin: "./agent/cmd/agent"} {
+	hubBin, agentBin, otectlBin = filepath.Join(dir, "hub"), filepath.Join(dir, "agent"), filepath.Join(dir, "otectl")
+	for bin, pkg := range map[string]string{hubBin: "./hub/cmd/hub", agentBin: "./agent/cmd/agent", otectlBin: "./hub/cmd/otectl"} {
 		build := exec.Command("go", "build", "-o", bin, pkg)
 		build.Dir = "../.."
 		build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -159,6 +161,9 @@ type hubProc struct {
 	registry string
 	// client calls the API (http.DefaultClient when nil).
 	client *http.Client
+	// spec is the OpenAPI description this hub serves: every answer of
+	// try is checked against it.
+	spec *apicheck.Checker
 }
 
 func (h *hubProc) httpClient() *http.Client {
@@ -211,6 +216,11 @@ func startHubWith(t *testing.T, addr string, client *http.Client, args ...string
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
+				spec, err := apicheck.Fetch(h.httpClient(), h.url)
+				if err != nil {
+					t.Fatalf("the hub's OpenAPI description: %v", err)
+				}
+				h.spec = spec
 				if i := slices.Index(args, "--registry-listen"); i < 0 || i+1 >= len(args) || args[i+1] != "off" {
 					// The hub logs the registry's address before its API
 					// listens, but the line may still be in the pipe: wait
@@ -273,7 +283,15 @@ func (h *hubProc) try(method, path, token string, body any) (envelope, error) {
 	}
 	defer resp.Body.Close()
 	var e envelope
-	raw, _ := io.ReadAll(resp.Body)
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return envelope{}, err
+	}
+	if h.spec != nil { // nil until a hub started by hand is ready
+		if err := h.spec.Check(req, resp.StatusCode, resp.Header, raw); err != nil {
+			h.t.Errorf("%v", err)
+		}
+	}
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return envelope{}, fmt.Errorf("not an envelope (%d): %s", resp.StatusCode, raw)
 	}

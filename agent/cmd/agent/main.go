@@ -40,7 +40,12 @@ func main() {
 	opts := config.Default()
 	fs := flag.NewFlagSet("agent", flag.ExitOnError)
 	opts.Bind(fs, os.Getenv)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println("agent", version)
+		return
+	}
 	if err := opts.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "agent: invalid options:\n%v\n", err)
 		os.Exit(2)

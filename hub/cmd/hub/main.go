@@ -28,6 +28,9 @@ import (
 	"github.com/ote-stack/ote/pkg/listenaddr"
 )
 
+// version is set at build time (-ldflags "-X main.version=...").
+var version = "dev"
+
 func main() {
 	// Before anything is written: the data directory's files are the hub's alone.
 	privateUmask()
@@ -37,7 +40,12 @@ func main() {
 	opts := config.Default()
 	fs := flag.NewFlagSet("hub", flag.ExitOnError)
 	opts.Bind(fs, os.Getenv)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println("hub", version)
+		return
+	}
 	if err := opts.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "hub: invalid options:\n%v\n", err)
 		os.Exit(2)
