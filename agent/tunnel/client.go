@@ -107,6 +107,9 @@ type Client struct {
 	// of the agent's and the hub's.
 	speaks    atomic.Int32
 	connected atomic.Bool
+	// syncedAt is when the agent last had applied everything the hub had
+	// sent it (Unix seconds).
+	syncedAt atomic.Int64
 
 	// queue and box outlive sessions; wake tells the current session's
 	// dispatcher that either has work.
@@ -166,8 +169,23 @@ func New(cfg Config) (*Client, error) {
 		resyncs := prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "ote_agent_resyncs_total", Help: "Resyncs completed: every item of the hub's resync has been applied or has failed.",
 		}, func() float64 { return float64(c.queue.resyncCount()) })
-		if err := cfg.Registerer.Register(resyncs); err != nil {
-			return nil, err
+		// In sync now while connected with nothing to apply; otherwise
+		// the last moment it was.
+		synced := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "ote_agent_last_sync_timestamp_seconds",
+			Help: "When the agent last had applied everything the hub sent it (Unix time; 0 before the first sync).",
+		}, func() float64 {
+			if c.connected.Load() && c.syncedAt.Load() > 0 {
+				if running, waiting := c.queue.load(); running == 0 && waiting == 0 {
+					return float64(time.Now().Unix())
+				}
+			}
+			return float64(c.syncedAt.Load())
+		})
+		for _, col := range []prometheus.Collector{resyncs, synced} {
+			if err := cfg.Registerer.Register(col); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return c, nil

@@ -10,6 +10,8 @@ type metrics struct {
 	items      *prometheus.CounterVec
 	running    prometheus.Gauge
 	waiting    prometheus.Gauge
+	// applyTime is how long applies take, by item kind.
+	applyTime *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -23,11 +25,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"kind", "state"}),
 		running: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ote_agent_applies_running", Help: "Desired items being applied now."}),
 		waiting: prometheus.NewGauge(prometheus.GaugeOpts{Name: "ote_agent_applies_waiting", Help: "Desired items waiting for an apply slot or for the running apply of their key."}),
+		applyTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ote_agent_apply_duration_seconds", Help: "How long an apply of a desired item took, by kind (failed ones included).",
+			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
+		}, []string{"kind"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.reconnects, m.revision, m.nodes, m.items, m.running, m.waiting} {
+	for _, c := range []prometheus.Collector{m.connected, m.reconnects, m.revision, m.nodes, m.items, m.running, m.waiting, m.applyTime} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -233,6 +233,9 @@ func (c *Client) dispatch(ctx context.Context, peer *wsconn.Peer, hb time.Durati
 		running, waiting := c.queue.load()
 		c.metrics.running.Set(float64(running))
 		c.metrics.waiting.Set(float64(waiting))
+		if running == 0 && waiting == 0 && c.queue.resyncCount() > 0 {
+			c.syncedAt.Store(time.Now().Unix())
+		}
 		if !c.flush(ctx, peer) {
 			return
 		}
@@ -297,8 +300,12 @@ func (c *Client) applyOne(ctx context.Context, it protocol.Item, epoch uint64, a
 		}
 	})
 	tctx, cancel := context.WithTimeout(ctx, c.cfg.ApplyTimeout)
+	start := time.Now()
 	err := c.cfg.Applier.Apply(tctx, it)
 	cancel()
+	if ctx.Err() == nil {
+		c.metrics.applyTime.WithLabelValues(string(it.Kind)).Observe(time.Since(start).Seconds())
+	}
 	slow.Stop()
 	mu.Lock()
 	over = true

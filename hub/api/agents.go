@@ -107,6 +107,7 @@ func (s *server) agentAttempt(ip string) error {
 // minute, with the number of failures it stands for. Never the secret.
 func (s *server) agentFailed(ip, reason, cluster string) {
 	s.agentFails.Add(clientKey(ip))
+	s.metrics.authFailures.WithLabelValues(authAgent).Inc()
 	if ok, n := s.agentLog.Note(clientKey(ip)); ok {
 		s.log.Warn("agent authentication failed", "remote", ip, "reason", reason, "cluster", clip(cluster), "failures", n)
 	}

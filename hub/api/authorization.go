@@ -36,6 +36,7 @@ func (s *server) login(c *fiber.Ctx) error {
 	name := *req.User
 	att, err := s.logins.begin("login", name, s.clientIP(c))
 	if err != nil {
+		s.metrics.authFailures.WithLabelValues(authThrottled).Inc()
 		return err
 	}
 	u, err := s.store.UserByName(c.UserContext(), name)
@@ -49,6 +50,7 @@ func (s *server) login(c *fiber.Ctx) error {
 	}
 	if !auth.CheckPassword(hash, *req.Password) {
 		att.failed(c.UserContext())
+		s.metrics.authFailures.WithLabelValues(authWrongPassword).Inc()
 		return unauthorized("wrong user name or password")
 	}
 	att.succeeded()

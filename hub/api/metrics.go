@@ -17,7 +17,22 @@ type httpMetrics struct {
 	// auditFailures counts administrative writes whose audit entry could
 	// not be recorded (each is also logged at error level).
 	auditFailures prometheus.Counter
+	// authFailures counts refused logins and tokens, by reason.
+	authFailures *prometheus.CounterVec
 }
+
+// Reasons of ote_hub_auth_failures_total: a fixed set, so every series
+// exists from the start.
+const (
+	authWrongPassword = "wrong_password"
+	authThrottled     = "throttled"
+	authNoToken       = "no_token"
+	authBadToken      = "invalid_token"
+	authExpired       = "expired_token"
+	authRevoked       = "revoked_token"
+	authStale         = "stale_token" // password changed, or the user is gone
+	authAgent         = "agent_credential"
+)
 
 func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m := &httpMetrics{
@@ -34,8 +49,15 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Name: "ote_hub_audit_record_failures_total",
 			Help: "Administrative writes whose audit entry could not be recorded.",
 		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ote_hub_auth_failures_total",
+			Help: "Refused logins, user tokens and agent credentials, by reason.",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auditFailures} {
+	for _, r := range []string{authWrongPassword, authThrottled, authNoToken, authBadToken, authExpired, authRevoked, authStale, authAgent} {
+		m.authFailures.WithLabelValues(r)
+	}
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auditFailures, m.authFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -34,13 +34,21 @@ func bearerToken(h string) string {
 // authenticate admits requests with a valid, unrevoked token of an existing,
 // allowed user whose password has not changed since the token was issued.
 func (s *server) authenticate(c *fiber.Ctx) error {
+	fail := func(reason, msg string) error {
+		s.metrics.authFailures.WithLabelValues(reason).Inc()
+		return unauthorized(msg)
+	}
 	raw := bearerToken(c.Get(fiber.HeaderAuthorization))
 	if raw == "" {
-		return unauthorized("missing token: send it in the Authorization header")
+		return fail(authNoToken, "missing token: send it in the Authorization header")
 	}
 	claims, err := s.tokens.Parse(raw)
 	if err != nil {
-		return unauthorized(err.Error())
+		reason := authBadToken
+		if errors.Is(err, auth.ErrTokenExpired) {
+			reason = authExpired
+		}
+		return fail(reason, err.Error())
 	}
 	ctx := c.UserContext()
 	revoked, err := s.store.TokenRevoked(ctx, claims.ID)
@@ -48,18 +56,18 @@ func (s *server) authenticate(c *fiber.Ctx) error {
 		return err
 	}
 	if revoked {
-		return unauthorized("token has been revoked: log in again")
+		return fail(authRevoked, "token has been revoked: log in again")
 	}
 	id, _ := claims.UserID()
 	u, err := s.store.UserByID(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return unauthorized("the token's user no longer exists")
+		return fail(authStale, "the token's user no longer exists")
 	}
 	if err != nil {
 		return err
 	}
 	if u.TokenGeneration != claims.Generation {
-		return unauthorized("token was invalidated by a password change: log in again")
+		return fail(authStale, "token was invalidated by a password change: log in again")
 	}
 	if err := statusAllowsLogin(u.Status); err != nil {
 		return err

@@ -162,6 +162,11 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.metrics = m
+	if cfg.Store != nil && cfg.Tunnel != nil {
+		if err := cfg.Registerer.Register(newPlatformCollector(cfg.Store, cfg.Tunnel.ReadyWindow)); err != nil {
+			return nil, err
+		}
+	}
 	if s.proxies, err = parseProxies(cfg.Proxies); err != nil {
 		return nil, err
 	}

@@ -78,6 +78,9 @@ func (t *Tokens) Issue(userID uint64, gen int64) (string, *Claims, error) {
 // the wrapped message.
 var ErrInvalidToken = errors.New("invalid token")
 
+// ErrTokenExpired is wrapped with ErrInvalidToken for a token past its expiry.
+var ErrTokenExpired = errors.New("token has expired")
+
 // Parse verifies signature, algorithm, issuer and expiry, and returns the claims.
 func (t *Tokens) Parse(token string) (*Claims, error) {
 	c := &Claims{}
@@ -89,7 +92,7 @@ func (t *Tokens) Parse(token string) (*Claims, error) {
 	)
 	if err != nil {
 		if errors.Is(err, jwt.ErrTokenExpired) {
-			return nil, fmt.Errorf("%w: token has expired", ErrInvalidToken)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidToken, ErrTokenExpired)
 		}
 		return nil, fmt.Errorf("%w: %v", ErrInvalidToken, err)
 	}

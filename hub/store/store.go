@@ -86,6 +86,11 @@ type Store interface {
 	Images
 	Audit
 
+	// PlatformStats counts what the hub's metrics show of the whole
+	// platform (every replica sees the same): clusters heard since
+	// readySince are ready.
+	PlatformStats(ctx context.Context, readySince time.Time) (*PlatformStats, error)
+
 	// RevokeToken records a token ID as revoked until it would have expired anyway.
 	RevokeToken(ctx context.Context, tokenID string, expires time.Time) error
 	TokenRevoked(ctx context.Context, tokenID string) (bool, error)
@@ -227,4 +232,19 @@ type DesiredNamespace struct {
 	Name       string
 	BusinessID uint64
 	Revision   uint64
+}
+
+// PlatformStats are the platform-wide figures of the hub's /metrics.
+type PlatformStats struct {
+	ClustersReady, ClustersNotReady int64
+	// Deploys counts the live and deleted deployments by status.
+	Deploys map[DeployStatus]int64
+	// AuditsPending counts the deployment requests waiting for an administrator.
+	AuditsPending int64
+	// Unacknowledged counts the (cluster, item) pairs whose newest
+	// revision the cluster's agent has not reported on; OldestUnacknowledged
+	// is when the oldest of them was written (zero: none, or written by a
+	// hub that did not record it).
+	Unacknowledged       int64
+	OldestUnacknowledged time.Time
 }

@@ -6,7 +6,14 @@ type metrics struct {
 	sessions prometheus.Gauge
 	revision prometheus.Gauge
 	messages *prometheus.CounterVec
+	bytes    *prometheus.CounterVec
 	refused  *prometheus.CounterVec
+}
+
+// counted records one tunnel message of kind, n bytes, in or out.
+func (m *metrics) counted(kind, direction string, n int) {
+	m.messages.WithLabelValues(kind, direction).Inc()
+	m.bytes.WithLabelValues(kind, direction).Add(float64(n))
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -20,6 +27,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ote_hub_tunnel_messages_total", Help: "Tunnel messages, by kind and direction (in, out).",
 		}, []string{"kind", "direction"}),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ote_hub_tunnel_bytes_total", Help: "Bytes of tunnel messages, by kind and direction (in, out).",
+		}, []string{"kind", "direction"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ote_hub_tunnel_sessions_closed_total", Help: "Sessions closed by the hub, by reason.",
 		}, []string{"reason"}),
@@ -27,7 +37,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sessions, m.revision, m.messages, m.refused} {
+	for _, c := range []prometheus.Collector{m.sessions, m.revision, m.messages, m.bytes, m.refused} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -174,7 +174,7 @@ func (s *session) send(ctx context.Context, m *protocol.Message) error {
 	if err := s.peer.Send(sctx, b); err != nil {
 		return fmt.Errorf("send %s: %w", m.Kind, err)
 	}
-	s.hub.metrics.messages.WithLabelValues(string(m.Kind), "out").Inc()
+	s.hub.metrics.counted(string(m.Kind), "out", len(b))
 	return nil
 }
 
@@ -198,7 +198,7 @@ func (s *session) handle(b []byte) error {
 	if len(m.Skipped) > 0 {
 		s.log.Warn("ignored parts of a message this hub does not know", "kind", m.Kind, "skipped", m.Skipped)
 	}
-	s.hub.metrics.messages.WithLabelValues(string(m.Kind), "in").Inc()
+	s.hub.metrics.counted(string(m.Kind), "in", len(b))
 	if m.Cluster != "" && m.Cluster != s.cluster.Name {
 		return s.refuse(protocol.ErrCodeWrongCluster, "message for cluster %q on the session of cluster %q", m.Cluster, s.cluster.Name)
 	}
@@ -327,7 +327,7 @@ func (s *session) welcome(ctx context.Context, write func([]byte) error) error {
 	if err := write(b); err != nil {
 		return fmt.Errorf("%w: welcome: %w", wsconn.ErrWriteFailed, err)
 	}
-	s.hub.metrics.messages.WithLabelValues(string(protocol.KindWelcome), "out").Inc()
+	s.hub.metrics.counted(string(protocol.KindWelcome), "out", len(b))
 	s.welcomed, s.recorded = true, nil
 	return nil
 }
@@ -355,7 +355,7 @@ func (s *session) sendDesired(write func([]byte) error, items []store.DesiredIte
 			if err := write(b); err != nil {
 				return items, upTo, fmt.Errorf("%w: desired: %w", wsconn.ErrWriteFailed, err)
 			}
-			s.hub.metrics.messages.WithLabelValues(string(protocol.KindDesired), "out").Inc()
+			s.hub.metrics.counted(string(protocol.KindDesired), "out", len(b))
 			return items, upTo, nil
 		}
 		if !errors.Is(err, protocol.ErrTooLarge) {

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"time"
 
@@ -19,6 +20,7 @@ type desiredItemRow struct {
 	Revision  uint64
 	Deleted   bool
 	Spec      string
+	WrittenAt sql.NullTime
 }
 
 func (desiredItemRow) TableName() string { return "desired_items" }
@@ -53,10 +55,11 @@ func putDesired(tx *gorm.DB, item *store.DesiredItem) (uint64, error) {
 		}
 	}
 	item.Revision = rev
-	row := desiredItemRow{ClusterID: item.ClusterID, Kind: item.Kind, Name: item.Name, Revision: rev, Deleted: item.Deleted, Spec: string(item.Spec)}
+	row := desiredItemRow{ClusterID: item.ClusterID, Kind: item.Kind, Name: item.Name, Revision: rev, Deleted: item.Deleted, Spec: string(item.Spec),
+		WrittenAt: sql.NullTime{Time: time.Now().UTC(), Valid: true}}
 	err = tx.Clauses(clause.OnConflict{
 		Columns:   []clause.Column{{Name: "cluster_id"}, {Name: "kind"}, {Name: "name"}},
-		DoUpdates: clause.AssignmentColumns([]string{"revision", "deleted", "spec"}),
+		DoUpdates: clause.AssignmentColumns([]string{"revision", "deleted", "spec", "written_at"}),
 	}).Create(&row).Error
 	return rev, err
 }

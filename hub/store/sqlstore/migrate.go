@@ -420,6 +420,16 @@ var migrations = []migration{
 			`CREATE INDEX audit_log_at ON audit_log (at)`,
 		},
 	},
+	{
+		// When each desired item's revision was written: the age of the
+		// oldest one an agent has not acknowledged (a metric). Rows of
+		// older hubs have none.
+		version: 12,
+		name:    "desired item write time",
+		stmts: []string{
+			`ALTER TABLE desired_items ADD COLUMN written_at {{ts}}`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {
