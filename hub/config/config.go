@@ -160,7 +160,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.Duration(&o.RegistryResync, "registry-resync", "OTE_REGISTRY_RESYNC", "how often the image index is reconciled with the registry")
 	b.Bool(&o.PrivateProject, "private-project", "OTE_PRIVATE_PROJECT", "new image projects are private")
 	b.Bool(&o.EnableIngress, "enable-ingress", "OTE_ENABLE_INGRESS", "offer ingress for applications")
-	b.Bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "offer alert information")
+	b.Bool(&o.EnableAlert, "enable-alert", "OTE_ENABLE_ALERT", "alerting is configured (enableAlert of GET /v1/authorization; the hub chart sets it with monitoring.prometheusRule.enabled)")
 	b.Bool(&o.EnableAdminAutoDeploy, "enable-admin-auto-deploy", "OTE_ENABLE_ADMIN_AUTO_DEPLOY", "administrators' deployments run without audit")
 	b.Int(&o.RegisterBurst, "register-burst", "OTE_REGISTER_BURST", "registrations (POST /v1/user) per client address before they are throttled (0: unlimited)")
 	b.Duration(&o.RegisterEvery, "register-every", "OTE_REGISTER_EVERY", "one more registration per address every this long once the burst is spent")
