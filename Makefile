@@ -6,9 +6,10 @@ BIN := bin
 export CGO_ENABLED ?= 0
 # The version --version prints: the tag or commit of this tree.
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-LDFLAGS := -X main.version=$(VERSION)
+# The same flags as the Dockerfiles' builds (test/build checks it).
+LDFLAGS := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build build-hub build-agent build-otectl run demo test test-go vet fmt-check pg k8s bench fleet clean
+.PHONY: all build build-hub build-agent build-otectl images e2e-kind run demo test test-go vet fmt-check pg k8s bench fleet clean
 
 all: build
 
@@ -23,6 +24,18 @@ build-agent:
 # The command-line client (README, "otectl").
 build-otectl:
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/otectl ./hub/cmd/otectl
+
+# Both images, where Docker is (the machines of CI here have none).
+IMAGE_TAG ?= $(VERSION)
+images:
+	@command -v docker >/dev/null || { echo "make images needs Docker"; exit 1; }
+	docker build -f Dockerfile.hub --build-arg VERSION=$(VERSION) -t ote/hub:$(IMAGE_TAG) .
+	docker build -f Dockerfile.agent --build-arg VERSION=$(VERSION) -t ote/agent:$(IMAGE_TAG) .
+
+# A kind cluster with both charts installed from the images, and the
+# otectl walk-through against it (needs Docker; see test/kind/e2e.sh).
+e2e-kind: images build-otectl
+	IMAGE_TAG=$(IMAGE_TAG) bash test/kind/e2e.sh
 
 run: build-hub
 	./$(BIN)/hub $(ARGS)

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/ote-stack/ote/pkg/flagenv"
+	"github.com/ote-stack/ote/pkg/logging"
 )
 
 // Options configure one agent.
@@ -32,6 +33,8 @@ type Options struct {
 	// MetricsListen serves /metrics and /healthz.
 	MetricsListen string
 	LogLevel      string
+	// LogFormat is text or json.
+	LogFormat string
 	// WorkloadRole is a ClusterRole the agent binds to ServiceAccount in each
 	// business namespace it makes (least privilege: no rights elsewhere).
 	WorkloadRole   string
@@ -49,6 +52,7 @@ func Default() *Options {
 		CredentialSecret: "ote-system/ote-agent-credential",
 		MetricsListen:    ":9090",
 		LogLevel:         "info",
+		LogFormat:        "text",
 		ApplyConcurrency: 4,
 	}
 }
@@ -64,6 +68,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.HubCA, "hub-ca", "OTE_HUB_CA", "PEM file of CAs that sign the hub's TLS certificate")
 	b.String(&o.MetricsListen, "metrics-listen", "OTE_METRICS_LISTEN", "address of /metrics and /healthz (empty: off)")
 	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
+	b.String(&o.LogFormat, "log-format", "OTE_LOG_FORMAT", "text (one key=value line per record) or json (one JSON object per line)")
 	b.String(&o.WorkloadRole, "workload-role", "OTE_WORKLOAD_ROLE", "ClusterRole to bind to the agent's ServiceAccount, and to the workload identity charts act as, in each business namespace (empty: none, and charts are refused)")
 	b.Int(&o.ApplyConcurrency, "apply-concurrency", "OTE_APPLY_CONCURRENCY", "desired items of different deployments applied at once (revisions of one apply in order)")
 	b.String(&o.ServiceAccount, "service-account", "OTE_SERVICE_ACCOUNT", "the agent's ServiceAccount as namespace/name (with --workload-role)")
@@ -104,6 +109,9 @@ func (o *Options) Validate() error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", o.LogLevel))
+	}
+	if err := logging.CheckFormat(o.LogFormat); err != nil {
+		errs = append(errs, err)
 	}
 	if o.ApplyConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("--apply-concurrency must be 1 or more, got %d", o.ApplyConcurrency))

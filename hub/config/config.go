@@ -15,6 +15,7 @@ import (
 
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/pkg/flagenv"
+	"github.com/ote-stack/ote/pkg/logging"
 )
 
 // Options configure one hub process.
@@ -37,6 +38,8 @@ type Options struct {
 	SecretKey string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+	// LogFormat is text or json.
+	LogFormat string
 	// BodyLimit is the largest request body accepted, in bytes.
 	BodyLimit int
 	// ChartLimit is the largest Helm chart archive accepted, in bytes.
@@ -112,6 +115,7 @@ func Default() *Options {
 		DataDir:           "./data",
 		AdminUser:         "admin",
 		LogLevel:          "info",
+		LogFormat:         "text",
 		BodyLimit:         1 << 20,
 		ChartLimit:        8 << 20,
 		ShutdownTimeout:   15 * time.Second,
@@ -142,6 +146,7 @@ func (o *Options) Bind(fs *flag.FlagSet, getenv func(string) string) {
 	b.String(&o.JWTKey, "jwt-key", "OTE_JWT_KEY", "HMAC key of access tokens, 32 bytes or more (default: generated into the data dir)")
 	b.String(&o.SecretKey, "secret-key", "OTE_SECRET_KEY", "key that seals stored credentials, 32 bytes or more (default: generated into the data dir)")
 	b.String(&o.LogLevel, "log-level", "OTE_LOG_LEVEL", "debug, info, warn or error")
+	b.String(&o.LogFormat, "log-format", "OTE_LOG_FORMAT", "text (one key=value line per record) or json (one JSON object per line)")
 	b.Int(&o.BodyLimit, "body-limit", "OTE_BODY_LIMIT", "largest request body in bytes")
 	b.Int(&o.ChartLimit, "chart-limit", "OTE_CHART_LIMIT", "largest Helm chart archive in bytes (POST /v1/app/chart)")
 	b.Duration(&o.ShutdownTimeout, "shutdown-timeout", "OTE_SHUTDOWN_TIMEOUT", "how long a graceful shutdown may take")
@@ -233,6 +238,9 @@ func (o *Options) Validate() error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level must be debug, info, warn or error, got %q", o.LogLevel))
+	}
+	if err := logging.CheckFormat(o.LogFormat); err != nil {
+		errs = append(errs, err)
 	}
 	if o.BodyLimit < 1024 {
 		errs = append(errs, errors.New("--body-limit must be at least 1024 bytes"))

@@ -31,6 +31,7 @@ import (
 	"github.com/ote-stack/ote/agent/inventory"
 	"github.com/ote-stack/ote/agent/podstatus"
 	"github.com/ote-stack/ote/agent/tunnel"
+	"github.com/ote-stack/ote/pkg/logging"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -50,7 +51,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "agent: invalid options:\n%v\n", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.SlogLevel()}))
+	log := logging.New(os.Stderr, opts.LogFormat, opts.SlogLevel())
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, opts, log); err != nil {

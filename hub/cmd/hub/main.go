@@ -26,6 +26,7 @@ import (
 	"github.com/ote-stack/ote/hub/tunnel"
 	"github.com/ote-stack/ote/pkg/certreload"
 	"github.com/ote-stack/ote/pkg/listenaddr"
+	"github.com/ote-stack/ote/pkg/logging"
 )
 
 // version is set at build time (-ldflags "-X main.version=...").
@@ -50,7 +51,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "hub: invalid options:\n%v\n", err)
 		os.Exit(2)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: opts.SlogLevel()}))
+	log := logging.New(os.Stderr, opts.LogFormat, opts.SlogLevel())
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
