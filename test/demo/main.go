@@ -36,16 +36,17 @@ const (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:8080", "hub address")
 	bin := flag.String("bin", "bin", "directory of the hub and agent binaries")
+	exit := flag.Bool("exit", false, "stop after the walk instead of running until interrupted (for tests)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *listen, *bin); err != nil {
+	if err := run(ctx, *listen, *bin, *exit); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, listen, bin string) error {
+func run(ctx context.Context, listen, bin string, exit bool) error {
 	work, err := os.MkdirTemp("", "ote-demo")
 	if err != nil {
 		return err
@@ -82,19 +83,31 @@ func run(ctx context.Context, listen, bin string) error {
 		return fmt.Errorf("hub: %w (log: %s)", err, filepath.Join(work, "hub.log"))
 	}
 	agent := exec.Command(filepath.Join(bin, "agent"), "--hub-url", url, "--cluster-name", "demo-edge",
-		"--bootstrap-token", bootstrap, "--kubeconfig", api.Kubeconfig, "--metrics-listen", freeAddr())
+		"--bootstrap-token", bootstrap, "--kubeconfig", api.Kubeconfig, "--metrics-listen", freeAddr(), "--log-level", "warn")
 	if err := start(agent, filepath.Join(work, "agent.log")); err != nil {
 		return err
 	}
 	defer terminate(agent)
 
+	if err := mainJob(ctx, url, cs); err != nil {
+		return fmt.Errorf("the demo deployment: %w (logs: %s)", err, work)
+	}
+
 	fmt.Printf(`
-The OTE hub listens on %[1]s; cluster "demo-edge" (a real kube-apiserver with 3 fake nodes) is joining.
+The OTE hub listens on %[1]s; cluster "demo-edge" (a real kube-apiserver with 3 fake nodes) has joined.
+With otectl (make build puts it in bin/):
+
+  echo %[2]s | bin/otectl login --hub %[1]s --user admin
+  bin/otectl cluster list; bin/otectl node list
+  bin/otectl deploy list; bin/otectl deploy history 1
+
+With curl:
 
   TOKEN=$(curl -s -XPOST %[1]s/v1/authorization -H 'Content-Type: application/json' \
     -d '{"user":"admin","password":"%[2]s"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
   curl -s %[1]s/v1/cluster -H "Authorization: Bearer $TOKEN"
   curl -s '%[1]s/v1/node?clusterName=demo-edge' -H "Authorization: Bearer $TOKEN"
+  curl -s %[1]s/v1/deploy/id/1 -H "Authorization: Bearer $ALICE"   # ALICE: the same login as alice
 
 The image registry listens on %[5]s (token auth by the hub; see the README's "Images"):
   curl -s %[1]s/v1/repository/project -H "Authorization: Bearer $TOKEN"
@@ -103,6 +116,9 @@ The cluster's API server, for kubectl:  kubectl --kubeconfig %[3]s get nodes,nam
 Logs: %[4]s
 Press Ctrl-C to stop everything.
 `, url, adminPass, api.Kubeconfig, work, registry)
+	if exit {
+		return nil
+	}
 	<-ctx.Done()
 	fmt.Println("\nstopping...")
 	return nil

@@ -339,3 +339,19 @@ func TestLogFormat(t *testing.T) {
 		t.Fatalf("%d log lines", len(lines))
 	}
 }
+
+// TestDemo runs make demo's program to the end of its walk: the deployment
+// it makes must turn to success in its kube-apiserver.
+func TestDemo(t *testing.T) {
+	cmd := exec.Command("go", "run", "./test/demo", "-exit", "-listen", freePort(t), "-bin", filepath.Dir(hubBin))
+	cmd.Dir = "../.."
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo: %v\n%s", err, out)
+	}
+	for _, want := range []string{"cluster demo-edge joined and is ready", "status 0, waiting for audit", "marks its 2 pods running", "status 5 (success) demo-edge: 2/2 pods running", "bin/otectl deploy list"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the demo's output lacks %q:\n%s", want, out)
+		}
+	}
+}
