@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/ote-stack/ote/test/readmecheck"
 )
 
 func TestParsePorts(t *testing.T) {
@@ -66,5 +71,19 @@ func TestExitCodes(t *testing.T) {
 	}
 	if code := run(context.Background(), []string{"--config", cfg, "--hub", "ftp://x", "user", "register", "--user", "x"}, strings.NewReader("Pw-x1234\n"), &out, &errOut); code != exitUsage {
 		t.Errorf("an ftp hub URL: exit %d: %s", code, errOut.String())
+	}
+}
+
+// TestReadmeReference: the README's table of otectl's flags is its flag set.
+func TestReadmeReference(t *testing.T) {
+	rows, err := readmecheck.Table("../../../README.md", "otectl's flags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &app{}
+	fs := flag.NewFlagSet("otectl", flag.ContinueOnError)
+	a.rootCommand().PersistentFlags().VisitAll(func(f *pflag.Flag) { fs.String(f.Name, f.DefValue, f.Usage) })
+	for _, d := range readmecheck.Compare(fs, rows) {
+		t.Error(d)
 	}
 }
