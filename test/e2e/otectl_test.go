@@ -239,6 +239,39 @@ func TestOtectlWalkthrough(t *testing.T) {
 	eventually(t, 30*time.Second, "status failed", func() bool { return h.deploy(rootTok, d.ID).Status == 7 })
 	dev.fails(5, "failed", "", "deploy", "watch", fmt.Sprint(d.ID), "--timeout", "30s")
 
+	// A Helm chart, pushed as a directory (packaged by otectl) and as an
+	// archive; an external registry, whose password is never shown; a
+	// project of the image registry.
+	chartDir := t.TempDir()
+	for name, body := range map[string]string{
+		"Chart.yaml":        "apiVersion: v2\nname: hello\nversion: 0.1.0\n",
+		"values.yaml":       "greeting: hi\n",
+		"templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-config\ndata:\n  greeting: {{ .Values.greeting | quote }}\n",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(chartDir, name)), 0o755)
+		os.WriteFile(filepath.Join(chartDir, name), []byte(body), 0o644)
+	}
+	dev.ok("", "app", "chart", "push", chartDir, "--name", "hello", "--version", "1.0")
+	archive := filepath.Join(t.TempDir(), "hello.tgz")
+	os.WriteFile(archive, chartArchive(t, "0.2.0", "hello"), 0o644)
+	dev.ok("", "app", "chart", "push", archive, "--name", "hello", "--version", "1.1")
+	var apps []struct {
+		AppName, Version, Kind string
+	}
+	dev.json(&apps, "app", "list", "--name", "hello", "--name-mode", "strict")
+	if len(apps) != 2 || apps[0].Kind != "chart" || apps[1].Kind != "chart" {
+		t.Fatalf("app list after two chart pushes: %+v", apps)
+	}
+	secrets = append(secrets, "Partner-pass1")
+	dev.ok("Partner-pass1\n", "repo", "create", "partner", "--address", "registry.partner.example", "--user", "bot")
+	if out := dev.ok("", "repo", "list"); !strings.Contains(out, "registry.partner.example") {
+		t.Fatalf("repo list:\n%s", out)
+	}
+	dev.ok("", "project", "create", "acme-models")
+	if out := dev.ok("", "project", "list"); !strings.Contains(out, "acme-models") {
+		t.Fatalf("project list:\n%s", out)
+	}
+
 	// What scripts must tell apart.
 	dev.fails(1, "403", "", "user", "list")
 	dev.fails(1, "version", "", "app", "create", "--name", "web", "--version", "one", "--image", "registry.example.com/web:1.0", "--port", "8080")

@@ -405,13 +405,10 @@ func (a *app) projectCommand() *cobra.Command {
 	var public bool
 	create := &cobra.Command{Use: "create NAME", Short: "Create a project", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			body := map[string]any{"projectName": args[0]}
-			if cmd.Flags().Changed("public") {
-				body["public"] = public
-			}
+			body := map[string]any{"projectName": args[0], "public": public}
 			return a.call(cmd, http.MethodPost, "/v1/repository/project", nil, body, projectCols)
 		}}
-	create.Flags().BoolVar(&public, "public", false, "anyone may pull its images (default: the hub's setting)")
+	create.Flags().BoolVar(&public, "public", false, "anyone may pull its images (default: only the business's members)")
 	del := &cobra.Command{Use: "delete PROJECT-ID...", Short: "Delete empty projects", Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ids, err := idArgs(args)
