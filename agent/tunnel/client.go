@@ -110,6 +110,9 @@ type Client struct {
 	// syncedAt is when the agent last had applied everything the hub had
 	// sent it (Unix seconds).
 	syncedAt atomic.Int64
+	// life is Run's context: the applies run on it, beyond their session
+	// (dispatch). Set before the first session starts.
+	life context.Context
 
 	// queue and box outlive sessions; wake tells the current session's
 	// dispatcher that either has work.
@@ -204,6 +207,16 @@ func (c *Client) AppliedRevision() uint64 { return c.applied.Load() }
 
 // Run keeps a session with the hub until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
+	c.life = ctx
+	// The applies run beyond their sessions on ctx: when it ends, they
+	// are cancelled and waited for.
+	defer func() {
+		select {
+		case <-c.queue.idleChan():
+		case <-time.After(drainApplies):
+			c.log.Warn("applies still running as the agent stops", "waited", drainApplies)
+		}
+	}()
 	// hint is when a shutting-down hub asked this agent to come back; until
 	// hintUntil, while the hub restarts, dials are that far apart at most.
 	var hint time.Duration

@@ -18,9 +18,10 @@ import (
 
 // session runs one connection: hello and welcome, then the inventory and
 // heartbeat sender and the apply dispatcher beside the reader. Its
-// goroutines (reader and writer of the peer, sender, dispatcher, and the
-// applies the dispatcher starts) stop when it closes; it returns once they
-// have, the applies within drainApplies.
+// goroutines (reader and writer of the peer, sender, dispatcher) stop when
+// it closes; it returns once they have. The applies the dispatcher started
+// run on (dispatch), owned by the Client: Run waits for them when the agent
+// stops.
 func (c *Client) session(ctx context.Context, cred string) (bool, error) {
 	hdr := http.Header{}
 	hdr.Set(protocol.HeaderCluster, c.cfg.ClusterName)
@@ -191,26 +192,25 @@ func (c *Client) sendLoop(ctx context.Context, peer *wsconn.Peer, hb time.Durati
 	}
 }
 
-// drainApplies bounds how long a closing session waits for the applies it
-// cancelled.
+// drainApplies bounds how long a stopping agent waits for the applies its
+// context cancelled.
 const drainApplies = 10 * time.Second
 
 // dispatch starts applies as the queue has them (at most ApplyConcurrency
 // at once, one per key), sends the statuses of the outbox, retries failed
-// items and reports pod changes. On the way out it cancels the applies it
-// started and waits for them, within drainApplies; one that outlasts it
-// keeps its key busy until it returns, so a key never applies twice at
-// once.
+// items and reports pod changes.
+//
+// An apply outlives the session that started it: it runs on the agent's
+// own context (c.life, cancelled when the agent stops) within ApplyTimeout,
+// and its status waits in the outbox for the next session. Cancelling it
+// when a session ends would interrupt Helm in the middle of an upgrade:
+// Helm records the revision failed while its writes go on, and the next
+// session's resync upgrades again, a second revision of one chart (seen
+// when a hub replica was killed during a fan-out). Its key stays busy until
+// it returns, so the next session never applies the key beside it; then
+// it finds the release deployed and adds nothing.
 func (c *Client) dispatch(ctx context.Context, peer *wsconn.Peer, hb time.Duration) {
-	actx, cancelApplies := context.WithCancel(ctx)
-	defer func() {
-		cancelApplies()
-		select {
-		case <-c.queue.idleChan():
-		case <-time.After(drainApplies):
-			c.log.Warn("applies still running after the session closed", "waited", drainApplies)
-		}
-	}()
+	actx := c.life
 	applyingAfter := c.cfg.ReportApplyingAfter
 	if applyingAfter <= 0 {
 		applyingAfter = hb
