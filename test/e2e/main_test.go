@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -361,22 +360,13 @@ func regexpFind(re, s string) string {
 // metric reads the value of an unlabelled series from the /metrics at url,
 // -1 when it cannot be read (yet).
 func metric(url, name string) int {
-	resp, err := http.Get(url)
+	fams, err := parseMetrics(url)
 	if err != nil {
 		return -1
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
+	v, ok := value(fams, name, nil)
+	if !ok {
 		return -1
 	}
-	b, _ := io.ReadAll(resp.Body)
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` ([0-9.e+]+)$`).FindSubmatch(b)
-	if m == nil {
-		return -1
-	}
-	n, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		return -1
-	}
-	return int(n)
+	return int(v)
 }

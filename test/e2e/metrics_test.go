@@ -15,18 +15,26 @@ import (
 	"github.com/ote-stack/ote/test/harness"
 )
 
-// scrape parses a /metrics page with Prometheus's own text parser.
-func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
-	t.Helper()
+// parseMetrics reads a /metrics page with Prometheus's own text parser.
+func parseMetrics(url string) (map[string]*dto.MetricFamily, error) {
 	resp, err := http.Get(url)
 	if err != nil {
-		t.Fatalf("scrape %s: %v", url, err)
+		return nil, err
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: %d", url, resp.StatusCode)
+	}
 	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
+	return p.TextToMetricFamilies(resp.Body)
+}
+
+// scrape is parseMetrics for a page that must be there.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	fams, err := parseMetrics(url)
 	if err != nil {
-		t.Fatalf("%s is not the Prometheus text format: %v", url, err)
+		t.Fatalf("scrape %s: %v", url, err)
 	}
 	return fams
 }
