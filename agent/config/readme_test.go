@@ -10,7 +10,7 @@ import (
 // TestReadmeReference: the README's table of the agent's flags is the flag
 // set, with each flag's environment variable and default.
 func TestReadmeReference(t *testing.T) {
-	rows, err := readmecheck.Table("../../README.md", "## Edge clusters: the agent")
+	rows, err := readmecheck.Table("../../README.md", "### The agent's flags")
 	if err != nil {
 		t.Fatal(err)
 	}

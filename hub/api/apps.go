@@ -30,7 +30,7 @@ var (
 )
 
 // appSpec is a container app as the API takes and shows it: the seed's
-// fields, with port, env and volume as documented in the README.
+// fields, with port, env and volume as documented in docs/api.md.
 type appSpec struct {
 	AppName              string            `json:"appName"`
 	DeployType           string            `json:"deployType"`

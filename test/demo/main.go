@@ -109,7 +109,7 @@ With curl:
   curl -s '%[1]s/v1/node?clusterName=demo-edge' -H "Authorization: Bearer $TOKEN"
   curl -s %[1]s/v1/deploy/id/1 -H "Authorization: Bearer $ALICE"   # ALICE: the same login as alice
 
-The image registry listens on %[5]s (token auth by the hub; see the README's "Images"):
+The image registry listens on %[5]s (token auth by the hub; see docs/api.md, "Images"):
   curl -s %[1]s/v1/repository/project -H "Authorization: Bearer $TOKEN"
 
 The cluster's API server, for kubectl:  kubectl --kubeconfig %[3]s get nodes,namespaces

@@ -228,7 +228,48 @@ func TestOtectlWalkthrough(t *testing.T) {
 	if w.code != 0 || !strings.Contains(w.stdout, "deploying") || !strings.Contains(w.stdout, "success") || !strings.Contains(w.stdout, "edge-a: 2/2 pods running") {
 		t.Fatalf("audit approve --watch: exit %d\n%s%s", w.code, w.stdout, w.stderr)
 	}
-	if out := dev.ok("", "deploy", "history", fmt.Sprint(d.ID)); !strings.Contains(out, "1.0") {
+	// Version 1.1 from a YAML file, an upgrade to it and a rollback to
+	// 1.0, each approved and watched to success: the cluster's Deployment
+	// follows, and the history lists both versions.
+	spec := filepath.Join(t.TempDir(), "web-1.1.yaml")
+	os.WriteFile(spec, []byte(`appName: web
+version: "1.1"
+image: registry.example.com/web:1.1
+deployType: deployment
+replicas: 2
+port:
+  - {name: http, servicePort: 80, containerPort: 8080, protocol: TCP}
+env:
+  - {name: MODE, value: edge}
+`), 0o600)
+	dev.ok("", "app", "create", "-f", spec)
+	change := func(want string, args ...string) {
+		t.Helper()
+		dev.ok("", append([]string{"deploy"}, args...)...)
+		var all, pending []struct {
+			ID       uint64 `json:"id"`
+			DeployID uint64 `json:"deployId"`
+			Status   int    `json:"status"`
+		}
+		alice.json(&all, "audit", "list")
+		for _, a := range all {
+			if a.Status == 0 {
+				pending = append(pending, a)
+			}
+		}
+		if len(pending) != 1 || pending[0].DeployID != d.ID {
+			t.Fatalf("audit list after deploy %v: %+v", args, all)
+		}
+		if r := alice.runCtx(ctx, "", "audit", "approve", fmt.Sprint(pending[0].ID), "--watch", "--timeout", "60s", "--interval", "200ms"); r.code != 0 || !strings.Contains(r.stdout, "success") {
+			t.Fatalf("approve of deploy %v --watch: exit %d\n%s%s", args, r.code, r.stdout, r.stderr)
+		}
+		if img := deploymentImage(cs, ns, "web"); img != want {
+			t.Fatalf("after deploy %v the cluster runs %q, want %q", args, img, want)
+		}
+	}
+	change("registry.example.com/web:1.1", "upgrade", fmt.Sprint(d.ID), "--version", "1.1", "--comment", "faster")
+	change("registry.example.com/web:1.0", "rollback", fmt.Sprint(d.ID), "--version", "1.0")
+	if out := dev.ok("", "deploy", "history", fmt.Sprint(d.ID)); !strings.Contains(out, "1.0") || !strings.Contains(out, "1.1") {
 		t.Fatalf("deploy history:\n%s", out)
 	}
 

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"sigs.k8s.io/yaml"
@@ -68,8 +69,8 @@ func (a *app) appCreateCommand() *cobra.Command {
 		Use:   "create (-f FILE | --name NAME --version X.Y --image IMAGE --port PORT)",
 		Short: "Create a container application version",
 		Long: `Create a container application version, from flags or from a YAML or JSON file
-with the fields of POST /v1/app (see /v1/docs). Flags given with -f override the
-file's fields.
+with the fields of POST /v1/app (see /v1/docs). With -f, flags given override
+the file's fields, and fields the file leaves out take the flags' defaults.
 
   --port [NAME=][SERVICE:]CONTAINER[/PROTOCOL]   e.g. http=80:8080/TCP (repeat)
   --env NAME=VALUE                               (repeat)
@@ -84,7 +85,12 @@ file's fields.
 			return a.call(cmd, http.MethodPost, "/v1/app", nil, body, appCols)
 		},
 	}
-	fl := cmd.Flags()
+	f.bind(cmd.Flags())
+	return cmd
+}
+
+// bind defines app create's flags on fl.
+func (f *appFlags) bind(fl *pflag.FlagSet) {
 	fl.StringVarP(&f.file, "file", "f", "", "a YAML or JSON file of the app (- for standard input)")
 	fl.StringVar(&f.name, "name", "", "the application's name")
 	fl.StringVar(&f.version, "version", "", "the version, x.y")
@@ -102,7 +108,6 @@ file's fields.
 	fl.Uint32Var(&f.maxSurge, "max-surge", 1, "pods above replicas during an update")
 	fl.Uint32Var(&f.maxUnavailable, "max-unavailable", 0, "pods that may be unavailable during an update")
 	fl.Uint32Var(&f.minReady, "min-ready-seconds", 0, "seconds a new pod must be ready to count")
-	return cmd
 }
 
 // body is the app's request: the file's fields, then the flags' (all of
@@ -128,13 +133,26 @@ func (f *appFlags) body(cmd *cobra.Command) (map[string]any, error) {
 			return nil, usageErr("%s: want an object with the fields of POST /v1/app", f.file)
 		}
 	}
+	// With -f, a flag given overrides the file; a flag not given fills in
+	// its default where the file leaves the field out (and leaves out a
+	// field whose flag has no default: the hub names what is missing).
+	fromFile := func(flag, key string) bool {
+		if f.file == "" || cmd.Flags().Changed(flag) {
+			return false
+		}
+		_, inFile := body[key]
+		return inFile
+	}
 	set := func(flag, key string, v func() (any, error)) error {
-		if f.file != "" && !cmd.Flags().Changed(flag) {
+		if fromFile(flag, key) {
 			return nil
 		}
 		val, err := v()
 		if err != nil {
 			return err
+		}
+		if f.file != "" && !cmd.Flags().Changed(flag) && empty(val) {
+			return nil
 		}
 		body[key] = val
 		return nil
@@ -157,26 +175,49 @@ func (f *appFlags) body(cmd *cobra.Command) (map[string]any, error) {
 			return nil, err
 		}
 	}
-	if f.file == "" || cmd.Flags().Changed("cpu") {
-		lo, hi, err := pair("--cpu", f.cpu)
+	for _, r := range []struct{ flag, value, lo, hi string }{
+		{"cpu", f.cpu, "minCPU", "maxCPU"}, {"memory", f.memory, "minMemory", "maxMemory"},
+	} {
+		if fromFile(r.flag, r.lo) && fromFile(r.flag, r.hi) {
+			continue
+		}
+		lo, hi, err := pair("--"+r.flag, r.value)
 		if err != nil {
 			return nil, err
 		}
-		body["minCPU"], body["maxCPU"] = lo, hi
-	}
-	if f.file == "" || cmd.Flags().Changed("memory") {
-		lo, hi, err := pair("--memory", f.memory)
-		if err != nil {
-			return nil, err
+		if !fromFile(r.flag, r.lo) {
+			body[r.lo] = lo
 		}
-		body["minMemory"], body["maxMemory"] = lo, hi
+		if !fromFile(r.flag, r.hi) {
+			body[r.hi] = hi
+		}
 	}
-	if f.file == "" {
-		// The seed requires the autoscaling fields: none.
-		body["isHPA"], body["minReplicas"], body["maxReplicas"] = false, f.replicas, f.replicas
-		body["targetCPUUtilization"], body["targetMemUtilization"] = 0, 0
+	// The seed requires the autoscaling fields: none, unless the file
+	// asks for it.
+	if _, ok := body["isHPA"]; !ok {
+		body["isHPA"], body["minReplicas"], body["maxReplicas"] = false, body["replicas"], body["replicas"]
+	}
+	for _, k := range []string{"targetCPUUtilization", "targetMemUtilization"} {
+		if _, ok := body[k]; !ok {
+			body[k] = 0
+		}
 	}
 	return body, nil
+}
+
+// empty: a flag's value that says nothing (no string, no list).
+func empty(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return v == ""
+	case []map[string]any:
+		return len(v) == 0
+	case []map[string]string:
+		return len(v) == 0
+	case nil:
+		return true
+	}
+	return false
 }
 
 func pair(flag, s string) (uint64, uint64, error) {

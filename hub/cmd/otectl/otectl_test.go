@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ote-stack/ote/test/readmecheck"
@@ -76,7 +77,7 @@ func TestExitCodes(t *testing.T) {
 
 // TestReadmeReference: the README's table of otectl's flags is its flag set.
 func TestReadmeReference(t *testing.T) {
-	rows, err := readmecheck.Table("../../../README.md", "otectl's flags")
+	rows, err := readmecheck.Table("../../../README.md", "### otectl's flags")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,5 +86,36 @@ func TestReadmeReference(t *testing.T) {
 	a.rootCommand().PersistentFlags().VisitAll(func(f *pflag.Flag) { fs.String(f.Name, f.DefValue, f.Usage) })
 	for _, d := range readmecheck.Compare(fs, rows) {
 		t.Error(d)
+	}
+}
+
+// TestAppFileAndFlags: with -f, the file's fields win over the flags'
+// defaults, flags given win over the file, and what the file leaves out
+// takes the defaults the hub requires (CPU, memory, autoscaling off).
+func TestAppFileAndFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "app.yaml")
+	os.WriteFile(file, []byte("appName: web\nversion: \"1.1\"\nimage: r/web:1.1\nreplicas: 3\nmaxCPU: 800\nport: []\n"), 0o600)
+	var f appFlags
+	cmd := &cobra.Command{}
+	f.bind(cmd.Flags())
+	if err := cmd.ParseFlags([]string{"-f", file, "--image", "r/web:1.2", "--memory", "10:20"}); err != nil {
+		t.Fatal(err)
+	}
+	body, err := f.body(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"appName": "web", "version": "1.1", "image": "r/web:1.2", "replicas": float64(3),
+		"minCPU": uint64(100), "maxCPU": float64(800), "minMemory": uint64(10), "maxMemory": uint64(20),
+		"deployType": "deployment", "isHPA": false, "targetCPUUtilization": 0,
+	}
+	for k, v := range want {
+		if body[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, body[k], v)
+		}
+	}
+	if _, ok := body["command"]; ok {
+		t.Errorf("an empty --command was sent: %#v", body["command"])
 	}
 }
