@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -173,7 +171,7 @@ func TestReadmeCurlWalk(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-euo", "pipefail", "-c", script)
-	var out lockedOutput
+	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	done := make(chan error, 1)
 	if err := cmd.Start(); err != nil {
@@ -229,24 +227,6 @@ func TestReadmeCurlWalk(t *testing.T) {
 
 // refused: an envelope of a refusal, compact or indented.
 var refused = regexp.MustCompile(`"code": ?[45][0-9][0-9]`)
-
-// lockedOutput collects a command's output while a test reads it.
-type lockedOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (o *lockedOutput) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.Write(p)
-}
-
-func (o *lockedOutput) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.buf.String()
-}
 
 func TestInvalidOptionsAreRefused(t *testing.T) {
 	out, err := runHub("--db", "mysql://root:pw@db/x", "--admin-password", "weak", "--jwt-key", "short")

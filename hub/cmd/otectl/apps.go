@@ -110,8 +110,9 @@ func (f *appFlags) bind(fl *pflag.FlagSet) {
 	fl.Uint32Var(&f.minReady, "min-ready-seconds", 0, "seconds a new pod must be ready to count")
 }
 
-// body is the app's request: the file's fields, then the flags' (all of
-// them without -f; those given with it).
+// body is the app's request: without -f, every flag's value; with it, the
+// file's fields, over them the flags given, and under them the flags'
+// defaults for fields the file leaves out.
 func (f *appFlags) body(cmd *cobra.Command) (map[string]any, error) {
 	body := map[string]any{}
 	if f.file != "" {
