@@ -181,29 +181,32 @@ func TestReadmeCurlWalk(t *testing.T) {
 
 	// The pods of the deployment, once the agent has made it (no kubelet
 	// runs here); the script's last loop waits for the success they bring.
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the README's curl walk printed:\n%s", out.String())
+		}
+	})
 	ns := ""
-	for deadline := time.Now().Add(60 * time.Second); ns == ""; time.Sleep(100 * time.Millisecond) {
+	eventually(t, 60*time.Second, "the walk's Deployment web in edge-1", func() bool {
 		select {
 		case err := <-done:
-			t.Fatalf("the README's curl walk ended (%v) before its Deployment reached edge-1:\n%s", err, out.String())
+			t.Fatalf("the README's curl walk ended (%v) before its Deployment reached edge-1", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for the walk's Deployment web in edge-1:\n%s", out.String())
-		}
 		if refused.MatchString(out.String()) {
-			t.Fatalf("a step of the README's curl walk was refused:\n%s", out.String())
+			t.Fatal("a step of the README's curl walk was refused")
 		}
 		nss, err := cs.CoreV1().Namespaces().List(context.Background(), metav1.ListOptions{})
 		if err != nil {
-			continue
+			return false
 		}
 		for _, n := range nss.Items {
 			if strings.HasPrefix(n.Name, "ns") && deploymentImage(cs, n.Name, "web") == "registry.example.com/web:1.0" {
 				ns = n.Name
 			}
 		}
-	}
+		return ns != ""
+	})
 	for _, p := range []string{"web-1", "web-2"} {
 		fakePod(t, cs, ns, p, "web", true, "")
 	}
