@@ -7,6 +7,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/protocol"
 )
@@ -236,7 +237,7 @@ func (s *server) recompileAt(c *fiber.Ctx, business uint64, level string) (map[u
 	var broken []string
 	for i := range ds {
 		d := &ds[i]
-		if d.Status == store.DeployDeleted || d.Status == store.DeployPending || d.Status == store.DeployDisapproved {
+		if !deploy.Live(d.Status) {
 			continue
 		}
 		app, err := s.appVersion(c, business, d.AppName, d.Version)
@@ -246,10 +247,10 @@ func (s *server) recompileAt(c *fiber.Ctx, business uint64, level string) (map[u
 		if err != nil {
 			return nil, err
 		}
-		spec, err := s.compileWorkloadAt(c, d, app, level)
-		var apiErr *Error
-		if errors.As(err, &apiErr) && apiErr.Status == fiber.StatusUnprocessableEntity {
-			broken = append(broken, fmt.Sprintf("%s (%s %s: %s)", d.Name, d.AppName, d.Version, apiErr.Message))
+		spec, err := deploy.Compile(c.UserContext(), d, app, level, pullSecrets{s})
+		var fe *deploy.FieldError
+		if errors.As(err, &fe) {
+			broken = append(broken, fmt.Sprintf("%s (%s %s: %s)", d.Name, d.AppName, d.Version, fe.Error()))
 			continue
 		}
 		if err != nil {

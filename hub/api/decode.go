@@ -268,3 +268,12 @@ func fieldsOf(v any) map[string]bool {
 	}
 	return out
 }
+
+// required is *v, or 422 naming field when it is absent.
+func required[T any](field string, v *T) (T, error) {
+	if v == nil {
+		var zero T
+		return zero, invalid(field, "is required")
+	}
+	return *v, nil
+}

@@ -1,14 +1,13 @@
 package api
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/store"
-	"github.com/ote-stack/ote/protocol"
 )
 
 // deployResponse is a deployment as the seed lists it, with businessId and
@@ -52,10 +51,9 @@ type createDeployRequest struct {
 	Comment    *string `json:"comment"`
 }
 
-// autoApproved: an administrator's changes skip the audit when the hub
-// allows it.
-func (s *server) autoApproved(c *fiber.Ctx) bool {
-	return s.cfg.Features.EnableAdminAutoDeploy && callerOf(c).user.Role() == store.RoleBusinessAdmin
+// policy is the hub's audit policy.
+func (s *server) policy() deploy.Policy {
+	return deploy.Policy{AdminAutoDeploy: s.cfg.Features.EnableAdminAutoDeploy}
 }
 
 // appVersion loads app name at version of business; 404 names what is missing.
@@ -70,62 +68,14 @@ func (s *server) appVersion(c *fiber.Ctx, business uint64, name, version string)
 	return &apps[0], nil
 }
 
-// compileWorkload turns a deployment of app into the agents' workload spec,
-// at the pod security level of the deployment's business, which it checks
-// the app against (422 naming the field the level forbids): the level may
-// have been lowered since the app was created.
+// compileWorkload compiles deployment d of app at the pod security level
+// of the deployment's business (deploy.Compile).
 func (s *server) compileWorkload(c *fiber.Ctx, d *store.Deploy, app *store.App) ([]byte, error) {
 	level, err := s.podSecurityOf(c, d.BusinessID)
 	if err != nil {
 		return nil, err
 	}
-	return s.compileWorkloadAt(c, d, app, level)
-}
-
-// compileWorkloadAt compiles the workload of d running app under the pod
-// security level given (the business's, or the one it is about to get).
-func (s *server) compileWorkloadAt(c *fiber.Ctx, d *store.Deploy, app *store.App, level string) ([]byte, error) {
-	ws := protocol.WorkloadSpec{Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version, NodeLabel: d.NodeLabel, PodSecurity: level}
-	if app.Kind == store.AppChart {
-		ws.Chart = &protocol.ChartSpec{Digest: app.ChartDigest, Name: app.ChartName, Version: app.ChartVersion, Size: app.ChartSize}
-		if d.NodeLabel != "" {
-			ws.Chart.Values = map[string]any{"nodeSelector": map[string]string{protocol.NodeLabelKey(d.NodeLabel): "true"}}
-		}
-		return json.Marshal(ws)
-	}
-	var a appSpec
-	if err := json.Unmarshal(app.Spec, &a); err != nil {
-		return nil, err
-	}
-	cs := a.container()
-	if err := checkPodSecurity(level, cs); err != nil {
-		return nil, err
-	}
-	if a.RepositoryID != "" {
-		// The repository's credentials become this Secret in the
-		// namespace; the fingerprint re-applies it when they change.
-		r, err := s.store.Repo(c.UserContext(), d.BusinessID, a.RepositoryID)
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, invalid("repositoryId", "the app pulls from external repository %q, which does not exist in the business; create it first", a.RepositoryID)
-		}
-		if err != nil {
-			return nil, err
-		}
-		pw, err := s.cfg.Sealer.Open(r.PasswordSealed, sealContext(d.BusinessID, r.RepoID))
-		if err != nil {
-			return nil, err
-		}
-		cs.ImagePullSecret = "ote-repo-" + strings.ToLower(strings.NewReplacer("_", "-", ".", "-").Replace(a.RepositoryID))
-		cs.PullSecret = &protocol.PullSecretRef{RepositoryID: a.RepositoryID, Fingerprint: s.cfg.Sealer.Fingerprint(r.Address, r.User, pw)}
-	} else {
-		cs.ImagePullSecret, cs.PullSecret = s.hubRegistryPull(d.BusinessID, a.Image)
-	}
-	if a.IsHPA {
-		cs.HPA = &protocol.HPASpec{MinReplicas: int32(a.MinReplicas), MaxReplicas: int32(a.MaxReplicas),
-			CPUPercent: int32(a.TargetCPUUtilization), MemPercent: int32(a.TargetMemUtilization)}
-	}
-	ws.Container = cs
-	return json.Marshal(ws)
+	return deploy.Compile(c.UserContext(), d, app, level, pullSecrets{s})
 }
 
 // createDeploy: POST /v1/deploy.
@@ -142,10 +92,10 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !appNameRE.MatchString(name) {
+	if !deploy.NameRE.MatchString(name) {
 		return invalid("deployName", "must be 1-53 lower case letters, digits or '-', starting and ending with a letter or digit")
 	}
-	appName, version, err := checkAppNameVersion(req.AppName, req.Version)
+	appName, version, err := deploy.CheckNameVersion(req.AppName, req.Version)
 	if err != nil {
 		return err
 	}
@@ -176,18 +126,15 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var auto []byte
-	if s.autoApproved(c) {
-		auto = spec
-	}
+	v := s.policy().Decide(callerOf(c).user.Role(), store.DeployNew, nil)
 	dr := &store.DeployRequest{Comment: d.Comment, RequestedBy: d.CreatedBy}
-	if err := s.store.CreateDeploy(c.UserContext(), d, dr, auto); err != nil {
+	if err := s.store.CreateDeploy(c.UserContext(), d, dr, spec, v); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("deployment %q already exists in your business", name)
 		}
 		return err
 	}
-	if auto != nil {
+	if v.Approve {
 		s.desiredWritten("deploy-created")
 	}
 	return ok(c, toDeployResponse(d))
@@ -319,7 +266,7 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 	}
 	// spec is compiled now, so that what could not be deployed is refused
 	// before anything is recorded; a deletion has none.
-	spec := []byte{}
+	var spec []byte
 	if typ != store.DeployDeleteReq {
 		app, err := s.appVersion(c, d.BusinessID, d.AppName, version)
 		if err != nil {
@@ -329,21 +276,15 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 			return err
 		}
 	}
-	// A deployment that never ran goes away without audit: nothing of it
-	// is in any cluster.
-	neverLive := d.Status == store.DeployPending || d.Status == store.DeployDisapproved
-	var auto []byte
-	if s.autoApproved(c) || (typ == store.DeployDeleteReq && neverLive && d.Editable) {
-		auto = spec
-	}
+	v := s.policy().Decide(me.Role(), typ, d)
 	req := &store.DeployRequest{Type: typ, Version: version, Comment: comment, RequestedBy: me.ID}
-	if err := s.store.RequestChange(c.UserContext(), d.ID, req, auto); err != nil {
+	if err := s.store.RequestChange(c.UserContext(), d.ID, req, spec, v); err != nil {
 		if errors.Is(err, store.ErrNotEditable) {
 			return conflict("deployment %q has a change waiting for audit; wait for it or ask an administrator", d.Name)
 		}
 		return err
 	}
-	if auto != nil {
+	if v.Approve {
 		s.desiredWritten("deploy-changed")
 	}
 	d, err := s.store.DeployByID(c.UserContext(), d.ID)
@@ -362,7 +303,7 @@ func (s *server) decodeChange(c *fiber.Ctx, commentRequired bool) (string, strin
 	if err != nil {
 		return "", "", err
 	}
-	if !appVersionRE.MatchString(v) {
+	if !deploy.VersionRE.MatchString(v) {
 		return "", "", invalid("version", "must be a main version x.y, got %q", v)
 	}
 	if commentRequired && req.Comment == nil {
@@ -431,7 +372,7 @@ func (s *server) deleteDeployByID(c *fiber.Ctx) error {
 // deleteDeployByName: DELETE /v1/deploy/{deployName}.
 func (s *server) deleteDeployByName(c *fiber.Ctx) error {
 	name := c.Params("deployName")
-	if !appNameRE.MatchString(name) {
+	if !deploy.NameRE.MatchString(name) {
 		return invalid("deployName", "%q is not a valid deployment name", name)
 	}
 	me := callerOf(c).user

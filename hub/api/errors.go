@@ -9,6 +9,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/store"
 )
 
@@ -86,9 +87,12 @@ func refusal(err error) (status int, msg string, retryAfter time.Duration) {
 	status, msg = fiber.StatusInternalServerError, "internal error"
 	var apiErr *Error
 	var fe *fiber.Error
+	var field *deploy.FieldError
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr.Status, apiErr.Message, apiErr.RetryAfter
+	case errors.As(err, &field):
+		return fiber.StatusUnprocessableEntity, field.Error(), 0
 	case errors.As(err, &fe):
 		return fe.Code, fe.Message, 0
 	case errors.Is(err, store.ErrNotFound):

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/hex"
 	"errors"
 	"regexp"
@@ -597,9 +598,27 @@ func robotBusiness(name string) uint64 {
 	return id
 }
 
-// hubRegistryPull gives the pull secret of an image in the hub's registry
+// pullSecrets resolves deployments' pull secrets (deploy.Pulls) from the
+// business's external repositories and the hub's registry.
+type pullSecrets struct{ s *server }
+
+// Repository fingerprints repository id's address and credentials.
+func (p pullSecrets) Repository(ctx context.Context, business uint64, id string) (*protocol.PullSecretRef, error) {
+	r, err := p.s.store.Repo(ctx, business, id)
+	if err != nil {
+		return nil, err
+	}
+	pw, err := p.s.cfg.Sealer.Open(r.PasswordSealed, sealContext(business, r.RepoID))
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.PullSecretRef{RepositoryID: id, Fingerprint: p.s.cfg.Sealer.Fingerprint(r.Address, r.User, pw)}, nil
+}
+
+// HubRegistry gives the pull secret of an image in the hub's registry
 // (nil for an image elsewhere).
-func (s *server) hubRegistryPull(business uint64, image string) (string, *protocol.PullSecretRef) {
+func (p pullSecrets) HubRegistry(business uint64, image string) (string, *protocol.PullSecretRef) {
+	s := p.s
 	reg := s.cfg.Registry
 	if reg == nil || reg.Host == "" || !strings.HasPrefix(image, reg.Host+"/") {
 		return "", nil

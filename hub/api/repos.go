@@ -10,6 +10,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/store"
 )
 
@@ -56,7 +57,7 @@ func (s *server) createRepo(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if !repoIDRE.MatchString(id) {
+	if !deploy.RepositoryIDRE.MatchString(id) {
 		return invalid("repositoryId", "must be 1-64 letters, digits, '_', '.' or '-'")
 	}
 	if id == hubRegistryRepoID {
@@ -105,15 +106,11 @@ func (s *server) refreshPullSecrets(c *fiber.Ctx, business uint64, id string) er
 	changed := false
 	for i := range ds {
 		d := &ds[i]
-		if d.Status == store.DeployDeleted || d.Status == store.DeployPending || d.Status == store.DeployDisapproved {
+		if !deploy.Live(d.Status) {
 			continue
 		}
 		app, err := s.appVersion(c, business, d.AppName, d.Version)
-		if err != nil || app.Kind != store.AppContainer {
-			continue
-		}
-		var a appSpec
-		if json.Unmarshal(app.Spec, &a) != nil || a.RepositoryID != id {
+		if err != nil || !deploy.UsesRepository(app, id) {
 			continue
 		}
 		spec, err := s.compileWorkload(c, d, app)

@@ -3,6 +3,7 @@ package api
 import (
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/protocol"
 )
@@ -208,7 +209,7 @@ var apiRoutes = []route{
 
 	// Applications.
 	{Method: "POST", Path: "/v1/app", Handle: (*server).createApp, Access: tenant, Tag: "Application", Summary: "Create application",
-		Desc: "Creates a version of a container application in the caller's business.", Body: appRequest{}, Data: appResponse{}, Errors: []int{409}},
+		Desc: "Creates a version of a container application in the caller's business.", Body: deploy.AppRequest{}, Data: appResponse{}, Errors: []int{409}},
 	{Method: "POST", Path: "/v1/app/chart", Handle: (*server).uploadChart, Access: tenant, Tag: "Application", Summary: "Upload Helm chart to create application",
 		Desc: "Creates a version of a Helm chart application from a chart archive (.tgz). Uploads run a few at a time: 503 with Retry-After beyond.",
 		Form: []formField{{Name: "appName", Desc: "The application's name."}, {Name: "version", Desc: "The version, x.y."}, {Name: "chart", Desc: "The chart archive.", File: true}},

@@ -9,15 +9,17 @@ import (
 // the audit requests that gate every change to them.
 type Deploys interface {
 	// CreateDeploy inserts d (status pending, type new) with its audit
-	// request; ErrConflict when the business has the name. With autoSpec
-	// set the request is approved at once with that workload (AuditDeploy).
-	CreateDeploy(ctx context.Context, d *Deploy, req *DeployRequest, autoSpec []byte) error
+	// request; ErrConflict when the business has the name. spec is the
+	// compiled workload; when v approves, the request is approved in the
+	// same transaction with it (as AuditDeploy would).
+	CreateDeploy(ctx context.Context, d *Deploy, req *DeployRequest, spec []byte, v Verdict) error
 	DeployByID(ctx context.Context, id uint64) (*Deploy, error)
 	DeployByName(ctx context.Context, business uint64, name string) (*Deploy, error)
 	ListDeploys(ctx context.Context, q DeployQuery) ([]Deploy, int64, error)
 	// RequestChange files an upgrade, rollback or deletion of an editable
-	// deployment; ErrNotEditable when a change is in flight.
-	RequestChange(ctx context.Context, deployID uint64, req *DeployRequest, autoSpec []byte) error
+	// deployment, approved at once with spec when v says so;
+	// ErrNotEditable when a change is in flight.
+	RequestChange(ctx context.Context, deployID uint64, req *DeployRequest, spec []byte, v Verdict) error
 	// AuditDeploy approves or disapproves a pending request. Approval
 	// writes the deployment's desired state; disapproval changes nothing
 	// in any cluster. ErrAlreadyAudited when the request is not pending.
@@ -126,4 +128,14 @@ type DeployRequestQuery struct {
 	BusinessName string
 	Desc         bool
 	Page         Page
+}
+
+// Verdict is the audit policy's decision on a change as it is filed
+// (hub/deploy decides it): approve it in the same transaction, or leave it
+// pending for an administrator.
+type Verdict struct {
+	// Approve approves the change at once, with Comment as its audit
+	// comment.
+	Approve bool
+	Comment string
 }

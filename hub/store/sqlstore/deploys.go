@@ -4,15 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/store"
-	"github.com/ote-stack/ote/protocol"
 )
 
 type deployRow struct {
@@ -101,7 +100,7 @@ func (s *Store) deploys(ctx context.Context) *gorm.DB {
 		Joins("LEFT JOIN businesses ON businesses.id = deploys.business_id")
 }
 
-func (s *Store) CreateDeploy(ctx context.Context, d *store.Deploy, req *store.DeployRequest, autoSpec []byte) error {
+func (s *Store) CreateDeploy(ctx context.Context, d *store.Deploy, req *store.DeployRequest, spec []byte, v store.Verdict) error {
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r := &deployRow{
 			BusinessID: d.BusinessID, Name: d.Name, AppName: d.AppName, Version: d.Version, ClusterLabel: d.ClusterLabel,
@@ -118,8 +117,8 @@ func (s *Store) CreateDeploy(ctx context.Context, d *store.Deploy, req *store.De
 			return err
 		}
 		req.ID, req.DeployID = rr.ID, r.ID
-		if autoSpec != nil {
-			if _, err := s.audit(tx, rr.ID, true, "approved without audit", autoSpec); err != nil {
+		if v.Approve {
+			if _, err := s.audit(tx, rr.ID, true, v.Comment, spec); err != nil {
 				return err
 			}
 		}
@@ -162,7 +161,7 @@ func (s *Store) ListDeploys(ctx context.Context, q store.DeployQuery) ([]store.D
 			db = db.Where("deploys.editable = ?", *q.Editable)
 		}
 		if q.Running {
-			db = db.Where("deploys.status IN ?", []int{int(store.DeployDeploying), int(store.DeploySuccess), int(store.DeployPartial)})
+			db = db.Where("deploys.status IN ?", deploy.Running)
 		}
 		return db
 	}
@@ -181,7 +180,7 @@ func (s *Store) ListDeploys(ctx context.Context, q store.DeployQuery) ([]store.D
 	return out, total, nil
 }
 
-func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.DeployRequest, autoSpec []byte) error {
+func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.DeployRequest, spec []byte, v store.Verdict) error {
 	return s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		var d deployRow
 		q := tx.Where("id = ?", deployID)
@@ -191,7 +190,7 @@ func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.D
 		if err := q.Take(&d).Error; err != nil {
 			return translate(err, fmt.Sprintf("deployment %d", deployID))
 		}
-		if !d.Editable || d.Status == int(store.DeployDeleted) {
+		if !deploy.Changeable(&store.Deploy{Editable: d.Editable, Status: store.DeployStatus(d.Status)}) {
 			return fmt.Errorf("deployment %d: %w", deployID, store.ErrNotEditable)
 		}
 		rr := &deployRequestRow{
@@ -210,8 +209,8 @@ func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.D
 		}).Error; err != nil {
 			return err
 		}
-		if autoSpec != nil {
-			_, err := s.audit(tx, rr.ID, true, "approved without audit", autoSpec)
+		if v.Approve {
+			_, err := s.audit(tx, rr.ID, true, v.Comment, spec)
 			return err
 		}
 		return nil
@@ -256,30 +255,31 @@ func (s *Store) audit(tx *gorm.DB, requestID uint64, approve bool, comment strin
 	if err := tx.Model(&deployRequestRow{}).Where("id = ?", rr.ID).Updates(map[string]any{"status": status, "updated_at": now}).Error; err != nil {
 		return 0, err
 	}
-	upd := map[string]any{"audit_comment": comment, "updated_at": now, "editable": true}
-	switch {
-	case !approve && rr.Type == int(store.DeployNew):
-		upd["status"] = int(store.DeployDisapproved)
-	case !approve:
-		// The deployment stays as it was: its type goes back to that of
-		// the last approved change.
+	t := deploy.Decide(store.DeployType(rr.Type), approve)
+	upd := map[string]any{"audit_comment": comment, "updated_at": now, "editable": t.Editable}
+	if !t.KeepStatus {
+		upd["status"] = int(t.Status)
+	}
+	if t.LastApprovedType {
 		var last deployRequestRow
 		err := tx.Where("deploy_id = ? AND status = 1", d.ID).Order("id DESC").Take(&last).Error
 		if err == nil {
 			upd["type"] = last.Type
 		}
-	case rr.Type == int(store.DeployDeleteReq):
+	} else {
+		upd["type"] = int(t.Type)
+	}
+	switch t.Workload {
+	case deploy.RemoveWorkload:
 		if err := s.removeWorkload(tx, d.BusinessID, d.Name); err != nil {
 			return 0, err
 		}
-		upd["status"], upd["type"], upd["editable"] = int(store.DeployDeleted), int(store.DeployDeleteReq), false
-	default:
+	case deploy.WriteWorkload:
 		if len(spec) == 0 {
 			return 0, errors.New("approval without a workload spec")
 		}
 		d.Version, d.Spec = rr.Version, string(spec)
-		upd["version"], upd["spec"], upd["type"], upd["error_message"] = d.Version, d.Spec, rr.Type, ""
-		upd["status"] = int(store.DeployProcessing)
+		upd["version"], upd["spec"], upd["error_message"] = d.Version, d.Spec, ""
 		if err := s.writeWorkload(tx, &d); err != nil {
 			return 0, err
 		}
@@ -298,15 +298,13 @@ func (s *Store) audit(tx *gorm.DB, requestID uint64, approve bool, comment strin
 // without a cluster label, else one per cluster that carries the label.
 func (s *Store) writeWorkload(tx *gorm.DB, d *deployRow) error {
 	name := workloadName(d.BusinessID, d.Name)
-	if d.ClusterLabel == "" {
-		_, err := putDesired(tx, &store.DesiredItem{ClusterID: store.AllClusters, Kind: store.ItemWorkload, Name: name, Spec: []byte(d.Spec)})
-		return err
+	var labelled []uint64
+	if d.ClusterLabel != "" {
+		if err := tx.Model(&clusterLabelRow{}).Where("label = ?", d.ClusterLabel).Order("cluster_id").Pluck("cluster_id", &labelled).Error; err != nil {
+			return err
+		}
 	}
-	var ids []uint64
-	if err := tx.Model(&clusterLabelRow{}).Where("label = ?", d.ClusterLabel).Order("cluster_id").Pluck("cluster_id", &ids).Error; err != nil {
-		return err
-	}
-	for _, id := range ids {
+	for _, id := range deploy.Fanout(d.ClusterLabel, labelled) {
 		if _, err := putDesired(tx, &store.DesiredItem{ClusterID: id, Kind: store.ItemWorkload, Name: name, Spec: []byte(d.Spec)}); err != nil {
 			return err
 		}
@@ -447,94 +445,28 @@ func (s *Store) refreshIn(db *gorm.DB, business uint64, name, wn string) error {
 		return err
 	}
 	// Target clusters and the revision each must have applied.
-	want := map[uint64]uint64{}
 	var clusters []clusterRow
 	if err := db.Select("id, name").Find(&clusters).Error; err != nil {
 		return err
-	}
-	names := map[uint64]string{}
-	for _, c := range clusters {
-		names[c.ID] = c.Name
-	}
-	for _, it := range items {
-		if it.ClusterID == store.AllClusters {
-			for _, c := range clusters {
-				want[c.ID] = it.Revision
-			}
-		} else {
-			want[it.ClusterID] = it.Revision
-		}
 	}
 	var reports []itemStatusRow
 	if err := db.Where("kind = ? AND name = ?", store.ItemWorkload, wn).Find(&reports).Error; err != nil {
 		return err
 	}
-	got := map[uint64]itemStatusRow{}
+	got := map[uint64]*store.ItemStatus{}
 	for _, r := range reports {
-		got[r.ClusterID] = r
+		got[r.ClusterID] = &store.ItemStatus{ClusterID: r.ClusterID, Revision: r.Revision, State: r.State, Message: r.Message, Pods: r.pods()}
 	}
-	var ok, failed, waiting int
-	var lines []string
-	for id, rev := range want {
-		r, has := got[id]
-		line, state := clusterState(r, has, rev)
-		lines = append(lines, names[id]+": "+line)
-		switch state {
-		case "ok":
-			ok++
-		case "failed":
-			failed++
-		default:
-			waiting++
+	var targets []deploy.Target
+	for _, it := range items {
+		for _, c := range clusters {
+			if it.ClusterID == store.AllClusters || it.ClusterID == c.ID {
+				targets = append(targets, deploy.Target{Cluster: c.Name, Want: it.Revision, Report: got[c.ID]})
+			}
 		}
 	}
-	sort.Strings(lines)
-	status := store.DeployDeploying
-	switch {
-	case len(want) == 0:
-		status = store.DeployProcessing
-	case waiting > 0:
-		status = store.DeployDeploying
-	case failed == 0:
-		status = store.DeploySuccess
-	case ok == 0:
-		status = store.DeployFailed
-	default:
-		status = store.DeployPartial
-	}
+	status, msg := deploy.Aggregate(targets)
 	return db.Model(&deployRow{}).Where("id = ? AND status <> ?", d.ID, int(store.DeployDeleted)).Updates(map[string]any{
-		"status": int(status), "error_message": strings.Join(lines, "; "),
+		"status": int(status), "error_message": msg,
 	}).Error
-}
-
-// clusterState reads one cluster's report on a workload: "ok" when every
-// desired pod runs, "failed" when the apply failed or pods fail and none
-// runs, "waiting" otherwise; and the line errorMessage shows for it.
-func clusterState(r itemStatusRow, has bool, rev uint64) (string, string) {
-	switch {
-	case !has || r.Revision < rev:
-		return "waiting for the agent", "waiting"
-	case r.State == "failed":
-		return "failed: " + r.Message, "failed"
-	case r.State == string(protocol.StateApplying):
-		return "applying", "waiting"
-	}
-	p := r.pods()
-	if p == nil {
-		return "applied, pods not reported yet", "waiting"
-	}
-	line := fmt.Sprintf("%d/%d pods running", p.Running, p.Desired)
-	if p.Failed > 0 {
-		line += fmt.Sprintf(", %d failed", p.Failed)
-	}
-	switch {
-	case p.Desired > 0 && p.Running >= p.Desired:
-		return line, "ok"
-	case p.Desired == 0 && p.Failed == 0:
-		return line + " (none asked for)", "ok"
-	case p.Failed > 0 && p.Running == 0:
-		return line, "failed"
-	default:
-		return line, "waiting"
-	}
 }

@@ -1,4 +1,4 @@
-package api
+package deploy
 
 import (
 	"fmt"
@@ -13,14 +13,14 @@ func TestSplitCommand(t *testing.T) {
 		`a\ b "c\"d" ''`:                  `["a b" "c\"d" ""]`,
 		``:                                `[]`,
 	} {
-		got, err := splitCommand(in)
+		got, err := SplitCommand(in)
 		if err != nil || fmt.Sprintf("%q", got) != want {
-			t.Errorf("splitCommand(%q) = %q, %v; want %s", in, got, err, want)
+			t.Errorf("SplitCommand(%q) = %q, %v; want %s", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{`"open`, `'open`, `trailing\`} {
-		if _, err := splitCommand(bad); err == nil {
-			t.Errorf("splitCommand(%q) accepted", bad)
+		if _, err := SplitCommand(bad); err == nil {
+			t.Errorf("SplitCommand(%q) accepted", bad)
 		}
 	}
 }
