@@ -85,7 +85,8 @@ func BenchmarkListDeploys(b *testing.B) {
 			root := h.login(adminName, adminPass)
 			tn := h.newTenant(root, "bench")
 			storetest.SeedDeploys(b, st, tn.business.ID, deploys)
-			for _, q := range []string{"page=1&pageSize=10", "page=1&pageSize=10&appName=app-42&appNameMode=strict", "page=1&pageSize=10&running=true"} {
+			for _, q := range []string{"page=1&pageSize=10", "page=1&pageSize=10&appName=app-42&appNameMode=strict", "page=1&pageSize=10&running=true",
+				"page=1&pageSize=10&editable=true", "page=1&pageSize=10&running=true&editable=false"} {
 				b.Run(q, func(b *testing.B) {
 					for i := 0; i < b.N; i++ {
 						benchRequest(b, "GET", h.url+"/v1/deploy?"+q, tn.token, "")

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -166,7 +167,13 @@ func (s *Store) ListDeploys(ctx context.Context, q store.DeployQuery) ([]store.D
 		return db
 	}
 	var total int64
-	if err := filter(s.db.WithContext(ctx).Table("deploys")).Count(&total).Error; err != nil {
+	var err error
+	if q.AppName == "" {
+		total, err = s.countDeploys(ctx, q)
+	} else {
+		err = filter(s.db.WithContext(ctx).Table("deploys")).Count(&total).Error
+	}
+	if err != nil {
 		return nil, 0, translate(err, "count deployments")
 	}
 	var views []deployView
@@ -178,6 +185,33 @@ func (s *Store) ListDeploys(ctx context.Context, q store.DeployQuery) ([]store.D
 		out[i] = *views[i].toDeploy()
 	}
 	return out, total, nil
+}
+
+// countDeploys reads the trigger-kept deploy_counts (migration 13): the
+// deployments of one business (or all) that pass q's running and editable
+// filters.
+func (s *Store) countDeploys(ctx context.Context, q store.DeployQuery) (int64, error) {
+	db := s.db.WithContext(ctx).Table("deploy_counts")
+	if q.BusinessID != 0 {
+		db = db.Where("business_id = ?", q.BusinessID)
+	}
+	var c struct{ N, Running, Editable, RunningEditable sql.NullInt64 }
+	err := db.Select("SUM(n) AS n, SUM(running) AS running, SUM(editable) AS editable, SUM(running_editable) AS running_editable").Scan(&c).Error
+	if err != nil {
+		return 0, err
+	}
+	all, editable := c.N.Int64, c.Editable.Int64
+	if q.Running {
+		all, editable = c.Running.Int64, c.RunningEditable.Int64
+	}
+	switch {
+	case q.Editable == nil:
+		return all, nil
+	case *q.Editable:
+		return editable, nil
+	default:
+		return all - editable, nil
+	}
 }
 
 func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.DeployRequest, spec []byte, v store.Verdict) error {

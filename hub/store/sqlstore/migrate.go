@@ -430,6 +430,87 @@ var migrations = []migration{
 			`ALTER TABLE desired_items ADD COLUMN written_at {{ts}}`,
 		},
 	},
+	{
+		// GET /v1/deploy answers an exact total, which at 100,000
+		// deployments of a business cost a count of them per request.
+		// Triggers keep, per business, the counts that every combination
+		// of the list's running and editable filters adds up from (one
+		// row per business: a transaction changing a deployment locks one
+		// count row, so they cannot deadlock on counts). running is the
+		// statuses of deploy.Running (deploying, success, partial
+		// success). The app name index serves appName=...&appNameMode=
+		// strict or prefix.
+		version: 13,
+		name:    "deployment counts per business",
+		stmts: []string{
+			`CREATE TABLE deploy_counts (
+				business_id BIGINT PRIMARY KEY,
+				n BIGINT NOT NULL,
+				running BIGINT NOT NULL,
+				editable BIGINT NOT NULL,
+				running_editable BIGINT NOT NULL
+			)`,
+			`INSERT INTO deploy_counts (business_id, n, running, editable, running_editable)
+				SELECT business_id, COUNT(*),
+					SUM(CASE WHEN status IN (4, 5, 6) THEN 1 ELSE 0 END),
+					SUM(CASE WHEN editable THEN 1 ELSE 0 END),
+					SUM(CASE WHEN status IN (4, 5, 6) AND editable THEN 1 ELSE 0 END)
+				FROM deploys GROUP BY business_id`,
+			`CREATE INDEX deploys_business_app ON deploys (business_id, app_name, id)`,
+		},
+		sqlite: []string{
+			`CREATE TRIGGER deploys_count_insert AFTER INSERT ON deploys BEGIN
+				INSERT INTO deploy_counts (business_id, n, running, editable, running_editable)
+					VALUES (NEW.business_id, 1, NEW.status IN (4, 5, 6), NEW.editable <> 0, NEW.status IN (4, 5, 6) AND NEW.editable <> 0)
+					ON CONFLICT (business_id) DO UPDATE SET n = n + 1, running = running + excluded.running,
+						editable = editable + excluded.editable, running_editable = running_editable + excluded.running_editable;
+			END`,
+			`CREATE TRIGGER deploys_count_delete AFTER DELETE ON deploys BEGIN
+				UPDATE deploy_counts SET n = n - 1, running = running - (OLD.status IN (4, 5, 6)),
+					editable = editable - (OLD.editable <> 0), running_editable = running_editable - (OLD.status IN (4, 5, 6) AND OLD.editable <> 0)
+					WHERE business_id = OLD.business_id;
+			END`,
+			`CREATE TRIGGER deploys_count_update AFTER UPDATE OF status, editable ON deploys
+				WHEN (OLD.status IN (4, 5, 6)) <> (NEW.status IN (4, 5, 6)) OR (OLD.editable <> 0) <> (NEW.editable <> 0) BEGIN
+				UPDATE deploy_counts SET
+					running = running - (OLD.status IN (4, 5, 6)) + (NEW.status IN (4, 5, 6)),
+					editable = editable - (OLD.editable <> 0) + (NEW.editable <> 0),
+					running_editable = running_editable - (OLD.status IN (4, 5, 6) AND OLD.editable <> 0) + (NEW.status IN (4, 5, 6) AND NEW.editable <> 0)
+					WHERE business_id = NEW.business_id;
+			END`,
+		},
+		postgres: []string{
+			`CREATE FUNCTION deploys_count_trigger() RETURNS trigger LANGUAGE plpgsql AS $$
+			DECLARE
+				o_run INT := 0; o_ed INT := 0; n_run INT := 0; n_ed INT := 0;
+			BEGIN
+				IF TG_OP IN ('DELETE', 'UPDATE') THEN
+					o_run := CASE WHEN OLD.status IN (4, 5, 6) THEN 1 ELSE 0 END;
+					o_ed := CASE WHEN OLD.editable THEN 1 ELSE 0 END;
+				END IF;
+				IF TG_OP IN ('INSERT', 'UPDATE') THEN
+					n_run := CASE WHEN NEW.status IN (4, 5, 6) THEN 1 ELSE 0 END;
+					n_ed := CASE WHEN NEW.editable THEN 1 ELSE 0 END;
+				END IF;
+				IF TG_OP = 'INSERT' THEN
+					INSERT INTO deploy_counts (business_id, n, running, editable, running_editable)
+						VALUES (NEW.business_id, 1, n_run, n_ed, n_run * n_ed)
+						ON CONFLICT (business_id) DO UPDATE SET n = deploy_counts.n + 1, running = deploy_counts.running + n_run,
+							editable = deploy_counts.editable + n_ed, running_editable = deploy_counts.running_editable + n_run * n_ed;
+				ELSIF TG_OP = 'DELETE' THEN
+					UPDATE deploy_counts SET n = n - 1, running = running - o_run, editable = editable - o_ed,
+						running_editable = running_editable - o_run * o_ed WHERE business_id = OLD.business_id;
+				ELSIF o_run <> n_run OR o_ed <> n_ed THEN
+					UPDATE deploy_counts SET running = running - o_run + n_run, editable = editable - o_ed + n_ed,
+						running_editable = running_editable - o_run * o_ed + n_run * n_ed WHERE business_id = NEW.business_id;
+				END IF;
+				RETURN NULL;
+			END
+			$$`,
+			`CREATE TRIGGER deploys_count AFTER INSERT OR DELETE OR UPDATE OF status, editable ON deploys
+				FOR EACH ROW EXECUTE FUNCTION deploys_count_trigger()`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {
