@@ -29,6 +29,9 @@ type deployResponse struct {
 	AuditComment string `json:"auditComment"`
 	BusinessID   uint64 `json:"businessId"`
 	BusinessName string `json:"businessName"`
+	// Rollout is the deployment's newest rollout (GET
+	// /v1/deploy/id/{deployId} only; absent when it never had one).
+	Rollout *rolloutResponse `json:"rollout,omitempty"`
 }
 
 func toDeployResponse(d *store.Deploy) deployResponse {
@@ -49,6 +52,9 @@ type createDeployRequest struct {
 	Cluster    *string `json:"cluster"`
 	NodeLabel  *string `json:"nodeLabel"`
 	Comment    *string `json:"comment"`
+	// Strategy, when given, rolls the deployment out in waves once
+	// approved (docs/api.md, "Rollouts").
+	Strategy *store.Strategy `json:"strategy"`
 }
 
 // policy is the hub's audit policy.
@@ -116,6 +122,9 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 		}
 		d.Comment = *req.Comment
 	}
+	if err := s.checkStrategy(c, req.Strategy, d.ClusterLabel); err != nil {
+		return err
+	}
 	app, err := s.appVersion(c, business, appName, version)
 	if err != nil {
 		return err
@@ -127,7 +136,7 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 		return err
 	}
 	v := s.policy().Decide(callerOf(c).user.Role(), store.DeployNew, nil)
-	dr := &store.DeployRequest{Comment: d.Comment, RequestedBy: d.CreatedBy}
+	dr := &store.DeployRequest{Comment: d.Comment, RequestedBy: d.CreatedBy, Strategy: req.Strategy}
 	if err := s.store.CreateDeploy(c.UserContext(), d, dr, spec, v); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return conflict("deployment %q already exists in your business", name)
@@ -250,19 +259,64 @@ func (s *server) getDeploy(c *fiber.Ctx) error {
 	if fields != nil {
 		return ok(c, pick(toDeployResponse(d), fields))
 	}
-	return ok(c, toDeployResponse(d))
+	out := toDeployResponse(d)
+	if out.Rollout, err = s.rolloutOf(c, d); err != nil {
+		return err
+	}
+	return ok(c, out)
 }
 
 type changeDeployRequest struct {
 	Version *string `json:"version"`
 	Comment *string `json:"comment"`
+	// Strategy, when given, rolls the change out in waves once approved.
+	Strategy *store.Strategy `json:"strategy"`
 }
 
-// change files an upgrade, rollback or deletion of deployment d.
-func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, version, comment string) error {
+// checkStrategy validates a rollout strategy for a deployment to the
+// clusters carrying label (422 naming the field); nil is none.
+func (s *server) checkStrategy(c *fiber.Ctx, st *store.Strategy, label string) error {
+	if st == nil {
+		return nil
+	}
+	var targets []deploy.Candidate
+	if label != "" {
+		cs, _, err := s.store.ListClusters(c.UserContext(), store.ClusterQuery{Label: label})
+		if err != nil {
+			return err
+		}
+		for _, cl := range cs {
+			targets = append(targets, deploy.Candidate{ID: cl.ID, Name: cl.Name, Labels: cl.Labels})
+		}
+	}
+	return deploy.ValidateStrategy(st, label, targets)
+}
+
+// rolloutInFlight refuses (409) a change of d while a rollout holds it.
+func (s *server) rolloutInFlight(c *fiber.Ctx, d *store.Deploy) error {
+	r, err := s.store.LatestRollout(c.UserContext(), d.ID)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !r.State.Active()) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return conflict("deployment %q is rolling out version %s (wave %d of %d, %s: %s); resume it until it ends, or abort it first (POST /v1/deploy/id/%d/rollout)",
+		d.Name, r.Version, r.Wave+1, len(r.Waves), r.State, r.Reason, d.ID)
+}
+
+// change files an upgrade, rollback or deletion of deployment d, rolled
+// out by strategy st when not nil.
+func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, version, comment string, st *store.Strategy) error {
 	me := callerOf(c).user
 	if me.Role() == store.RoleSysAdmin || d.BusinessID != me.BusinessID {
 		return forbidden("only members of the deployment's business may change it")
+	}
+	if err := s.rolloutInFlight(c, d); err != nil {
+		return err
+	}
+	if err := s.checkStrategy(c, st, d.ClusterLabel); err != nil {
+		return err
 	}
 	// spec is compiled now, so that what could not be deployed is refused
 	// before anything is recorded; a deletion has none.
@@ -277,7 +331,7 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 		}
 	}
 	v := s.policy().Decide(me.Role(), typ, d)
-	req := &store.DeployRequest{Type: typ, Version: version, Comment: comment, RequestedBy: me.ID}
+	req := &store.DeployRequest{Type: typ, Version: version, Comment: comment, RequestedBy: me.ID, Strategy: st}
 	if err := s.store.RequestChange(c.UserContext(), d.ID, req, spec, v); err != nil {
 		if errors.Is(err, store.ErrNotEditable) {
 			return conflict("deployment %q has a change waiting for audit; wait for it or ask an administrator", d.Name)
@@ -294,29 +348,29 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 	return ok(c, toDeployResponse(d))
 }
 
-func (s *server) decodeChange(c *fiber.Ctx, commentRequired bool) (string, string, error) {
+func (s *server) decodeChange(c *fiber.Ctx, commentRequired bool) (*changeDeployRequest, string, string, error) {
 	var req changeDeployRequest
 	if err := decodeJSON(c, &req); err != nil {
-		return "", "", err
+		return nil, "", "", err
 	}
 	v, err := required("version", req.Version)
 	if err != nil {
-		return "", "", err
+		return nil, "", "", err
 	}
 	if !deploy.VersionRE.MatchString(v) {
-		return "", "", invalid("version", "must be a main version x.y, got %q", v)
+		return nil, "", "", invalid("version", "must be a main version x.y, got %q", v)
 	}
 	if commentRequired && req.Comment == nil {
-		return "", "", invalid("comment", "is required")
+		return nil, "", "", invalid("comment", "is required")
 	}
 	comment := ""
 	if req.Comment != nil {
 		comment = *req.Comment
 		if err := checkText("comment", comment, 2000); err != nil {
-			return "", "", err
+			return nil, "", "", err
 		}
 	}
-	return v, comment, nil
+	return &req, v, comment, nil
 }
 
 // upgradeDeploy: POST /v1/deploy/id/{deployId}.
@@ -325,14 +379,14 @@ func (s *server) upgradeDeploy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	version, comment, err := s.decodeChange(c, false)
+	req, version, comment, err := s.decodeChange(c, false)
 	if err != nil {
 		return err
 	}
 	if version == d.Version {
 		return invalid("version", "the deployment runs version %s already", version)
 	}
-	return s.change(c, d, store.DeployUpgrade, version, comment)
+	return s.change(c, d, store.DeployUpgrade, version, comment, req.Strategy)
 }
 
 // rollbackDeploy: PUT /v1/deploy/id/{deployId}, to a version that was live.
@@ -341,7 +395,7 @@ func (s *server) rollbackDeploy(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	version, comment, err := s.decodeChange(c, true)
+	req, version, comment, err := s.decodeChange(c, true)
 	if err != nil {
 		return err
 	}
@@ -354,7 +408,7 @@ func (s *server) rollbackDeploy(c *fiber.Ctx) error {
 	}
 	for _, h := range hist {
 		if h.Version == version {
-			return s.change(c, d, store.DeployRollback, version, comment)
+			return s.change(c, d, store.DeployRollback, version, comment, req.Strategy)
 		}
 	}
 	return invalid("version", "version %s never ran in this deployment; roll back to one that did (field=historyVersion)", version)
@@ -390,7 +444,7 @@ func (s *server) deleteDeploy(c *fiber.Ctx, d *store.Deploy) error {
 	if d.Status == store.DeployDeleted {
 		return notFound("deployment %q is deleted already", d.Name)
 	}
-	return s.change(c, d, store.DeployDeleteReq, "", "")
+	return s.change(c, d, store.DeployDeleteReq, "", "", nil)
 }
 
 type auditDeployRequest struct {
@@ -435,7 +489,9 @@ func (s *server) auditDeploy(c *fiber.Ctx) error {
 	}
 	auditBusinessOf(c, ar.BusinessID)
 	var spec []byte
-	if st == 1 && ar.Type != store.DeployDeleteReq {
+	// A wave's approval lets its rollout's change go on: the rollout
+	// holds the compiled spec.
+	if st == 1 && ar.Type != store.DeployDeleteReq && ar.Wave == 0 {
 		d, err := s.store.DeployByID(c.UserContext(), ar.DeployID)
 		if err != nil {
 			return err
@@ -474,6 +530,10 @@ type auditResponse struct {
 	Comment      string `json:"comment"`
 	CreateTime   int64  `json:"createTime"`
 	UpdateTime   int64  `json:"updateTime"`
+	// Wave, for the approval of a rollout's wave, is the wave's number
+	// (from 1) and Clusters the clusters it takes the change to.
+	Wave     int      `json:"wave,omitempty"`
+	Clusters []string `json:"clusters,omitempty"`
 }
 
 // listAudits: GET /v1/admin/deploy.
@@ -498,7 +558,7 @@ func (s *server) listAudits(c *fiber.Ctx) error {
 		out[i] = auditResponse{
 			ID: r.ID, BusinessName: r.BusinessName, AppName: r.AppName, Version: r.Version, Cluster: r.ClusterLabel,
 			DeployID: r.DeployID, DeployType: int(r.Type), Status: r.Status, Comment: r.Comment,
-			CreateTime: r.CreatedAt.Unix(), UpdateTime: r.UpdatedAt.Unix(),
+			CreateTime: r.CreatedAt.Unix(), UpdateTime: r.UpdatedAt.Unix(), Wave: r.Wave, Clusters: r.Clusters,
 		}
 	}
 	return list(c, out, total)

@@ -88,11 +88,14 @@ func refusal(err error) (status int, msg string, retryAfter time.Duration) {
 	var apiErr *Error
 	var fe *fiber.Error
 	var field *deploy.FieldError
+	var stateErr *deploy.StateError
 	switch {
 	case errors.As(err, &apiErr):
 		return apiErr.Status, apiErr.Message, apiErr.RetryAfter
 	case errors.As(err, &field):
 		return fiber.StatusUnprocessableEntity, field.Error(), 0
+	case errors.As(err, &stateErr):
+		return fiber.StatusConflict, stateErr.Message, 0
 	case errors.As(err, &fe):
 		return fe.Code, fe.Message, 0
 	case errors.Is(err, store.ErrNotFound):

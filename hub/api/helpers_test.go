@@ -18,6 +18,7 @@ import (
 
 	"github.com/ote-stack/ote/hub/api"
 	"github.com/ote-stack/ote/hub/auth"
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
@@ -139,11 +140,19 @@ func startHubWith(t testing.TB, st *sqlstore.Store, topts tunnel.Options, opts .
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); _ = app.Serve(ln) }()
+	rolloutCtx, stopRollouts := context.WithCancel(context.Background())
+	rolled := make(chan struct{})
+	go func() {
+		defer close(rolled)
+		deploy.RunRollouts(rolloutCtx, st, 100*time.Millisecond, tun.Notify, slog.New(slog.NewTextHandler(logs, nil)))
+	}()
 	h := &hub{t: t, url: "http://" + ln.Addr().String(), store: st, logs: logs, secrets: []string{adminPass}}
 	var once sync.Once
 	h.tunnel, h.app = tun, app
 	h.stop = func() {
 		once.Do(func() {
+			stopRollouts()
+			<-rolled
 			tun.Stop()
 			_ = app.ShutdownWithTimeout(5 * time.Second)
 			<-done

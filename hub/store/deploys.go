@@ -28,6 +28,18 @@ type Deploys interface {
 	AuditDeploy(ctx context.Context, requestID uint64, approve bool, comment string, spec []byte) (*Deploy, error)
 	DeployRequestByID(ctx context.Context, id uint64) (*DeployRequest, error)
 	ListDeployRequests(ctx context.Context, q DeployRequestQuery) ([]DeployRequest, int64, error)
+	// LatestRollout is the deployment's newest rollout; ErrNotFound when
+	// it never had one.
+	LatestRollout(ctx context.Context, deployID uint64) (*Rollout, error)
+	// ActOnRollout pauses, resumes or aborts the deployment's active
+	// rollout (deploy.Act); ErrNotFound when none is active.
+	ActOnRollout(ctx context.Context, deployID uint64, a RolloutAction, now time.Time) (*Rollout, error)
+	// ClusterWorkloads is how each of clusters (nil: those the
+	// deployment's workload is desired in) runs it, by cluster name.
+	ClusterWorkloads(ctx context.Context, deployID uint64, clusters []uint64) ([]ClusterWorkload, error)
+	// StepRollouts moves every running or waiting rollout on at now
+	// (deploy.Step) and reports whether it wrote desired state.
+	StepRollouts(ctx context.Context, now time.Time) (bool, error)
 	// DeployHistory lists the versions that have been live, newest first.
 	DeployHistory(ctx context.Context, deployID uint64) ([]DeployVersion, error)
 	// RefreshDeployStatus recomputes the status of the deployments whose
@@ -99,8 +111,15 @@ type DeployRequest struct {
 	Status      int
 	Comment     string
 	RequestedBy uint64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Strategy, when set, takes the change out in waves once approved.
+	Strategy *Strategy
+	// Wave, when not 0, makes the request the approval that lets wave
+	// number Wave (from 1) of rollout RolloutID start, on Clusters.
+	RolloutID uint64
+	Wave      int
+	Clusters  []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // DeployVersion is a version that was live.

@@ -114,3 +114,16 @@ const (
 	RolloutResume RolloutAction = "resume"
 	RolloutAbort  RolloutAction = "abort"
 )
+
+// ClusterWorkload is how one cluster runs a deployment's workload.
+type ClusterWorkload struct {
+	ClusterID uint64
+	Cluster   string
+	Online    bool
+	// Version and Revision are those of the workload desired in the
+	// cluster (empty and 0: none).
+	Version  string
+	Revision uint64
+	// Report is the agent's last report (nil: none).
+	Report *ItemStatus
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/ote-stack/ote/hub/api"
 	"github.com/ote-stack/ote/hub/auth"
 	"github.com/ote-stack/ote/hub/config"
+	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/secrets"
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
@@ -122,6 +123,12 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		st.Watch(watchCtx, log, sqlstore.Changes{Desired: tun.Notify, Sessions: tun.SessionsChanged})
 	}()
 	defer func() { stopWatch(); <-watched }()
+	// Rollouts move on from their agents' reports and their clocks; every
+	// replica steps them, each rollout under its row's lock.
+	rolloutCtx, stopRollouts := context.WithCancel(context.Background())
+	rolled := make(chan struct{})
+	go func() { defer close(rolled); deploy.RunRollouts(rolloutCtx, st, time.Second, tun.Notify, log) }()
+	defer func() { stopRollouts(); <-rolled }()
 	if opts.AuditRetention > 0 {
 		pruneCtx, stopPrune := context.WithCancel(context.Background())
 		pruned := make(chan struct{})

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -63,6 +64,10 @@ type deployRequestRow struct {
 	Status       int
 	Comment      string
 	RequestedBy  uint64
+	Strategy     string
+	RolloutID    uint64
+	Wave         int
+	Clusters     string
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
 }
@@ -76,11 +81,21 @@ type deployRequestView struct {
 
 func (v *deployRequestView) toRequest() *store.DeployRequest {
 	r := &v.Row
-	return &store.DeployRequest{
+	out := &store.DeployRequest{
 		ID: r.ID, DeployID: r.DeployID, BusinessID: r.BusinessID, BusinessName: v.BusinessName, AppName: r.AppName,
 		Version: r.Version, ClusterLabel: r.ClusterLabel, Type: store.DeployType(r.Type), Status: r.Status,
-		Comment: r.Comment, RequestedBy: r.RequestedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Comment: r.Comment, RequestedBy: r.RequestedBy, RolloutID: r.RolloutID, Wave: r.Wave, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
+	if r.Strategy != "" {
+		var st store.Strategy
+		if json.Unmarshal([]byte(r.Strategy), &st) == nil {
+			out.Strategy = &st
+		}
+	}
+	if r.Clusters != "" {
+		out.Clusters = strings.Split(r.Clusters, ",")
+	}
+	return out
 }
 
 type deployHistoryRow struct {
@@ -90,6 +105,14 @@ type deployHistoryRow struct {
 }
 
 func (deployHistoryRow) TableName() string { return "deploy_history" }
+
+func strategyJSON(s *store.Strategy) string {
+	if s == nil {
+		return ""
+	}
+	b, _ := json.Marshal(s)
+	return string(b)
+}
 
 // workloadName is the desired item name of a deployment.
 func workloadName(business uint64, name string) string {
@@ -112,7 +135,7 @@ func (s *Store) CreateDeploy(ctx context.Context, d *store.Deploy, req *store.De
 		}
 		rr := &deployRequestRow{
 			DeployID: r.ID, BusinessID: d.BusinessID, AppName: d.AppName, Version: d.Version, ClusterLabel: d.ClusterLabel,
-			Type: int(store.DeployNew), Comment: req.Comment, RequestedBy: req.RequestedBy,
+			Type: int(store.DeployNew), Comment: req.Comment, RequestedBy: req.RequestedBy, Strategy: strategyJSON(req.Strategy),
 		}
 		if err := tx.Create(rr).Error; err != nil {
 			return err
@@ -229,7 +252,7 @@ func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.D
 		}
 		rr := &deployRequestRow{
 			DeployID: d.ID, BusinessID: d.BusinessID, AppName: d.AppName, Version: req.Version, ClusterLabel: d.ClusterLabel,
-			Type: int(req.Type), Comment: req.Comment, RequestedBy: req.RequestedBy,
+			Type: int(req.Type), Comment: req.Comment, RequestedBy: req.RequestedBy, Strategy: strategyJSON(req.Strategy),
 		}
 		if rr.Version == "" {
 			rr.Version = d.Version
@@ -289,6 +312,9 @@ func (s *Store) audit(tx *gorm.DB, requestID uint64, approve bool, comment strin
 	if err := tx.Model(&deployRequestRow{}).Where("id = ?", rr.ID).Updates(map[string]any{"status": status, "updated_at": now}).Error; err != nil {
 		return 0, err
 	}
+	if rr.Wave > 0 {
+		return d.ID, s.decideWave(tx, &d, &rr, approve, comment, now)
+	}
 	t := deploy.Decide(store.DeployType(rr.Type), approve)
 	upd := map[string]any{"audit_comment": comment, "updated_at": now, "editable": t.Editable}
 	if !t.KeepStatus {
@@ -312,20 +338,39 @@ func (s *Store) audit(tx *gorm.DB, requestID uint64, approve bool, comment strin
 		if len(spec) == 0 {
 			return 0, errors.New("approval without a workload spec")
 		}
-		d.Version, d.Spec = rr.Version, string(spec)
-		upd["version"], upd["spec"], upd["error_message"] = d.Version, d.Spec, ""
-		if err := s.writeWorkload(tx, &d); err != nil {
-			return 0, err
+		started := false
+		if rr.Strategy != "" {
+			var err error
+			if started, err = s.startRollout(tx, &d, &rr, spec, now); err != nil {
+				return 0, err
+			}
 		}
-		err := tx.Clauses(clause.OnConflict{
-			Columns:   []clause.Column{{Name: "deploy_id"}, {Name: "version"}},
-			DoUpdates: clause.AssignmentColumns([]string{"since"}),
-		}).Create(&deployHistoryRow{DeployID: d.ID, Version: d.Version, Since: now}).Error
-		if err != nil {
+		if started {
+			// The rollout holds the deployment, and its spec stays the
+			// previous one (what clusters that gain the label get) until
+			// the last wave is healthy.
+			d.Version = rr.Version
+			upd["version"], upd["error_message"], upd["editable"] = d.Version, "", false
+		} else {
+			d.Version, d.Spec = rr.Version, string(spec)
+			upd["version"], upd["spec"], upd["error_message"] = d.Version, d.Spec, ""
+			if err := s.writeWorkload(tx, &d); err != nil {
+				return 0, err
+			}
+		}
+		if err := recordHistory(tx, d.ID, d.Version, now); err != nil {
 			return 0, err
 		}
 	}
 	return d.ID, tx.Model(&deployRow{}).Where("id = ?", d.ID).Updates(upd).Error
+}
+
+// recordHistory records that version of deployment id is live since now.
+func recordHistory(tx *gorm.DB, id uint64, version string, now time.Time) error {
+	return tx.Clauses(clause.OnConflict{
+		Columns:   []clause.Column{{Name: "deploy_id"}, {Name: "version"}},
+		DoUpdates: clause.AssignmentColumns([]string{"since"}),
+	}).Create(&deployHistoryRow{DeployID: id, Version: version, Since: now}).Error
 }
 
 // writeWorkload writes the deployment's workload item: one for all clusters
@@ -471,7 +516,7 @@ func (s *Store) refreshIn(db *gorm.DB, business uint64, name, wn string) error {
 		}
 		return err
 	}
-	if d.Status == int(store.DeployDeleted) || d.Spec == "" {
+	if !deploy.Live(store.DeployStatus(d.Status)) {
 		return nil
 	}
 	var items []desiredItemRow
@@ -500,6 +545,16 @@ func (s *Store) refreshIn(db *gorm.DB, business uint64, name, wn string) error {
 		}
 	}
 	status, msg := deploy.Aggregate(targets)
+	if status == store.DeploySuccess {
+		// Not done while a rollout still has waves to go.
+		var active int64
+		if err := db.Model(&rolloutRow{}).Where("deploy_id = ? AND state IN ?", d.ID, activeStates).Count(&active).Error; err != nil {
+			return err
+		}
+		if active > 0 {
+			status = store.DeployDeploying
+		}
+	}
 	return db.Model(&deployRow{}).Where("id = ? AND status <> ?", d.ID, int(store.DeployDeleted)).Updates(map[string]any{
 		"status": int(status), "error_message": msg,
 	}).Error

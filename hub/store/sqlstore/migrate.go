@@ -511,6 +511,43 @@ var migrations = []migration{
 				FOR EACH ROW EXECUTE FUNCTION deploys_count_trigger()`,
 		},
 	},
+	{
+		// Rollouts: a change may carry a strategy (deploy_requests.strategy,
+		// JSON); once approved it goes out wave by wave (rollouts, one row
+		// per rollout with its planned waves as JSON). The audit request
+		// that lets a wave start names it (wave: its number from 1, and the
+		// clusters' names).
+		version: 14,
+		name:    "rollouts",
+		stmts: []string{
+			`ALTER TABLE deploy_requests ADD COLUMN strategy TEXT NOT NULL DEFAULT ''`,
+			`ALTER TABLE deploy_requests ADD COLUMN rollout_id BIGINT NOT NULL DEFAULT 0`,
+			`ALTER TABLE deploy_requests ADD COLUMN wave INTEGER NOT NULL DEFAULT 0`,
+			`ALTER TABLE deploy_requests ADD COLUMN clusters TEXT NOT NULL DEFAULT ''`,
+			`CREATE TABLE rollouts (
+				id {{pk}},
+				deploy_id BIGINT NOT NULL,
+				request_id BIGINT NOT NULL,
+				type INTEGER NOT NULL,
+				version VARCHAR(16) NOT NULL,
+				prev_version VARCHAR(16) NOT NULL,
+				spec TEXT NOT NULL,
+				prev_spec TEXT NOT NULL,
+				strategy TEXT NOT NULL,
+				waves TEXT NOT NULL,
+				wave INTEGER NOT NULL,
+				state VARCHAR(16) NOT NULL,
+				reason TEXT NOT NULL,
+				wave_started {{ts}},
+				healthy_since {{ts}},
+				gate_since {{ts}},
+				created_at {{ts}} NOT NULL,
+				updated_at {{ts}} NOT NULL
+			)`,
+			`CREATE INDEX rollouts_deploy ON rollouts (deploy_id, id)`,
+			`CREATE INDEX rollouts_state ON rollouts (state)`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {
