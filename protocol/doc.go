@@ -70,6 +70,11 @@ package protocol
 //     ErrCodeShutdown: when to dial again (a version-1 agent keeps its
 //     backoff). Unknown kinds, item kinds and states are ignored rather
 //     than refused from this version on.
+//     Added within 2 on 2026-12-02, optional: WorkloadSpec.DriftPolicy
+//     and ItemStatus.Drift (out-of-band changes of an applied container
+//     workload, with the field manager that made them). An agent from
+//     before reports no drift and corrects none; a hub from before
+//     ignores the reports.
 const (
 	Version    = 2
 	MinVersion = 1

@@ -182,6 +182,32 @@ type ItemStatus struct {
 	// Pods counts a workload's pods (workload items only); the agent sends
 	// a new status whenever they change.
 	Pods *PodCounts `json:"pods,omitempty"`
+	// Drift lists the fields of an applied workload that someone else
+	// changed in the cluster since the agent applied it (optional,
+	// 2026-12-02).
+	Drift []Drift `json:"drift,omitempty"`
+}
+
+// Drift is one out-of-band change of an applied workload: a field the
+// agent applied that another field manager changed (kubectl edit, kubectl
+// scale, another controller).
+type Drift struct {
+	// Object is the Kubernetes kind and name changed ("Deployment/web").
+	Object string `json:"object"`
+	// Field is the path changed, such as spec.replicas or
+	// spec.template.spec.containers[app].image.
+	Field string `json:"field"`
+	// Desired is what the agent applied; Actual what the cluster holds.
+	Desired string `json:"desired"`
+	Actual  string `json:"actual"`
+	// Manager is the field manager that owns the field now (from the
+	// object's managedFields; "" when none says), and At when it wrote it
+	// (Unix seconds; 0 when unknown).
+	Manager string `json:"manager"`
+	At      int64  `json:"at"`
+	// Corrected: the agent applies the workload again (the drift policy
+	// is "correct").
+	Corrected bool `json:"corrected"`
 }
 
 // PodCounts are the pods of one workload in one cluster.

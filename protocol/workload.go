@@ -31,6 +31,12 @@ type Volume struct {
 	ReadOnly bool   `json:"readOnly,omitempty"`
 }
 
+// Drift policies of WorkloadSpec.DriftPolicy.
+const (
+	DriftCorrect = "correct"
+	DriftReport  = "report"
+)
+
 // WorkloadSpec is the spec of ItemWorkload: one deployment's workload in one
 // cluster, in namespace Namespace under name Name.
 type WorkloadSpec struct {
@@ -50,7 +56,11 @@ type WorkloadSpec struct {
 	// the RuntimeDefault seccomp profile); otherwise, and when empty (a
 	// hub from before the field), it sets none. Chart apps are not
 	// changed: the namespace's labels make the edge API server judge them.
-	PodSecurity string         `json:"podSecurity,omitempty"`
+	PodSecurity string `json:"podSecurity,omitempty"`
+	// DriftPolicy says what the agent does when someone else changes what
+	// it applied (optional, 2026-12-02): DriftCorrect (and "") applies the
+	// workload again, DriftReport only reports it (ItemStatus.Drift).
+	DriftPolicy string         `json:"driftPolicy,omitempty"`
 	Container   *ContainerSpec `json:"container,omitempty"`
 	Chart       *ChartSpec     `json:"chart,omitempty"`
 }

@@ -126,6 +126,9 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 		if err := notTerminating("deployment", got); err != nil {
 			return err
 		}
+		if err := a.leftovers(ctx, got, &spec); err != nil {
+			return err
+		}
 		if err := a.remove(ctx, ns, name, "daemonset"); err != nil {
 			return err
 		}
@@ -141,6 +144,9 @@ func (a *Workloads) Apply(ctx context.Context, item protocol.Item) error {
 			return a.applyFailed(ctx, ns, name, "daemonset", err)
 		}
 		if err := notTerminating("daemonset", got); err != nil {
+			return err
+		}
+		if err := a.leftovers(ctx, got, &spec); err != nil {
 			return err
 		}
 		if err := a.remove(ctx, ns, name, "deployment"); err != nil {

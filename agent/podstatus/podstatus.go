@@ -1,6 +1,7 @@
 // Package podstatus counts the pods of the agent's workloads (pods labelled
-// ote-stack.io/deploy) with client-go informers, and says which workloads'
-// counts changed, so that the agent reports them to the hub.
+// ote-stack.io/deploy) with client-go informers, says which workloads'
+// pods or objects changed, so that the agent reports them to the hub, and
+// finds out-of-band changes of their Deployments and DaemonSets (drift).
 package podstatus
 
 import (
@@ -33,6 +34,7 @@ type Watcher struct {
 	factory informers.SharedInformerFactory
 	pods    listerscorev1.PodLister
 	deploys appslisters.DeploymentLister
+	daemons appslisters.DaemonSetLister
 	synced  []cache.InformerSynced
 	cancel  context.CancelFunc
 
@@ -49,8 +51,9 @@ func New(client kubernetes.Interface) *Watcher {
 	w := &Watcher{factory: f, changed: make(chan struct{}, 1), dirty: map[string]bool{}}
 	pods := f.Core().V1().Pods()
 	deploys := f.Apps().V1().Deployments()
-	w.pods, w.deploys = pods.Lister(), deploys.Lister()
-	w.synced = []cache.InformerSynced{pods.Informer().HasSynced, deploys.Informer().HasSynced}
+	daemons := f.Apps().V1().DaemonSets()
+	w.pods, w.deploys, w.daemons = pods.Lister(), deploys.Lister(), daemons.Lister()
+	w.synced = []cache.InformerSynced{pods.Informer().HasSynced, deploys.Informer().HasSynced, daemons.Informer().HasSynced}
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    w.mark,
 		UpdateFunc: func(_, obj any) { w.mark(obj) },
@@ -58,6 +61,7 @@ func New(client kubernetes.Interface) *Watcher {
 	}
 	_, _ = pods.Informer().AddEventHandler(h)
 	_, _ = deploys.Informer().AddEventHandler(h)
+	_, _ = daemons.Informer().AddEventHandler(h)
 	return w
 }
 
@@ -170,4 +174,23 @@ func podFailing(p *corev1.Pod) bool {
 		}
 	}
 	return false
+}
+
+// Drift compares the Deployment or DaemonSet of container workload ns/name
+// in the informers' cache with what the agent applies for spec
+// (apply.Drifted).
+func (w *Watcher) Drift(ns, name string, spec *protocol.WorkloadSpec) []protocol.Drift {
+	if spec.Container == nil {
+		return nil
+	}
+	if spec.Container.Kind == "daemonset" {
+		if ds, err := w.daemons.DaemonSets(ns).Get(name); err == nil {
+			return apply.Drifted(ds, spec)
+		}
+		return nil
+	}
+	if d, err := w.deploys.Deployments(ns).Get(name); err == nil {
+		return apply.Drifted(d, spec)
+	}
+	return nil
 }

@@ -55,6 +55,12 @@ type PodCounter interface {
 	Counts(namespace, name string) protocol.PodCounts
 }
 
+// DriftChecker compares an applied workload with what its cluster holds
+// now (package podstatus).
+type DriftChecker interface {
+	Drift(namespace, name string, spec *protocol.WorkloadSpec) []protocol.Drift
+}
+
 // Config wires a Client.
 type Config struct {
 	HubURL         string
@@ -67,7 +73,11 @@ type Config struct {
 	Applier     Applier
 	// Pods, when set, adds pod counts to workload statuses and reports
 	// them again whenever they change.
-	Pods         PodCounter
+	Pods PodCounter
+	// Drift, when set with Pods, checks the workloads whose objects
+	// changed for out-of-band changes, reports them, and applies the
+	// workload again unless its drift policy is "report".
+	Drift        DriftChecker
 	Log          *slog.Logger
 	Registerer   prometheus.Registerer
 	AgentVersion string

@@ -12,6 +12,9 @@ type metrics struct {
 	waiting    prometheus.Gauge
 	// applyTime is how long applies take, by item kind.
 	applyTime *prometheus.HistogramVec
+	// drift counts out-of-band changes of applied workloads found, by
+	// what the agent did (corrected, reported).
+	drift *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,11 +32,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "ote_agent_apply_duration_seconds", Help: "How long an apply of a desired item took, by kind (failed ones included).",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300},
 		}, []string{"kind"}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ote_agent_drift_total", Help: "Fields of applied workloads found changed by another field manager, by action (corrected: applied again; reported).",
+		}, []string{"action"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.connected, m.reconnects, m.revision, m.nodes, m.items, m.running, m.waiting, m.applyTime} {
+	for _, c := range []prometheus.Collector{m.connected, m.reconnects, m.revision, m.nodes, m.items, m.running, m.waiting, m.applyTime, m.drift} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

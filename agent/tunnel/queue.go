@@ -150,6 +150,21 @@ func (q *applyQueue) finish(it protocol.Item, epoch uint64, failed, cancelled bo
 	q.signal()
 }
 
+// reapply puts it, the applied revision of its key, back in line: the
+// cluster drifted from it. Nothing happens when a newer revision waits or
+// runs, or when it is not what the key applied last.
+func (q *applyQueue) reapply(it protocol.Item) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.slots[it.ItemKey]
+	if s == nil || s.done != it.Revision || s.failed || s.pending != nil || s.running {
+		return
+	}
+	s.pending = &it
+	q.enqueue(it.ItemKey, s)
+	q.signal()
+}
+
 // retryFailed puts the failed items back in line.
 func (q *applyQueue) retryFailed() {
 	q.mu.Lock()

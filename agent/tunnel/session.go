@@ -2,6 +2,7 @@ package tunnel
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -366,9 +367,47 @@ func (c *Client) podStatuses(names []string) []protocol.ItemStatus {
 			continue
 		}
 		pods := c.cfg.Pods.Counts(ns, name)
-		out = append(out, protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied, Pods: &pods})
+		st := protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied, Pods: &pods}
+		st.Drift = c.drift(it, ns, name)
+		out = append(out, st)
 	}
 	return out
+}
+
+// drift checks applied workload it (ns/name) for out-of-band changes and,
+// unless its drift policy is "report", applies it again.
+func (c *Client) drift(it protocol.Item, ns, name string) []protocol.Drift {
+	if c.cfg.Drift == nil {
+		return nil
+	}
+	var spec protocol.WorkloadSpec
+	if json.Unmarshal(it.Spec, &spec) != nil {
+		return nil
+	}
+	ds := c.cfg.Drift.Drift(ns, name, &spec)
+	if len(ds) == 0 {
+		return nil
+	}
+	correct := spec.DriftPolicy != protocol.DriftReport
+	for i := range ds {
+		if ds[i].At == 0 {
+			// The API server recorded no time (an update of the scale
+			// subresource): when the agent found it.
+			ds[i].At = time.Now().Unix()
+		}
+		ds[i].Corrected = correct
+		action := "reported"
+		if correct {
+			action = "corrected"
+		}
+		c.metrics.drift.WithLabelValues(action).Inc()
+		c.log.Info("workload drifted", "item", it.ItemKey.String(), "object", ds[i].Object, "field", ds[i].Field,
+			"manager", ds[i].Manager, "action", action)
+	}
+	if correct {
+		c.queue.reapply(it)
+	}
+	return ds
 }
 
 // hubClosed is the end of a session that the hub closed with an Error.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ote-stack/ote/hub/deploy"
 	"github.com/ote-stack/ote/hub/store"
+	"github.com/ote-stack/ote/protocol"
 )
 
 // deployResponse is a deployment as the seed lists it, with businessId and
@@ -29,6 +30,12 @@ type deployResponse struct {
 	AuditComment string `json:"auditComment"`
 	BusinessID   uint64 `json:"businessId"`
 	BusinessName string `json:"businessName"`
+	// DriftPolicy: correct (agents apply the workload again when someone
+	// changes it in a cluster) or report.
+	DriftPolicy string `json:"driftPolicy"`
+	// Drift lists the newest out-of-band changes agents found (GET
+	// /v1/deploy/id/{deployId} only).
+	Drift []driftResponse `json:"drift,omitempty"`
 	// Rollout is the deployment's newest rollout (GET
 	// /v1/deploy/id/{deployId} only; absent when it never had one).
 	Rollout *rolloutResponse `json:"rollout,omitempty"`
@@ -39,6 +46,7 @@ func toDeployResponse(d *store.Deploy) deployResponse {
 		ID: d.ID, DeployName: d.Name, AppName: d.AppName, Version: d.Version, Cluster: d.ClusterLabel, NodeLabel: d.NodeLabel,
 		Comment: d.Comment, DeployType: int(d.Type), Status: int(d.Status), CreateTime: d.CreatedAt.Unix(), UpdateTime: d.UpdatedAt.Unix(),
 		Editable: d.Editable, ErrorMessage: d.ErrorMessage, AuditComment: d.AuditComment, BusinessID: d.BusinessID, BusinessName: d.BusinessName,
+		DriftPolicy: d.DriftPolicy,
 	}
 }
 
@@ -55,6 +63,8 @@ type createDeployRequest struct {
 	// Strategy, when given, rolls the deployment out in waves once
 	// approved (docs/api.md, "Rollouts").
 	Strategy *store.Strategy `json:"strategy"`
+	// DriftPolicy: correct (the default) or report.
+	DriftPolicy *string `json:"driftPolicy"`
 }
 
 // policy is the hub's audit policy.
@@ -124,6 +134,13 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 	}
 	if err := s.checkStrategy(c, req.Strategy, d.ClusterLabel); err != nil {
 		return err
+	}
+	d.DriftPolicy = protocol.DriftCorrect
+	if req.DriftPolicy != nil {
+		if *req.DriftPolicy != protocol.DriftCorrect && *req.DriftPolicy != protocol.DriftReport {
+			return invalid("driftPolicy", "must be correct or report, got %q", clip(*req.DriftPolicy))
+		}
+		d.DriftPolicy = *req.DriftPolicy
 	}
 	app, err := s.appVersion(c, business, appName, version)
 	if err != nil {
@@ -263,7 +280,42 @@ func (s *server) getDeploy(c *fiber.Ctx) error {
 	if out.Rollout, err = s.rolloutOf(c, d); err != nil {
 		return err
 	}
+	if out.Drift, err = s.driftOf(c, d); err != nil {
+		return err
+	}
 	return ok(c, out)
+}
+
+// driftResponse is an out-of-band change of a deployment's workload in a
+// cluster: what changed, from what to what, who changed it and when, and
+// whether the agent put it back.
+type driftResponse struct {
+	Cluster   string `json:"cluster"`
+	Object    string `json:"object"`
+	Field     string `json:"field"`
+	Desired   string `json:"desired"`
+	Actual    string `json:"actual"`
+	Manager   string `json:"manager"`
+	Time      int64  `json:"time"`
+	Corrected bool   `json:"corrected"`
+	// ReportTime is when the hub heard of it.
+	ReportTime int64 `json:"reportTime"`
+}
+
+// maxDriftShown bounds the changes GET /v1/deploy/id/{id} lists.
+const maxDriftShown = 20
+
+func (s *server) driftOf(c *fiber.Ctx, d *store.Deploy) ([]driftResponse, error) {
+	ds, err := s.store.DeployDrift(c.UserContext(), d.ID, maxDriftShown)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]driftResponse, len(ds))
+	for i, x := range ds {
+		out[i] = driftResponse{Cluster: x.Cluster, Object: x.Object, Field: x.Field, Desired: x.Desired, Actual: x.Actual,
+			Manager: x.Manager, Time: x.At.Unix(), Corrected: x.Corrected, ReportTime: x.SeenAt.Unix()}
+	}
+	return out, nil
 }
 
 type changeDeployRequest struct {

@@ -304,3 +304,73 @@ func TestRolloutInWaves(t *testing.T) {
 		h.expect(404, "POST", fmt.Sprintf("/v1/deploy/id/%d/rollout", d.ID), beta.token, map[string]any{"action": "pause"})
 	})
 }
+
+type driftOut struct {
+	Cluster, Object, Field, Desired, Actual, Manager string
+	Time                                             int64
+	Corrected                                        bool
+}
+
+// TestDriftReports: what agents report of out-of-band changes shows in the
+// deployment, newest first, with the cluster and the manager named, once
+// per change however often it is reported; the drift policy chosen at
+// creation reaches the agents in the spec.
+func TestDriftReports(t *testing.T) {
+	eachHub(t, func(t *testing.T, h *hub) {
+		root := h.login(adminName, adminPass)
+		acme := h.newTenant(root, "acme")
+		h.expect(200, "POST", "/v1/app", acme.token, appBody("web", "1.0"))
+		e1 := h.edge("edge-1", "edge")
+		wn := fmt.Sprintf("ns%d/web", acme.business.ID)
+		h.expect(422, "POST", "/v1/deploy", acme.token, map[string]any{"deployName": "web", "appName": "web", "version": "1.0", "cluster": "edge", "driftPolicy": "ignore"})
+		var d struct {
+			deployOut
+			DriftPolicy string     `json:"driftPolicy"`
+			Drift       []driftOut `json:"drift"`
+		}
+		h.expect(200, "POST", "/v1/deploy", acme.token, map[string]any{"deployName": "web", "appName": "web", "version": "1.0", "cluster": "edge", "driftPolicy": "report"}).into(t, &d)
+		if d.DriftPolicy != "report" {
+			t.Fatalf("driftPolicy %q", d.DriftPolicy)
+		}
+		h.decide(acme.token, d.ID, 1)
+		var ws protocol.WorkloadSpec
+		json.Unmarshal(e1.item(wn).Spec, &ws)
+		if ws.DriftPolicy != protocol.DriftReport {
+			t.Fatalf("the agents' spec has drift policy %q", ws.DriftPolicy)
+		}
+		it := e1.item(wn)
+		scaled := protocol.Drift{Object: "Deployment/web", Field: "spec.replicas", Desired: "2", Actual: "5", Manager: "kubectl (scale)", At: 1_800_000_000}
+		edited := protocol.Drift{Object: "Deployment/web", Field: "spec.template.spec.containers[app].image", Desired: "a:1", Actual: "a:evil", Manager: "kubectl-edit", At: 1_800_000_100}
+		running := int32(2)
+		send := func(ds ...protocol.Drift) {
+			e1.agent.send(&protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: []protocol.ItemStatus{{
+				ItemKey: protocol.ItemKey{Kind: protocol.ItemWorkload, Name: wn}, Revision: it.Revision, State: protocol.StateApplied,
+				Pods: &protocol.PodCounts{Desired: 2, Running: running}, Drift: ds}}}})
+		}
+		send(scaled)
+		send(scaled, edited) // the first again, and a second change
+		send()               // a report without drift right after: the changes are kept
+		var got []driftOut
+		h.waitFor("both changes", func() bool {
+			h.expect(200, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme.token, nil).into(t, &d)
+			got = d.Drift
+			return len(got) == 2
+		})
+		if got[0].Field != edited.Field || got[0].Manager != "kubectl-edit" || got[0].Cluster != "edge-1" || got[0].Time != edited.At || got[0].Actual != "a:evil" ||
+			got[1].Manager != "kubectl (scale)" || got[1].Corrected {
+			t.Fatalf("drift %+v", got)
+		}
+		running = 1
+		send(scaled, edited)
+		h.waitFor("the status of the repeat", func() bool {
+			return strings.Contains(h.getDeploy(acme.token, d.ID).ErrorMessage, "edge-1: 1/2 pods running")
+		})
+		h.expect(200, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme.token, nil).into(t, &d)
+		if len(d.Drift) != 2 {
+			t.Fatalf("a repeated report was kept twice: %+v", d.Drift)
+		}
+		// Another business sees none of it.
+		beta := h.newTenant(root, "beta")
+		h.expect(404, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), beta.token, nil)
+	})
+}

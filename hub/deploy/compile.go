@@ -36,6 +36,11 @@ func RepositorySecret(id string) string {
 // external repository is gone.
 func Compile(ctx context.Context, d *store.Deploy, app *store.App, level string, pulls Pulls) ([]byte, error) {
 	ws := protocol.WorkloadSpec{Namespace: store.Namespace(d.BusinessID), Name: d.Name, App: app.Name, Version: app.Version, NodeLabel: d.NodeLabel, PodSecurity: level}
+	if d.DriftPolicy == protocol.DriftReport {
+		// The default, correct, is left out: specs compiled before drift
+		// policies stay byte for byte what they were.
+		ws.DriftPolicy = protocol.DriftReport
+	}
 	if app.Kind == store.AppChart {
 		ws.Chart = &protocol.ChartSpec{Digest: app.ChartDigest, Name: app.ChartName, Version: app.ChartVersion, Size: app.ChartSize}
 		if d.NodeLabel != "" {

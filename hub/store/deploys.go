@@ -37,6 +37,13 @@ type Deploys interface {
 	// ClusterWorkloads is how each of clusters (nil: those the
 	// deployment's workload is desired in) runs it, by cluster name.
 	ClusterWorkloads(ctx context.Context, deployID uint64, clusters []uint64) ([]ClusterWorkload, error)
+	// RecordDrift keeps the out-of-band changes agents reported (a
+	// change already kept is not kept twice) and returns how many were
+	// new.
+	RecordDrift(ctx context.Context, ds []Drift) (int, error)
+	// DeployDrift lists the newest limit changes of the deployment's
+	// workload, newest first, with their clusters' names.
+	DeployDrift(ctx context.Context, deployID uint64, limit int) ([]Drift, error)
 	// StepRollouts moves every running or waiting rollout on at now
 	// (deploy.Step) and reports whether it wrote desired state.
 	StepRollouts(ctx context.Context, now time.Time) (bool, error)
@@ -86,8 +93,11 @@ type Deploy struct {
 	ClusterLabel string
 	NodeLabel    string
 	Comment      string
-	Type         DeployType
-	Status       DeployStatus
+	// DriftPolicy: what agents do when someone else changes the workload
+	// (deploy.DriftCorrect or deploy.DriftReport).
+	DriftPolicy string
+	Type        DeployType
+	Status      DeployStatus
 	// Editable: no change waits for audit or is being applied.
 	Editable     bool
 	ErrorMessage string
@@ -157,4 +167,22 @@ type Verdict struct {
 	// comment.
 	Approve bool
 	Comment string
+}
+
+// Drift is one out-of-band change an agent found in a workload it applied.
+type Drift struct {
+	ClusterID uint64
+	// Cluster is the cluster's name (filled by DeployDrift).
+	Cluster string
+	// Name is the workload item's name (namespace/deployment).
+	Name      string
+	Object    string
+	Field     string
+	Desired   string
+	Actual    string
+	Manager   string
+	At        time.Time
+	Corrected bool
+	// SeenAt is when the hub received the report.
+	SeenAt time.Time
 }

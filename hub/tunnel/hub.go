@@ -139,11 +139,19 @@ func New(st store.Store, log *slog.Logger, reg prometheus.Registerer, opts Optio
 		return nil, err
 	}
 	stopCtx, stopSessions := context.WithCancel(context.Background())
+	in := newIntake(st, log, 200*time.Millisecond)
+	in.onDrift = func(corrected bool, n int) {
+		action := "reported"
+		if corrected {
+			action = "corrected"
+		}
+		m.drift.WithLabelValues(action).Add(float64(n))
+	}
 	return &Hub{
 		store: st, log: log, opts: opts, metrics: m,
 		stopCtx: stopCtx, stopSessions: stopSessions,
 		wake:     make(chan struct{}, 1),
-		intake:   newIntake(st, log, 200*time.Millisecond),
+		intake:   in,
 		pinger:   wsconn.NewPinger(opts.Heartbeat / 2),
 		reads:    make(chan *desiredRead),
 		sessions: map[uint64]*session{},

@@ -36,6 +36,11 @@ type intake struct {
 	// computed again from saved statuses: the refresh failed, and no
 	// agent may report again to make it happen.
 	refresh map[string]bool
+	// drift holds out-of-band changes reported, apart from the statuses
+	// (which coalesce: a report without drift may follow at once).
+	drift []store.Drift
+	// onDrift counts the changes recorded for the first time, by action.
+	onDrift func(corrected bool, n int)
 }
 
 // pendingSession is a session event waiting to be written; done is
@@ -69,6 +74,10 @@ const (
 	maxPendingStatuses = 20_000
 	// maxPendingRetry bounds what a failing database keeps waiting.
 	maxPendingRetry = 200_000
+	// maxPendingDrift bounds the drift reports waiting; beyond it they
+	// are dropped with a log line (the agent reports a change again while
+	// it lasts, and a corrected one is in its metric).
+	maxPendingDrift = 10_000
 )
 
 func newIntake(st store.Store, log *slog.Logger, every time.Duration) *intake {
@@ -158,6 +167,18 @@ func (in *intake) statusBatch(id uint64, batch []store.ItemStatus) bool {
 	return true
 }
 
+// driftReports queues out-of-band changes that cluster id reported.
+func (in *intake) driftReports(ds []store.Drift) {
+	in.mu.Lock()
+	room := maxPendingDrift - len(in.drift)
+	if room < len(ds) {
+		in.log.Warn("drift reports dropped: too many waiting", "dropped", len(ds)-max(room, 0))
+		ds = ds[:max(room, 0)]
+	}
+	in.drift = append(in.drift, ds...)
+	in.mu.Unlock()
+}
+
 // sessionGather is how long the session writer gathers events before it
 // writes them: a storm of reconnects is written in a few transactions.
 const sessionGather = 20 * time.Millisecond
@@ -240,8 +261,8 @@ func (in *intake) runReports(ctx context.Context) {
 // maxPendingRetry.
 func (in *intake) flushReports(ctx context.Context) {
 	in.mu.Lock()
-	inventories, statuses, refresh := in.inventories, in.statuses, in.refresh
-	in.inventories, in.statuses, in.perCluster, in.refresh = map[uint64]*pendingInventory{}, map[statusKey]store.ItemStatus{}, map[uint64]int{}, map[string]bool{}
+	inventories, statuses, refresh, drift := in.inventories, in.statuses, in.refresh, in.drift
+	in.inventories, in.statuses, in.perCluster, in.refresh, in.drift = map[uint64]*pendingInventory{}, map[statusKey]store.ItemStatus{}, map[uint64]int{}, map[string]bool{}, nil
 	in.mu.Unlock()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -295,6 +316,9 @@ func (in *intake) flushReports(ctx context.Context) {
 			}
 		}
 	}
+	if len(drift) > 0 {
+		in.recordDrift(qctx, drift)
+	}
 	if len(refresh) > 0 {
 		if err := in.store.RefreshDeployStatus(qctx, slices.Collect(maps.Keys(refresh))); err != nil {
 			in.log.Error("refresh deployment status; will retry", "workloads", len(refresh), "err", err)
@@ -303,6 +327,36 @@ func (in *intake) flushReports(ctx context.Context) {
 				maps.Copy(in.refresh, refresh)
 			}
 			in.mu.Unlock()
+		}
+	}
+}
+
+// recordDrift writes drift reports; on failure they wait for the next
+// write, within maxPendingDrift.
+func (in *intake) recordDrift(ctx context.Context, ds []store.Drift) {
+	var corrected, reported []store.Drift
+	for _, d := range ds {
+		if d.Corrected {
+			corrected = append(corrected, d)
+		} else {
+			reported = append(reported, d)
+		}
+	}
+	for _, part := range []struct {
+		ds        []store.Drift
+		corrected bool
+	}{{corrected, true}, {reported, false}} {
+		if len(part.ds) == 0 {
+			continue
+		}
+		n, err := in.store.RecordDrift(ctx, part.ds)
+		if err != nil {
+			in.log.Error("record drift; will retry", "changes", len(part.ds), "err", err)
+			in.driftReports(part.ds)
+			continue
+		}
+		if in.onDrift != nil && n > 0 {
+			in.onDrift(part.corrected, n)
 		}
 	}
 }

@@ -8,6 +8,7 @@ type metrics struct {
 	messages *prometheus.CounterVec
 	bytes    *prometheus.CounterVec
 	refused  *prometheus.CounterVec
+	drift    *prometheus.CounterVec
 }
 
 // counted records one tunnel message of kind, n bytes, in or out.
@@ -33,11 +34,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ote_hub_tunnel_sessions_closed_total", Help: "Sessions closed by the hub, by reason.",
 		}, []string{"reason"}),
+		drift: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ote_hub_drift_total", Help: "Out-of-band changes of applied workloads that agents reported, by action (corrected, reported).",
+		}, []string{"action"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.sessions, m.revision, m.messages, m.bytes, m.refused} {
+	for _, c := range []prometheus.Collector{m.sessions, m.revision, m.messages, m.bytes, m.refused, m.drift} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -423,6 +423,19 @@ func (s *session) onStatus(st *protocol.Status) error {
 	if !s.hub.intake.statusBatch(s.cluster.ID, batch) {
 		return s.refuse(codeFlood, "more than %d item statuses waiting to be written", maxPendingStatuses)
 	}
+	var drift []store.Drift
+	for _, it := range st.Items {
+		if it.Kind != protocol.ItemWorkload {
+			continue
+		}
+		for _, d := range it.Drift {
+			drift = append(drift, store.Drift{ClusterID: s.cluster.ID, Name: it.Name, Object: d.Object, Field: d.Field,
+				Desired: d.Desired, Actual: d.Actual, Manager: d.Manager, At: time.Unix(d.At, 0), Corrected: d.Corrected})
+		}
+	}
+	if len(drift) > 0 {
+		s.hub.intake.driftReports(drift)
+	}
 	return nil
 }
 

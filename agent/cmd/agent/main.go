@@ -114,6 +114,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 			},
 		}),
 		Pods:             pods,
+		Drift:            pods,
 		ApplyConcurrency: opts.ApplyConcurrency,
 		Log:              log,
 		Registerer:       reg,

@@ -25,6 +25,7 @@ type deployRow struct {
 	ClusterLabel string
 	NodeLabel    string
 	Comment      string
+	DriftPolicy  string
 	Type         int
 	Status       int
 	Editable     bool
@@ -47,7 +48,7 @@ func (v *deployView) toDeploy() *store.Deploy {
 	r := &v.Row
 	return &store.Deploy{
 		ID: r.ID, BusinessID: r.BusinessID, BusinessName: v.BusinessName, Name: r.Name, AppName: r.AppName, Version: r.Version,
-		ClusterLabel: r.ClusterLabel, NodeLabel: r.NodeLabel, Comment: r.Comment, Type: store.DeployType(r.Type),
+		ClusterLabel: r.ClusterLabel, NodeLabel: r.NodeLabel, Comment: r.Comment, DriftPolicy: r.DriftPolicy, Type: store.DeployType(r.Type),
 		Status: store.DeployStatus(r.Status), Editable: r.Editable, ErrorMessage: r.ErrorMessage, AuditComment: r.AuditComment,
 		CreatedBy: r.CreatedBy, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
@@ -128,7 +129,10 @@ func (s *Store) CreateDeploy(ctx context.Context, d *store.Deploy, req *store.De
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 		r := &deployRow{
 			BusinessID: d.BusinessID, Name: d.Name, AppName: d.AppName, Version: d.Version, ClusterLabel: d.ClusterLabel,
-			NodeLabel: d.NodeLabel, Comment: d.Comment, Type: int(store.DeployNew), Status: int(store.DeployPending), CreatedBy: d.CreatedBy,
+			NodeLabel: d.NodeLabel, Comment: d.Comment, DriftPolicy: d.DriftPolicy, Type: int(store.DeployNew), Status: int(store.DeployPending), CreatedBy: d.CreatedBy,
+		}
+		if r.DriftPolicy == "" {
+			r.DriftPolicy = "correct"
 		}
 		if err := tx.Create(r).Error; err != nil {
 			return translate(err, fmt.Sprintf("deployment %q", d.Name))

@@ -548,6 +548,31 @@ var migrations = []migration{
 			`CREATE INDEX rollouts_state ON rollouts (state)`,
 		},
 	},
+	{
+		// Drift: out-of-band changes agents found in the workloads they
+		// applied, one row per change (the same change reported twice is
+		// kept once), and each deployment's drift policy.
+		version: 15,
+		name:    "drift",
+		stmts: []string{
+			`ALTER TABLE deploys ADD COLUMN drift_policy VARCHAR(16) NOT NULL DEFAULT 'correct'`,
+			`CREATE TABLE drift_events (
+				id {{pk}},
+				cluster_id BIGINT NOT NULL,
+				name VARCHAR(255) NOT NULL,
+				object VARCHAR(255) NOT NULL,
+				field VARCHAR(255) NOT NULL,
+				desired TEXT NOT NULL,
+				actual TEXT NOT NULL,
+				manager VARCHAR(255) NOT NULL,
+				at {{ts}} NOT NULL,
+				corrected BOOLEAN NOT NULL,
+				seen_at {{ts}} NOT NULL
+			)`,
+			`CREATE UNIQUE INDEX drift_events_change ON drift_events (cluster_id, name, object, field, manager, at)`,
+			`CREATE INDEX drift_events_name ON drift_events (name, id)`,
+		},
+	},
 }
 
 func (s *Store) expand(stmt string) string {

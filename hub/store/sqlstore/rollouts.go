@@ -483,3 +483,75 @@ func (s *Store) ClusterWorkloads(ctx context.Context, deployID uint64, clusters 
 	})
 	return out, translate(err, fmt.Sprintf("clusters of deployment %d", deployID))
 }
+
+// driftRow is the gorm model of table drift_events (migration 15).
+type driftRow struct {
+	ID        uint64 `gorm:"primaryKey"`
+	ClusterID uint64
+	Name      string
+	Object    string
+	Field     string
+	Desired   string
+	Actual    string
+	Manager   string
+	At        time.Time
+	Corrected bool
+	SeenAt    time.Time
+}
+
+func (driftRow) TableName() string { return "drift_events" }
+
+type driftView struct {
+	Row         driftRow `gorm:"embedded"`
+	ClusterName string
+}
+
+// Bounds of what one drift row keeps.
+const (
+	maxDriftText  = 1024
+	maxDriftField = 255
+)
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}
+
+func (s *Store) RecordDrift(ctx context.Context, ds []store.Drift) (int, error) {
+	if len(ds) == 0 {
+		return 0, nil
+	}
+	now := s.db.NowFunc()
+	rows := make([]driftRow, len(ds))
+	for i, d := range ds {
+		rows[i] = driftRow{ClusterID: d.ClusterID, Name: clipText(d.Name, maxDriftField), Object: clipText(d.Object, maxDriftField),
+			Field: clipText(d.Field, maxDriftField), Desired: clipText(d.Desired, maxDriftText), Actual: clipText(d.Actual, maxDriftText),
+			Manager: clipText(d.Manager, maxDriftField), At: d.At.UTC(), Corrected: d.Corrected, SeenAt: now}
+	}
+	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 500)
+	return int(res.RowsAffected), translate(res.Error, "record drift")
+}
+
+func (s *Store) DeployDrift(ctx context.Context, deployID uint64, limit int) ([]store.Drift, error) {
+	var d deployRow
+	if err := s.db.WithContext(ctx).Select("business_id, name, created_at").Where("id = ?", deployID).Take(&d).Error; err != nil {
+		return nil, translate(err, fmt.Sprintf("deployment %d", deployID))
+	}
+	var rows []driftView
+	err := s.db.WithContext(ctx).Table("drift_events").Select("drift_events.*, clusters.name AS cluster_name").
+		Joins("LEFT JOIN clusters ON clusters.id = drift_events.cluster_id").
+		// A deleted deployment's name may be taken again: its drift is not the new one's.
+		Where("drift_events.name = ? AND drift_events.seen_at >= ?", workloadName(d.BusinessID, d.Name), d.CreatedAt).Order("drift_events.id DESC").Limit(limit).Scan(&rows).Error
+	if err != nil {
+		return nil, translate(err, "drift")
+	}
+	out := make([]store.Drift, len(rows))
+	for i, v := range rows {
+		r := &v.Row
+		out[i] = store.Drift{ClusterID: r.ClusterID, Cluster: v.ClusterName, Name: r.Name, Object: r.Object, Field: r.Field,
+			Desired: r.Desired, Actual: r.Actual, Manager: r.Manager, At: r.At, Corrected: r.Corrected, SeenAt: r.SeenAt}
+	}
+	return out, nil
+}
