@@ -128,16 +128,23 @@ func (w *Watcher) Drain() []string {
 	return out
 }
 
-// Counts counts the pods of workload ns/name. Desired is the Deployment's
-// replicas; for a daemonset or an autoscaled deployment it is the pods that
-// exist.
-func (w *Watcher) Counts(ns, name string) protocol.PodCounts {
+// Counts counts the pods of workload ns/name at version (the app version
+// applied): a pod labelled with another version is one of the rolling
+// update's old pods and does not count, so that a workload is healthy once
+// the version it was sent runs, not while its predecessor still does.
+// Pods without a version label count whatever the version. Desired is the
+// Deployment's replicas; for a daemonset or an autoscaled deployment it is
+// the pods of the version that exist.
+func (w *Watcher) Counts(ns, name, version string) protocol.PodCounts {
 	sel := labels.SelectorFromSet(labels.Set{apply.LabelDeploy: name})
 	pods, _ := w.pods.Pods(ns).List(sel)
 	var c protocol.PodCounts
 	live := int32(0)
 	for _, p := range pods {
 		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded {
+			continue
+		}
+		if v := p.Labels[apply.LabelVersion]; v != "" && version != "" && v != version {
 			continue
 		}
 		live++

@@ -57,7 +57,7 @@ func TestCounts(t *testing.T) {
 	pod("c", corev1.PodPending, false, "ContainerCreating")
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got := w.Counts("ns1", "web")
+		got := w.Counts("ns1", "web", "")
 		if got == (protocol.PodCounts{Desired: 3, Running: 1, Failed: 1}) {
 			break
 		}
@@ -74,7 +74,31 @@ func TestCounts(t *testing.T) {
 	if d := w.Drain(); len(d) != 1 || d[0] != "ns1/web" {
 		t.Fatalf("drain %v", d)
 	}
-	if got := w.Counts("ns1", "other"); got != (protocol.PodCounts{}) {
+	if got := w.Counts("ns1", "other", ""); got != (protocol.PodCounts{}) {
 		t.Fatalf("unknown workload %+v", got)
+	}
+
+	// A rolling update's old pod (another version's label) counts for
+	// nothing at the new version: running, it does not make the new
+	// version healthy.
+	old, err := cs.CoreV1().Pods("ns1").Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "old",
+		Labels: map[string]string{"ote-stack.io/deploy": "web", "ote-stack.io/version": "0.9"}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "x:0.9"}}}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old.Status = corev1.PodStatus{Phase: corev1.PodRunning, Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}
+	if _, err := cs.CoreV1().Pods("ns1").UpdateStatus(ctx, old, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for w.Counts("ns1", "web", "0.9").Running != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the old pod is not counted at its own version: %+v", w.Counts("ns1", "web", "0.9"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got := w.Counts("ns1", "web", "1.0"); got != (protocol.PodCounts{Desired: 3, Running: 1, Failed: 1}) {
+		t.Fatalf("counts at 1.0 with a running 0.9 pod: %+v", got)
 	}
 }

@@ -52,7 +52,8 @@ type PodCounter interface {
 	Changed() <-chan struct{}
 	// Drain returns the workloads ("<namespace>/<name>") whose pods changed.
 	Drain() []string
-	Counts(namespace, name string) protocol.PodCounts
+	// Counts counts the pods of workload namespace/name running version.
+	Counts(namespace, name, version string) protocol.PodCounts
 }
 
 // DriftChecker compares an applied workload with what its cluster holds

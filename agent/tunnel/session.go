@@ -344,7 +344,7 @@ func (c *Client) outcome(it protocol.Item, err error) protocol.ItemStatus {
 	}
 	if err == nil && !it.Deleted && it.Kind == protocol.ItemWorkload && c.cfg.Pods != nil {
 		if ns, name, ok := strings.Cut(it.Name, "/"); ok {
-			pods := c.cfg.Pods.Counts(ns, name)
+			pods := c.cfg.Pods.Counts(ns, name, workloadVersion(it))
 			st.Pods = &pods
 		}
 	}
@@ -366,7 +366,7 @@ func (c *Client) podStatuses(names []string) []protocol.ItemStatus {
 		if !ok || !cut {
 			continue
 		}
-		pods := c.cfg.Pods.Counts(ns, name)
+		pods := c.cfg.Pods.Counts(ns, name, workloadVersion(it))
 		st := protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied, Pods: &pods}
 		st.Drift = c.drift(it, ns, name)
 		out = append(out, st)
@@ -426,4 +426,12 @@ func comeBackAfter(err error) (time.Duration, bool) {
 		return 0, false
 	}
 	return min(time.Duration(hc.err.RetryAfterMillis)*time.Millisecond, maxComeBack), true
+}
+
+// workloadVersion is the app version of workload item it ("" when its spec
+// says none).
+func workloadVersion(it protocol.Item) string {
+	var v struct{ Version string }
+	_ = json.Unmarshal(it.Spec, &v)
+	return v.Version
 }
