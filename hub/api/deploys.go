@@ -137,10 +137,9 @@ func (s *server) createDeploy(c *fiber.Ctx) error {
 	}
 	d.DriftPolicy = protocol.DriftCorrect
 	if req.DriftPolicy != nil {
-		if *req.DriftPolicy != protocol.DriftCorrect && *req.DriftPolicy != protocol.DriftReport {
-			return invalid("driftPolicy", "must be correct or report, got %q", clip(*req.DriftPolicy))
+		if d.DriftPolicy, err = checkDriftPolicy(*req.DriftPolicy); err != nil {
+			return err
 		}
-		d.DriftPolicy = *req.DriftPolicy
 	}
 	app, err := s.appVersion(c, business, appName, version)
 	if err != nil {
@@ -323,6 +322,15 @@ type changeDeployRequest struct {
 	Comment *string `json:"comment"`
 	// Strategy, when given, rolls the change out in waves once approved.
 	Strategy *store.Strategy `json:"strategy"`
+	// DriftPolicy, when given, becomes the deployment's with the change.
+	DriftPolicy *string `json:"driftPolicy"`
+}
+
+func checkDriftPolicy(p string) (string, error) {
+	if p != protocol.DriftCorrect && p != protocol.DriftReport {
+		return "", invalid("driftPolicy", "must be correct or report, got %q", clip(p))
+	}
+	return p, nil
 }
 
 // checkStrategy validates a rollout strategy for a deployment to the
@@ -358,11 +366,23 @@ func (s *server) rolloutInFlight(c *fiber.Ctx, d *store.Deploy) error {
 }
 
 // change files an upgrade, rollback or deletion of deployment d, rolled
-// out by strategy st when not nil.
-func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, version, comment string, st *store.Strategy) error {
+// out by req's strategy and with its drift policy when it sets them (req
+// is nil for a deletion).
+func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, version, comment string, req *changeDeployRequest) error {
 	me := callerOf(c).user
 	if me.Role() == store.RoleSysAdmin || d.BusinessID != me.BusinessID {
 		return forbidden("only members of the deployment's business may change it")
+	}
+	var st *store.Strategy
+	policy := ""
+	if req != nil {
+		st = req.Strategy
+		if req.DriftPolicy != nil {
+			var err error
+			if policy, err = checkDriftPolicy(*req.DriftPolicy); err != nil {
+				return err
+			}
+		}
 	}
 	if err := s.rolloutInFlight(c, d); err != nil {
 		return err
@@ -378,13 +398,17 @@ func (s *server) change(c *fiber.Ctx, d *store.Deploy, typ store.DeployType, ver
 		if err != nil {
 			return err
 		}
-		if spec, err = s.compileWorkload(c, d, app); err != nil {
+		changed := *d
+		if policy != "" {
+			changed.DriftPolicy = policy
+		}
+		if spec, err = s.compileWorkload(c, &changed, app); err != nil {
 			return err
 		}
 	}
 	v := s.policy().Decide(me.Role(), typ, d)
-	req := &store.DeployRequest{Type: typ, Version: version, Comment: comment, RequestedBy: me.ID, Strategy: st}
-	if err := s.store.RequestChange(c.UserContext(), d.ID, req, spec, v); err != nil {
+	dr := &store.DeployRequest{Type: typ, Version: version, Comment: comment, RequestedBy: me.ID, Strategy: st, DriftPolicy: policy}
+	if err := s.store.RequestChange(c.UserContext(), d.ID, dr, spec, v); err != nil {
 		if errors.Is(err, store.ErrNotEditable) {
 			return conflict("deployment %q has a change waiting for audit; wait for it or ask an administrator", d.Name)
 		}
@@ -438,7 +462,7 @@ func (s *server) upgradeDeploy(c *fiber.Ctx) error {
 	if version == d.Version {
 		return invalid("version", "the deployment runs version %s already", version)
 	}
-	return s.change(c, d, store.DeployUpgrade, version, comment, req.Strategy)
+	return s.change(c, d, store.DeployUpgrade, version, comment, req)
 }
 
 // rollbackDeploy: PUT /v1/deploy/id/{deployId}, to a version that was live.
@@ -460,7 +484,7 @@ func (s *server) rollbackDeploy(c *fiber.Ctx) error {
 	}
 	for _, h := range hist {
 		if h.Version == version {
-			return s.change(c, d, store.DeployRollback, version, comment, req.Strategy)
+			return s.change(c, d, store.DeployRollback, version, comment, req)
 		}
 	}
 	return invalid("version", "version %s never ran in this deployment; roll back to one that did (field=historyVersion)", version)
@@ -551,6 +575,9 @@ func (s *server) auditDeploy(c *fiber.Ctx) error {
 		app, err := s.appVersion(c, ar.BusinessID, ar.AppName, ar.Version)
 		if err != nil {
 			return conflict("application %s version %s is gone; disapprove this request", ar.AppName, ar.Version)
+		}
+		if ar.DriftPolicy != "" {
+			d.DriftPolicy = ar.DriftPolicy
 		}
 		if spec, err = s.compileWorkload(c, d, app); err != nil {
 			return err

@@ -369,6 +369,22 @@ func TestDriftReports(t *testing.T) {
 		if len(d.Drift) != 2 {
 			t.Fatalf("a repeated report was kept twice: %+v", d.Drift)
 		}
+		// The policy changes with an approved change, not before.
+		h.expect(200, "POST", "/v1/app", acme.token, appBody("web", "1.1"))
+		h.expect(422, "POST", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme.token, map[string]any{"version": "1.1", "driftPolicy": "sometimes"})
+		h.expect(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme.token, map[string]any{"version": "1.1", "driftPolicy": "correct"})
+		h.expect(200, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme.token, nil).into(t, &d)
+		if d.DriftPolicy != "report" {
+			t.Fatalf("drift policy %q while the change waits", d.DriftPolicy)
+		}
+		h.decide(acme.token, d.ID, 1)
+		h.expect(200, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme.token, nil).into(t, &d)
+		ws = protocol.WorkloadSpec{}
+		json.Unmarshal(e1.item(wn).Spec, &ws)
+		if d.DriftPolicy != "correct" || ws.DriftPolicy != "" || ws.Version != "1.1" {
+			t.Fatalf("after the upgrade: policy %q, the agents' spec %q at %s", d.DriftPolicy, ws.DriftPolicy, ws.Version)
+		}
+
 		// Another business sees none of it.
 		beta := h.newTenant(root, "beta")
 		h.expect(404, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), beta.token, nil)

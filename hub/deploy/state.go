@@ -66,9 +66,9 @@ type Transition struct {
 	Workload WorkloadAction
 }
 
-// Decide is the transition of approving (or refusing) a request of type
+// AfterDecision is the transition of approving (or refusing) a request of type
 // typ.
-func Decide(typ store.DeployType, approve bool) Transition {
+func AfterDecision(typ store.DeployType, approve bool) Transition {
 	switch {
 	case !approve && typ == store.DeployNew:
 		return Transition{Status: store.DeployDisapproved, Type: typ, Editable: true}

@@ -7,7 +7,7 @@ import (
 	"github.com/ote-stack/ote/hub/store"
 )
 
-func TestDecide(t *testing.T) {
+func TestAfterDecision(t *testing.T) {
 	for _, tc := range []struct {
 		typ     store.DeployType
 		approve bool
@@ -22,8 +22,8 @@ func TestDecide(t *testing.T) {
 		{store.DeployUpgrade, false, Transition{KeepStatus: true, LastApprovedType: true, Editable: true}},
 		{store.DeployDeleteReq, false, Transition{KeepStatus: true, LastApprovedType: true, Editable: true}},
 	} {
-		if got := Decide(tc.typ, tc.approve); got != tc.want {
-			t.Errorf("Decide(%d, %v) = %+v, want %+v", tc.typ, tc.approve, got, tc.want)
+		if got := AfterDecision(tc.typ, tc.approve); got != tc.want {
+			t.Errorf("AfterDecision(%d, %v) = %+v, want %+v", tc.typ, tc.approve, got, tc.want)
 		}
 	}
 }

@@ -123,6 +123,8 @@ type DeployRequest struct {
 	RequestedBy uint64
 	// Strategy, when set, takes the change out in waves once approved.
 	Strategy *Strategy
+	// DriftPolicy, when set, becomes the deployment's once approved.
+	DriftPolicy string
 	// Wave, when not 0, makes the request the approval that lets wave
 	// number Wave (from 1) of rollout RolloutID start, on Clusters.
 	RolloutID uint64

@@ -66,6 +66,7 @@ type deployRequestRow struct {
 	Comment      string
 	RequestedBy  uint64
 	Strategy     string
+	DriftPolicy  string
 	RolloutID    uint64
 	Wave         int
 	Clusters     string
@@ -85,7 +86,7 @@ func (v *deployRequestView) toRequest() *store.DeployRequest {
 	out := &store.DeployRequest{
 		ID: r.ID, DeployID: r.DeployID, BusinessID: r.BusinessID, BusinessName: v.BusinessName, AppName: r.AppName,
 		Version: r.Version, ClusterLabel: r.ClusterLabel, Type: store.DeployType(r.Type), Status: r.Status,
-		Comment: r.Comment, RequestedBy: r.RequestedBy, RolloutID: r.RolloutID, Wave: r.Wave, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Comment: r.Comment, RequestedBy: r.RequestedBy, DriftPolicy: r.DriftPolicy, RolloutID: r.RolloutID, Wave: r.Wave, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
 	}
 	if r.Strategy != "" {
 		var st store.Strategy
@@ -256,7 +257,7 @@ func (s *Store) RequestChange(ctx context.Context, deployID uint64, req *store.D
 		}
 		rr := &deployRequestRow{
 			DeployID: d.ID, BusinessID: d.BusinessID, AppName: d.AppName, Version: req.Version, ClusterLabel: d.ClusterLabel,
-			Type: int(req.Type), Comment: req.Comment, RequestedBy: req.RequestedBy, Strategy: strategyJSON(req.Strategy),
+			Type: int(req.Type), Comment: req.Comment, RequestedBy: req.RequestedBy, Strategy: strategyJSON(req.Strategy), DriftPolicy: req.DriftPolicy,
 		}
 		if rr.Version == "" {
 			rr.Version = d.Version
@@ -319,7 +320,7 @@ func (s *Store) audit(tx *gorm.DB, requestID uint64, approve bool, comment strin
 	if rr.Wave > 0 {
 		return d.ID, s.decideWave(tx, &d, &rr, approve, comment, now)
 	}
-	t := deploy.Decide(store.DeployType(rr.Type), approve)
+	t := deploy.AfterDecision(store.DeployType(rr.Type), approve)
 	upd := map[string]any{"audit_comment": comment, "updated_at": now, "editable": t.Editable}
 	if !t.KeepStatus {
 		upd["status"] = int(t.Status)
@@ -341,6 +342,9 @@ func (s *Store) audit(tx *gorm.DB, requestID uint64, approve bool, comment strin
 	case deploy.WriteWorkload:
 		if len(spec) == 0 {
 			return 0, errors.New("approval without a workload spec")
+		}
+		if rr.DriftPolicy != "" {
+			upd["drift_policy"] = rr.DriftPolicy
 		}
 		started := false
 		if rr.Strategy != "" {

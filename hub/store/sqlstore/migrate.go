@@ -556,6 +556,7 @@ var migrations = []migration{
 		name:    "drift",
 		stmts: []string{
 			`ALTER TABLE deploys ADD COLUMN drift_policy VARCHAR(16) NOT NULL DEFAULT 'correct'`,
+			`ALTER TABLE deploy_requests ADD COLUMN drift_policy VARCHAR(16) NOT NULL DEFAULT ''`,
 			`CREATE TABLE drift_events (
 				id {{pk}},
 				cluster_id BIGINT NOT NULL,
