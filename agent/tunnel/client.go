@@ -62,6 +62,13 @@ type DriftChecker interface {
 	Drift(namespace, name string, spec *protocol.WorkloadSpec) []protocol.Drift
 }
 
+// ChartDrifter finds and puts back out-of-band changes of chart workloads
+// (package apply's Releases).
+type ChartDrifter interface {
+	Drift(ctx context.Context, namespace, name string) ([]protocol.Drift, error)
+	Repair(ctx context.Context, namespace, name string) error
+}
+
 // Config wires a Client.
 type Config struct {
 	HubURL         string
@@ -78,10 +85,15 @@ type Config struct {
 	// Drift, when set with Pods, checks the workloads whose objects
 	// changed for out-of-band changes, reports them, and applies the
 	// workload again unless its drift policy is "report".
-	Drift        DriftChecker
-	Log          *slog.Logger
-	Registerer   prometheus.Registerer
-	AgentVersion string
+	Drift DriftChecker
+	// Charts, when set, checks the chart workloads every ChartDriftEvery
+	// (default 30s) against their releases' manifests, reports what
+	// others changed, and puts it back unless the policy is "report".
+	Charts          ChartDrifter
+	ChartDriftEvery time.Duration
+	Log             *slog.Logger
+	Registerer      prometheus.Registerer
+	AgentVersion    string
 	// Backoff between connection attempts (default 1s to 30s, jittered).
 	Backoff *backoff.Backoff
 	// RetryFailedEvery re-applies failed items (default 15s).
@@ -219,6 +231,11 @@ func (c *Client) AppliedRevision() uint64 { return c.applied.Load() }
 // Run keeps a session with the hub until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
 	c.life = ctx
+	if c.cfg.Charts != nil {
+		checked := make(chan struct{})
+		go func() { defer close(checked); c.chartDriftLoop(ctx) }()
+		defer func() { <-checked }()
+	}
 	// The applies run beyond their sessions on ctx: when it ends, they
 	// are cancelled and waited for.
 	defer func() {

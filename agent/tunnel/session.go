@@ -435,3 +435,91 @@ func workloadVersion(it protocol.Item) string {
 	_ = json.Unmarshal(it.Spec, &v)
 	return v.Version
 }
+
+// chartDriftLoop checks the applied chart workloads for drift every
+// ChartDriftEvery until ctx ends, one at a time. What it finds goes to the
+// outbox with the workload's status, for the current or the next session.
+func (c *Client) chartDriftLoop(ctx context.Context) {
+	every := c.cfg.ChartDriftEvery
+	if every <= 0 {
+		every = 30 * time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		var charts []protocol.Item
+		for _, it := range c.workloads {
+			var spec protocol.WorkloadSpec
+			if json.Unmarshal(it.Spec, &spec) == nil && spec.Chart != nil {
+				charts = append(charts, it)
+			}
+		}
+		c.mu.Unlock()
+		for _, it := range charts {
+			if ctx.Err() != nil {
+				return
+			}
+			c.checkChart(ctx, it)
+		}
+	}
+}
+
+// checkChart looks for drift in chart workload it and, unless its policy
+// is "report", repairs the release.
+func (c *Client) checkChart(ctx context.Context, it protocol.Item) {
+	ns, name, ok := strings.Cut(it.Name, "/")
+	if !ok {
+		return
+	}
+	var spec protocol.WorkloadSpec
+	if json.Unmarshal(it.Spec, &spec) != nil {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, c.cfg.ApplyTimeout)
+	defer cancel()
+	ds, err := c.cfg.Charts.Drift(tctx, ns, name)
+	if err != nil {
+		c.log.Warn("check chart for drift", "item", it.ItemKey.String(), "err", err)
+		return
+	}
+	if len(ds) == 0 {
+		return
+	}
+	correct := spec.DriftPolicy != protocol.DriftReport
+	if correct {
+		if err := c.cfg.Charts.Repair(tctx, ns, name); err != nil {
+			c.log.Warn("put chart back", "item", it.ItemKey.String(), "err", err)
+			correct = false
+		}
+	}
+	now := time.Now().Unix()
+	action := "reported"
+	if correct {
+		action = "corrected"
+	}
+	for i := range ds {
+		if ds[i].At == 0 {
+			ds[i].At = now
+		}
+		ds[i].Corrected = correct
+		c.metrics.drift.WithLabelValues(action).Inc()
+		c.log.Info("workload drifted", "item", it.ItemKey.String(), "object", ds[i].Object, "field", ds[i].Field,
+			"manager", ds[i].Manager, "action", action)
+	}
+	st := protocol.ItemStatus{ItemKey: it.ItemKey, Revision: it.Revision, State: protocol.StateApplied, Drift: ds}
+	if c.cfg.Pods != nil {
+		pods := c.cfg.Pods.Counts(ns, name, spec.Version)
+		st.Pods = &pods
+	}
+	c.box.put(st)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}

@@ -55,7 +55,25 @@ func (h *hub) edge(name string, labels ...string) *edge {
 		h.expect(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{name}, "clusterLabel": l})
 	}
 	a, _, _ := h.connect(name, cred, 0)
+	a.readAll()
 	return &edge{h: h, name: name, agent: a}
+}
+
+// readAll reads, and drops, whatever the hub sends until the connection
+// closes, as a live agent reads: reading is what answers the hub's pings,
+// and a test that outlasts three heartbeats without it has its session
+// closed for not reading.
+func (a *agent) readAll() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if _, _, err := a.conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	a.t.Cleanup(func() { a.conn.Close(); <-done })
 }
 
 // item is the live workload item wn desired in the cluster (nil: none).

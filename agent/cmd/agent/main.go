@@ -115,6 +115,7 @@ func run(ctx context.Context, opts *config.Options, log *slog.Logger) error {
 		}),
 		Pods:             pods,
 		Drift:            pods,
+		Charts:           helm,
 		ApplyConcurrency: opts.ApplyConcurrency,
 		Log:              log,
 		Registerer:       reg,
