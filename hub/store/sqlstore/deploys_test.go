@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/hub/store/sqlstore"
@@ -91,5 +92,44 @@ func TestDeployCountsMatchRows(t *testing.T) {
 		must(t, s.RequestChange(c, live.ID, del, nil, store.Verdict{Approve: true, Comment: "auto"}))
 		must(t, s.DB().Exec("DELETE FROM deploys WHERE business_id = ? AND id % 5 = 0", businesses[1]).Error)
 		check("deleted")
+	})
+}
+
+// TestDriftKeptForTheReportersWorkloadsOnly: a change is kept once, only
+// for a workload desired in the cluster that reports it, and the newest
+// maxDriftKept per workload and cluster.
+func TestDriftKeptForTheReportersWorkloadsOnly(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, s *sqlstore.Store) {
+		c := ctx(t)
+		owner := newUser(t, s, "owner", func(u *store.User) { u.IsAdmin, u.Status = true, store.UserApproved })
+		b := &store.Business{Name: "b", UserID: owner.ID, Introduce: "i", Objective: "o", Scale: "s"}
+		must(t, s.CreateBusiness(c, b))
+		mine, err := s.JoinCluster(c, "mine", []byte("h1"))
+		must(t, err)
+		other, err := s.JoinCluster(c, "other", []byte("h2"))
+		must(t, err)
+		must(t, s.DB().Exec("INSERT INTO cluster_labels (cluster_id, label, created_at) VALUES (?, 'east', ?)", mine.ID, time.Now()).Error)
+		d := &store.Deploy{BusinessID: b.ID, Name: "web", AppName: "web", Version: "1.0", ClusterLabel: "east", CreatedBy: 1}
+		must(t, s.CreateDeploy(c, d, &store.DeployRequest{}, []byte(`{"namespace":"ns","name":"web"}`), store.Verdict{Approve: true, Comment: "auto"}))
+		wn := store.Namespace(b.ID) + "/web"
+		at := time.Unix(1_800_000_000, 0)
+		change := func(cluster uint64, i int) store.Drift {
+			return store.Drift{ClusterID: cluster, Name: wn, Object: "Deployment/web", Field: "spec.replicas", Desired: "2", Actual: "3", Manager: "kubectl", At: at.Add(time.Duration(i) * time.Second)}
+		}
+		if n, err := s.RecordDrift(c, []store.Drift{change(mine.ID, 0), change(mine.ID, 0), change(other.ID, 0)}); err != nil || n != 1 {
+			t.Fatalf("recorded %d (%v), want 1: a repeat and another cluster's report are not kept", n, err)
+		}
+		var many []store.Drift
+		for i := 1; i <= 60; i++ {
+			many = append(many, change(mine.ID, i))
+		}
+		if n, err := s.RecordDrift(c, many); err != nil || n != 60 {
+			t.Fatalf("recorded %d (%v), want 60", n, err)
+		}
+		ds, err := s.DeployDrift(c, d.ID, 1000)
+		must(t, err)
+		if len(ds) != 50 || ds[0].At.Unix() != at.Add(60*time.Second).Unix() || ds[0].Cluster != "mine" {
+			t.Fatalf("kept %d changes, newest %v of %q; want the newest 50 of mine", len(ds), ds[0].At, ds[0].Cluster)
+		}
 	})
 }

@@ -519,19 +519,65 @@ func clipText(s string, n int) string {
 	return s[:n]
 }
 
+// maxDriftKept is how many changes are kept per workload and cluster,
+// the newest.
+const maxDriftKept = 50
+
+// RecordDrift keeps only the changes of workloads desired in the cluster
+// that reported them: an agent cannot write into the record of a
+// deployment that is not its cluster's.
 func (s *Store) RecordDrift(ctx context.Context, ds []store.Drift) (int, error) {
 	if len(ds) == 0 {
 		return 0, nil
 	}
 	now := s.db.NowFunc()
-	rows := make([]driftRow, len(ds))
-	for i, d := range ds {
-		rows[i] = driftRow{ClusterID: d.ClusterID, Name: clipText(d.Name, maxDriftField), Object: clipText(d.Object, maxDriftField),
-			Field: clipText(d.Field, maxDriftField), Desired: clipText(d.Desired, maxDriftText), Actual: clipText(d.Actual, maxDriftText),
-			Manager: clipText(d.Manager, maxDriftField), At: d.At.UTC(), Corrected: d.Corrected, SeenAt: now}
+	type pair struct {
+		cluster uint64
+		name    string
 	}
-	res := s.db.WithContext(ctx).Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 500)
-	return int(res.RowsAffected), translate(res.Error, "record drift")
+	desired := map[pair]bool{}
+	var rows []driftRow
+	added := 0
+	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
+		for _, d := range ds {
+			p := pair{d.ClusterID, d.Name}
+			ok, seen := desired[p]
+			if !seen {
+				var n int64
+				if err := tx.Model(&desiredItemRow{}).Where("kind = ? AND name = ? AND deleted = ? AND cluster_id IN ?",
+					store.ItemWorkload, d.Name, false, []uint64{store.AllClusters, d.ClusterID}).Count(&n).Error; err != nil {
+					return err
+				}
+				ok = n > 0
+				desired[p] = ok
+			}
+			if !ok {
+				continue
+			}
+			rows = append(rows, driftRow{ClusterID: d.ClusterID, Name: clipText(d.Name, maxDriftField), Object: clipText(d.Object, maxDriftField),
+				Field: clipText(d.Field, maxDriftField), Desired: clipText(d.Desired, maxDriftText), Actual: clipText(d.Actual, maxDriftText),
+				Manager: clipText(d.Manager, maxDriftField), At: d.At.UTC(), Corrected: d.Corrected, SeenAt: now})
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		res := tx.Clauses(clause.OnConflict{DoNothing: true}).CreateInBatches(rows, 500)
+		if res.Error != nil {
+			return res.Error
+		}
+		added = int(res.RowsAffected)
+		for p, ok := range desired {
+			if !ok {
+				continue
+			}
+			keep := tx.Model(&driftRow{}).Select("id").Where("cluster_id = ? AND name = ?", p.cluster, p.name).Order("id DESC").Limit(maxDriftKept)
+			if err := tx.Where("cluster_id = ? AND name = ? AND id NOT IN (?)", p.cluster, p.name, keep).Delete(&driftRow{}).Error; err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return added, translate(err, "record drift")
 }
 
 func (s *Store) DeployDrift(ctx context.Context, deployID uint64, limit int) ([]store.Drift, error) {
