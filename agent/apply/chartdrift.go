@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -31,6 +32,11 @@ func (r *Releases) Drift(ctx context.Context, namespace, name string) ([]protoco
 	if err != nil {
 		return nil, err
 	}
+	// A release being installed, upgraded or rolled back is between two
+	// revisions, not drifted.
+	if last, err := cfg.Releases.Last(name); err == nil && last.Info != nil && last.Info.Status.IsPending() {
+		return nil, nil
+	}
 	rel, err := cfg.Releases.Deployed(name)
 	if errors.Is(err, driver.ErrNoDeployedReleases) || errors.Is(err, driver.ErrReleaseNotFound) {
 		return nil, nil
@@ -41,6 +47,19 @@ func (r *Releases) Drift(ctx context.Context, namespace, name string) ([]protoco
 	list, err := cfg.KubeClient.Build(strings.NewReader(rel.Manifest), false)
 	if err != nil {
 		return nil, fmt.Errorf("read release %s/%s's manifest: %w", namespace, name, err)
+	}
+	// The replica count of an object that an autoscaler of the release
+	// scales is the autoscaler's.
+	scaled := map[string]bool{}
+	for _, info := range list {
+		if info.Mapping == nil || info.Mapping.GroupVersionKind.Kind != "HorizontalPodAutoscaler" {
+			continue
+		}
+		if u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(info.Object); err == nil {
+			kind, _, _ := unstructured.NestedString(u, "spec", "scaleTargetRef", "kind")
+			target, _, _ := unstructured.NestedString(u, "spec", "scaleTargetRef", "name")
+			scaled[kind+"/"+target] = true
+		}
 	}
 	var out []protocol.Drift
 	for _, info := range list {
@@ -59,9 +78,14 @@ func (r *Releases) Drift(ctx context.Context, namespace, name string) ([]protoco
 		if !ok {
 			continue
 		}
-		out = append(out, objectDrift(info.Mapping.GroupVersionKind.Kind+"/"+info.Name, want, live)...)
+		object := info.Mapping.GroupVersionKind.Kind + "/" + info.Name
+		if scaled[object] {
+			unstructured.RemoveNestedField(want, "spec", "replicas")
+		}
+		out = append(out, objectDrift(object, want, live)...)
 	}
-	return out, nil
+	// A difference no manager but the agent claims is not someone's change.
+	return slices.DeleteFunc(out, func(d protocol.Drift) bool { return d.Manager == "" }), nil
 }
 
 // objectDrift compares the replicas and container images of want (a

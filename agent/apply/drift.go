@@ -63,34 +63,53 @@ func Drifted(obj metav1.Object, spec *protocol.WorkloadSpec) []protocol.Drift {
 		if want, got := strings.Join(c.Command, " "), strings.Join(ct.Command, " "); want != got {
 			out = append(out, drift(obj, at+"command", want, got, path("f:command")...))
 		}
-		if want, got := envText(c.Env), liveEnv(ct.Env); want != got {
+		if want, got, changed := envDiff(c.Env, ct.Env); changed {
 			out = append(out, drift(obj, at+"env", want, got, path("f:env")...))
 		}
 	}
+	// A difference no other manager claims is the agent's own apply
+	// under way (or the API server's defaulting), not someone's change.
+	out = slices.DeleteFunc(out, func(d protocol.Drift) bool { return d.Manager == "" })
 	for i := range out {
 		out[i].Object = kind + "/" + obj.GetName()
 	}
 	return out
 }
 
-func envText(env []protocol.EnvVar) string {
-	parts := make([]string, len(env))
-	for i, e := range env {
-		parts[i] = e.Name + "=" + e.Value
+// envDiff compares the environment applied with the live one by name,
+// never showing values (they may be secrets): desired lists the names
+// applied; actual the live names, "+" before one added, "~" before one
+// whose value changed, and "-NAME" for one removed.
+func envDiff(want []protocol.EnvVar, live []corev1.EnvVar) (string, string, bool) {
+	applied := map[string]string{}
+	names := make([]string, len(want))
+	for i, e := range want {
+		applied[e.Name], names[i] = e.Value, e.Name
 	}
-	return strings.Join(parts, ",")
-}
-
-func liveEnv(env []corev1.EnvVar) string {
-	parts := make([]string, len(env))
-	for i, e := range env {
-		v := e.Value
-		if e.ValueFrom != nil {
-			v = "(from a reference)"
+	var actual []string
+	seen := map[string]bool{}
+	changed := len(want) != len(live)
+	for i, e := range live {
+		seen[e.Name] = true
+		v, ok := applied[e.Name]
+		switch {
+		case !ok:
+			actual, changed = append(actual, "+"+e.Name), true
+		case v != e.Value || e.ValueFrom != nil:
+			actual, changed = append(actual, "~"+e.Name), true
+		default:
+			actual = append(actual, e.Name)
+			if i >= len(want) || want[i].Name != e.Name {
+				changed = true // reordered
+			}
 		}
-		parts[i] = e.Name + "=" + v
 	}
-	return strings.Join(parts, ",")
+	for _, n := range names {
+		if !seen[n] {
+			actual, changed = append(actual, "-"+n), true
+		}
+	}
+	return strings.Join(names, ","), strings.Join(actual, ","), changed
 }
 
 // drift is a difference at field, attributed to the newest manager other

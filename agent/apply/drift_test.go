@@ -54,7 +54,7 @@ func TestDrifted(t *testing.T) {
 	for field, want := range map[string]protocol.Drift{
 		"spec.replicas": {Desired: "3", Actual: "7", Manager: "kubectl (scale)"},
 		"spec.template.spec.containers[app].image": {Desired: "registry.example.com/web:1.0", Actual: "registry.example.com/web:hacked", Manager: "kubectl-edit"},
-		"spec.template.spec.containers[app].env":   {Desired: "MODE=edge", Actual: "MODE=edge,DEBUG=1", Manager: "kubectl-edit"},
+		"spec.template.spec.containers[app].env":   {Desired: "MODE", Actual: "MODE,+DEBUG", Manager: "kubectl-edit"},
 	} {
 		g, ok := got[field]
 		// The API server records no time for an update of the scale

@@ -150,6 +150,15 @@ func (q *applyQueue) finish(it protocol.Item, epoch uint64, failed, cancelled bo
 	q.signal()
 }
 
+// busy reports whether key k has an apply waiting or running: its objects
+// are between two revisions, not drifted.
+func (q *applyQueue) busy(k protocol.ItemKey) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	s := q.slots[k]
+	return s != nil && (s.pending != nil || s.running)
+}
+
 // reapply puts it, the applied revision of its key, back in line: the
 // cluster drifted from it. Nothing happens when a newer revision waits or
 // runs, or when it is not what the key applied last.

@@ -377,7 +377,7 @@ func (c *Client) podStatuses(names []string) []protocol.ItemStatus {
 // drift checks applied workload it (ns/name) for out-of-band changes and,
 // unless its drift policy is "report", applies it again.
 func (c *Client) drift(it protocol.Item, ns, name string) []protocol.Drift {
-	if c.cfg.Drift == nil {
+	if c.cfg.Drift == nil || c.queue.busy(it.ItemKey) {
 		return nil
 	}
 	var spec protocol.WorkloadSpec
@@ -446,6 +446,11 @@ func (c *Client) chartDriftLoop(ctx context.Context) {
 	}
 	t := time.NewTicker(every)
 	defer t.Stop()
+	// repaired is when each release was last repaired: one that drifts
+	// again within chartRepairPause is reported, not repaired, so that a
+	// fight with another controller does not grow its Helm history by a
+	// revision a check.
+	repaired := map[string]time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -465,14 +470,17 @@ func (c *Client) chartDriftLoop(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			c.checkChart(ctx, it)
+			c.checkChart(ctx, it, repaired)
 		}
 	}
 }
 
+// chartRepairPause is the least time between two repairs of one release.
+const chartRepairPause = 5 * time.Minute
+
 // checkChart looks for drift in chart workload it and, unless its policy
 // is "report", repairs the release.
-func (c *Client) checkChart(ctx context.Context, it protocol.Item) {
+func (c *Client) checkChart(ctx context.Context, it protocol.Item, repaired map[string]time.Time) {
 	ns, name, ok := strings.Cut(it.Name, "/")
 	if !ok {
 		return
@@ -491,11 +499,13 @@ func (c *Client) checkChart(ctx context.Context, it protocol.Item) {
 	if len(ds) == 0 {
 		return
 	}
-	correct := spec.DriftPolicy != protocol.DriftReport
+	correct := spec.DriftPolicy != protocol.DriftReport && time.Since(repaired[it.Name]) >= chartRepairPause
 	if correct {
 		if err := c.cfg.Charts.Repair(tctx, ns, name); err != nil {
 			c.log.Warn("put chart back", "item", it.ItemKey.String(), "err", err)
 			correct = false
+		} else {
+			repaired[it.Name] = time.Now()
 		}
 	}
 	now := time.Now().Unix()

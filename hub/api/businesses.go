@@ -240,6 +240,14 @@ func (s *server) recompileAt(c *fiber.Ctx, business uint64, level string) (map[u
 		if !deploy.Live(d.Status) {
 			continue
 		}
+		// A rollout in flight holds two specs compiled at the old level;
+		// rewriting the deployment's would skip its waves.
+		if r, err := s.store.LatestRollout(c.UserContext(), d.ID); err == nil && r.State.Active() {
+			broken = append(broken, fmt.Sprintf("%s (rolling out version %s: let the rollout end or abort it)", d.Name, r.Version))
+			continue
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
 		app, err := s.appVersion(c, business, d.AppName, d.Version)
 		if errors.Is(err, store.ErrNotFound) {
 			continue // its app version is gone: nothing to recompile
@@ -259,7 +267,7 @@ func (s *server) recompileAt(c *fiber.Ctx, business uint64, level string) (map[u
 		out[d.ID] = spec
 	}
 	if len(broken) > 0 {
-		return nil, conflict("podSecurity %q is refused: live deployments run apps it forbids: %s; upgrade them to a compliant version or delete them first",
+		return nil, conflict("podSecurity %q is refused: live deployments run apps it forbids or are being rolled out: %s; upgrade them to a compliant version or delete them first",
 			level, strings.Join(broken, "; "))
 	}
 	return out, nil

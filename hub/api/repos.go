@@ -109,6 +109,16 @@ func (s *server) refreshPullSecrets(c *fiber.Ctx, business uint64, id string) er
 		if !deploy.Live(d.Status) {
 			continue
 		}
+		// A deployment being rolled out keeps the credentials'
+		// fingerprint it was compiled with (so its clusters keep the
+		// pull Secret they have) until its next change: rewriting its
+		// spec here would send the rollout's version to every cluster
+		// at once.
+		if r, err := s.store.LatestRollout(c.UserContext(), d.ID); err == nil && r.State.Active() {
+			continue
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
 		app, err := s.appVersion(c, business, d.AppName, d.Version)
 		if err != nil || !deploy.UsesRepository(app, id) {
 			continue

@@ -305,7 +305,7 @@ func TestRolloutInWaves(t *testing.T) {
 		e1.healthy(wn)
 		h.waitRollout(worker, d.ID, "approval of the rest", state("approval"))
 		h.expect(200, "POST", fmt.Sprintf("/v1/deploy/id/%d/rollout", d.ID), worker, map[string]any{"action": "abort"})
-		if got := h.rollout(worker, d.ID); got.Rollout.State != "aborted" || !got.Editable || e1.version(wn) != "3.0" || e2.version(wn) != "2.0" {
+		if got := h.rollout(worker, d.ID); got.Rollout.State != "aborted" || !got.Editable || got.Version != "2.0" || e1.version(wn) != "3.0" || e2.version(wn) != "2.0" {
 			t.Fatalf("after abort: %+v, edge-1 %s, edge-2 %s", got, e1.version(wn), e2.version(wn))
 		}
 		h.expect(404, "PUT", "/v1/admin/deploy", h.login(adminName, adminPass), map[string]any{"id": 0, "status": 1, "comment": "x"})

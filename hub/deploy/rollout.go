@@ -230,7 +230,9 @@ func Step(r *store.Rollout, wave []WaveCluster, now time.Time) Move {
 	if len(failed) > 0 {
 		return fail(r, fmt.Sprintf("wave %q failed: %s", w.Name, strings.Join(failed, "; ")))
 	}
-	if healthy < len(wave)-r.Strategy.MaxUnavailable {
+	// At least one cluster of a wave must be healthy, whatever
+	// maxUnavailable says: a gate that nobody passed is no gate.
+	if need := max(min(1, len(wave)), len(wave)-r.Strategy.MaxUnavailable); healthy < need {
 		r.HealthySince = time.Time{}
 		if now.Sub(r.WaveStarted) >= time.Duration(r.Strategy.DeadlineSeconds)*time.Second {
 			return fail(r, fmt.Sprintf("wave %q was not healthy within %ds: %s", w.Name, r.Strategy.DeadlineSeconds, strings.Join(notYet, "; ")))

@@ -196,6 +196,13 @@ func TestStepMaxUnavailable(t *testing.T) {
 	if m := Step(r, wave, t0.Add(3*time.Second)); m != Finish {
 		t.Fatalf("offline cluster, maxUnavailable 1: %v %s, want the wave to pass", m, r.State)
 	}
+	// maxUnavailable as large as the wave still wants one healthy cluster.
+	r = rollout(store.Wave{Name: "canary", Clusters: []uint64{1}})
+	r.Strategy.MaxUnavailable, r.Strategy.SoakSeconds = 5, 0
+	Start(r, t0)
+	if m := Step(r, []WaveCluster{{Name: "a", Online: true, Health: Waiting, Line: "applying"}}, t0.Add(time.Second)); m != Hold || r.State != store.RolloutRunning {
+		t.Fatalf("a one-cluster wave with maxUnavailable 5 passed with nothing healthy: %v %s", m, r.State)
+	}
 }
 
 func TestAct(t *testing.T) {

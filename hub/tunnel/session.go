@@ -429,8 +429,11 @@ func (s *session) onStatus(st *protocol.Status) error {
 			continue
 		}
 		for _, d := range it.Drift {
+			// The agent's clock and text are its own: a time is kept
+			// within [0, an hour from now], so that a database takes it.
+			at := time.Unix(min(max(d.At, 0), time.Now().Add(time.Hour).Unix()), 0)
 			drift = append(drift, store.Drift{ClusterID: s.cluster.ID, Name: it.Name, Object: d.Object, Field: d.Field,
-				Desired: d.Desired, Actual: d.Actual, Manager: d.Manager, At: time.Unix(d.At, 0), Corrected: d.Corrected})
+				Desired: d.Desired, Actual: d.Actual, Manager: d.Manager, At: at, Corrected: d.Corrected})
 		}
 	}
 	if len(drift) > 0 {

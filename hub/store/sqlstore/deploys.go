@@ -417,9 +417,15 @@ func (s *Store) removeWorkload(tx *gorm.DB, business uint64, name string) error 
 // followClusterLabel gives clusters that gained label the workloads of the
 // live deployments that select it, and takes them from those that lost it.
 func (s *Store) followClusterLabel(tx *gorm.DB, clusterIDs []uint64, label string, added bool) error {
+	// A cluster that loses the label loses the workload of every live
+	// deployment of it, a new one still rolling out (no spec yet)
+	// included; one that gains it gets the live spec.
+	q := tx.Where("cluster_label = ? AND status <> ?", label, int(store.DeployDeleted))
+	if added {
+		q = q.Where("spec <> ''")
+	}
 	var ds []deployRow
-	err := tx.Where("cluster_label = ? AND spec <> '' AND status <> ?", label, int(store.DeployDeleted)).Find(&ds).Error
-	if err != nil {
+	if err := q.Find(&ds).Error; err != nil {
 		return err
 	}
 	for _, d := range ds {

@@ -19,6 +19,9 @@ type migration struct {
 	// sqlite and postgres run after stmts, on their dialect only (triggers).
 	sqlite   []string
 	postgres []string
+	// postgresFirst runs before stmts on PostgreSQL (a table lock that
+	// keeps other replicas' writes out until the migration commits).
+	postgresFirst []string
 }
 
 var migrations = []migration{
@@ -442,6 +445,10 @@ var migrations = []migration{
 		// strict or prefix.
 		version: 13,
 		name:    "deployment counts per business",
+		// Replicas of the previous version may write deployments during
+		// a rolling upgrade: none may between the counts' snapshot and
+		// the triggers.
+		postgresFirst: []string{`LOCK TABLE deploys IN SHARE ROW EXCLUSIVE MODE`},
 		stmts: []string{
 			`CREATE TABLE deploy_counts (
 				business_id BIGINT PRIMARY KEY,
@@ -616,7 +623,11 @@ func (s *Store) migrate(ctx context.Context, upTo int) error {
 			if n > 0 {
 				return nil
 			}
-			stmts := append([]string(nil), m.stmts...)
+			var stmts []string
+			if s.dialect == Postgres {
+				stmts = append(stmts, m.postgresFirst...)
+			}
+			stmts = append(stmts, m.stmts...)
 			if s.dialect == Postgres {
 				stmts = append(stmts, m.postgres...)
 			} else {

@@ -137,9 +137,17 @@ func (s *Store) startRollout(tx *gorm.DB, d *deployRow, rr *deployRequestRow, sp
 }
 
 // sendWave writes spec as the workload of d in clusters (nil spec: takes
-// it from them).
+// it from them). A cluster that has lost d's label since the waves were
+// planned gets nothing: it is no longer the deployment's.
 func (s *Store) sendWave(tx *gorm.DB, d *deployRow, clusters []uint64, spec []byte) error {
 	name := workloadName(d.BusinessID, d.Name)
+	if spec != nil {
+		var still []uint64
+		if err := tx.Model(&clusterLabelRow{}).Where("label = ? AND cluster_id IN ?", d.ClusterLabel, clusters).Pluck("cluster_id", &still).Error; err != nil {
+			return err
+		}
+		clusters = still
+	}
 	for _, id := range clusters {
 		var err error
 		if spec == nil {
@@ -177,7 +185,21 @@ func (s *Store) LatestRollout(ctx context.Context, deployID uint64) (*store.Roll
 func (s *Store) ActOnRollout(ctx context.Context, deployID uint64, a store.RolloutAction, now time.Time) (*store.Rollout, error) {
 	var out *store.Rollout
 	err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
-		r, err := s.lockRollout(tx, "deploy_id = ? AND state IN ?", deployID, activeStates)
+		var found rolloutRow
+		if err := tx.Select("id").Where("deploy_id = ? AND state IN ?", deployID, activeStates).Order("id DESC").Take(&found).Error; err != nil {
+			return translate(err, fmt.Sprintf("active rollout of deployment %d", deployID))
+		}
+		// The same order as an audit: the wave's request, then the
+		// rollout (two transactions locking them the other way round
+		// would deadlock on PostgreSQL).
+		if s.dialect == Postgres {
+			var ids []uint64
+			if err := tx.Model(&deployRequestRow{}).Clauses(clause.Locking{Strength: "UPDATE"}).
+				Where("rollout_id = ? AND status = 0", found.ID).Pluck("id", &ids).Error; err != nil {
+				return err
+			}
+		}
+		r, err := s.lockRollout(tx, "id = ? AND state IN ?", found.ID, activeStates)
 		if err != nil {
 			return translate(err, fmt.Sprintf("active rollout of deployment %d", deployID))
 		}
@@ -189,7 +211,7 @@ func (s *Store) ActOnRollout(ctx context.Context, deployID uint64, a store.Rollo
 			return err
 		}
 		if ro.State == store.RolloutAborted {
-			if err := s.releaseDeploy(tx, deployID, now); err != nil {
+			if err := s.releaseDeploy(tx, ro, now); err != nil {
 				return err
 			}
 			// A wave approval still waiting has nothing left to decide.
@@ -204,9 +226,16 @@ func (s *Store) ActOnRollout(ctx context.Context, deployID uint64, a store.Rollo
 	return out, err
 }
 
-// releaseDeploy makes a deployment editable again: its rollout ended.
-func (s *Store) releaseDeploy(tx *gorm.DB, deployID uint64, now time.Time) error {
-	return tx.Model(&deployRow{}).Where("id = ?", deployID).Updates(map[string]any{"editable": true, "updated_at": now}).Error
+// releaseDeploy makes a deployment editable again: its rollout ro ended
+// before its last wave. Its version is the previous one again, the one
+// its spec is (what clusters that gain its label get); the clusters the
+// rollout reached keep the new one until the next change.
+func (s *Store) releaseDeploy(tx *gorm.DB, ro *store.Rollout, now time.Time) error {
+	upd := map[string]any{"editable": true, "updated_at": now}
+	if ro.PrevVersion != "" {
+		upd["version"] = ro.PrevVersion
+	}
+	return tx.Model(&deployRow{}).Where("id = ?", ro.DeployID).Updates(upd).Error
 }
 
 func (s *Store) refreshDeploy(tx *gorm.DB, deployID uint64) error {
@@ -235,7 +264,7 @@ func (s *Store) decideWave(tx *gorm.DB, d *deployRow, rr *deployRequestRow, appr
 		if err := s.saveRollout(tx, r, ro, now); err != nil {
 			return err
 		}
-		if err := s.releaseDeploy(tx, d.ID, now); err != nil {
+		if err := s.releaseDeploy(tx, ro, now); err != nil {
 			return err
 		}
 		return s.refreshIn(tx, d.BusinessID, d.Name, workloadName(d.BusinessID, d.Name))
@@ -256,20 +285,26 @@ func (s *Store) StepRollouts(ctx context.Context, now time.Time) (bool, error) {
 	if err != nil {
 		return false, translate(err, "rollouts")
 	}
+	// A rollout that fails to step does not hold the others back: each
+	// is tried, and the first error is returned.
 	wrote := false
+	var first error
 	for _, id := range ids {
+		if ctx.Err() != nil {
+			break
+		}
 		var w bool
 		err := s.db.WithContext(ctx).Transaction(func(tx *gorm.DB) error {
 			var err error
 			w, err = s.stepRollout(tx, id, now)
 			return err
 		})
-		if err != nil {
-			return wrote, translate(err, fmt.Sprintf("rollout %d", id))
+		if err != nil && first == nil {
+			first = translate(err, fmt.Sprintf("rollout %d", id))
 		}
 		wrote = wrote || w
 	}
-	return wrote, nil
+	return wrote, first
 }
 
 // stepRollout steps rollout id inside tx; it reports whether it wrote
@@ -315,6 +350,9 @@ func (s *Store) stepRollout(tx *gorm.DB, id uint64, now time.Time) (bool, error)
 		wrote = true
 		if err := s.rollBack(tx, &d, ro, now); err != nil {
 			return false, err
+		}
+		if ro.PrevVersion == "" {
+			return true, nil // failed, with the reason: nothing runs to sum up
 		}
 	}
 	return wrote, s.refreshIn(tx, d.BusinessID, d.Name, workloadName(d.BusinessID, d.Name))
@@ -388,7 +426,7 @@ func (s *Store) rollBack(tx *gorm.DB, d *deployRow, ro *store.Rollout, now time.
 	}
 	upd := map[string]any{"editable": true, "updated_at": now}
 	if ro.PrevVersion == "" {
-		upd["status"] = int(store.DeployFailed)
+		upd["status"], upd["error_message"] = int(store.DeployFailed), "rolled back: "+ro.Reason
 		return tx.Model(&deployRow{}).Where("id = ?", d.ID).Updates(upd).Error
 	}
 	var orig deployRequestRow
@@ -512,11 +550,14 @@ const (
 	maxDriftField = 255
 )
 
+// clipText is s as valid UTF-8 (an agent's text may not be, and
+// PostgreSQL refuses it) within n bytes, cut at a character.
 func clipText(s string, n int) string {
+	s = strings.ToValidUTF8(s, "")
 	if len(s) <= n {
 		return s
 	}
-	return s[:n]
+	return strings.ToValidUTF8(s[:n], "")
 }
 
 // maxDriftKept is how many changes are kept per workload and cluster,
