@@ -550,12 +550,26 @@ func (s *Store) refreshIn(db *gorm.DB, business uint64, name, wn string) error {
 	for _, r := range reports {
 		got[r.ClusterID] = &store.ItemStatus{ClusterID: r.ClusterID, Revision: r.Revision, State: r.State, Message: r.Message, Pods: r.pods()}
 	}
-	var targets []deploy.Target
+	// The revision each target cluster must have applied: an item for
+	// every cluster, or one per cluster (a map, not a loop over both:
+	// 10,000 labelled clusters are 10,000 items).
+	want := make(map[uint64]uint64, len(items))
+	all, hasAll := uint64(0), false
 	for _, it := range items {
-		for _, c := range clusters {
-			if it.ClusterID == store.AllClusters || it.ClusterID == c.ID {
-				targets = append(targets, deploy.Target{Cluster: c.Name, Want: it.Revision, Report: got[c.ID]})
-			}
+		if it.ClusterID == store.AllClusters {
+			all, hasAll = it.Revision, true
+		} else {
+			want[it.ClusterID] = it.Revision
+		}
+	}
+	targets := make([]deploy.Target, 0, len(want))
+	for _, c := range clusters {
+		rev, ok := want[c.ID]
+		if !ok && hasAll {
+			rev, ok = all, true
+		}
+		if ok {
+			targets = append(targets, deploy.Target{Cluster: c.Name, Want: rev, Report: got[c.ID]})
 		}
 	}
 	status, msg := deploy.Aggregate(targets)
