@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ote-stack/ote/hub/store"
 	"github.com/ote-stack/ote/protocol"
@@ -65,6 +66,7 @@ func (h *hub) edge(name string, labels ...string) *edge {
 // closed for not reading.
 func (a *agent) readAll() {
 	done := make(chan struct{})
+	a.conn.SetReadDeadline(time.Time{}) // expect's deadline would end the loop at once
 	go func() {
 		defer close(done)
 		for {
@@ -357,8 +359,9 @@ func TestDriftReports(t *testing.T) {
 			t.Fatalf("the agents' spec has drift policy %q", ws.DriftPolicy)
 		}
 		it := e1.item(wn)
-		scaled := protocol.Drift{Object: "Deployment/web", Field: "spec.replicas", Desired: "2", Actual: "5", Manager: "kubectl (scale)", At: 1_800_000_000}
-		edited := protocol.Drift{Object: "Deployment/web", Field: "spec.template.spec.containers[app].image", Desired: "a:1", Actual: "a:evil", Manager: "kubectl-edit", At: 1_800_000_100}
+		base := time.Now().Add(-2 * time.Hour).Unix()
+		scaled := protocol.Drift{Object: "Deployment/web", Field: "spec.replicas", Desired: "2", Actual: "5", Manager: "kubectl (scale)", At: base}
+		edited := protocol.Drift{Object: "Deployment/web", Field: "spec.template.spec.containers[app].image", Desired: "a:1", Actual: "a:evil", Manager: "kubectl-edit", At: base + 100}
 		running := int32(2)
 		send := func(ds ...protocol.Drift) {
 			e1.agent.send(&protocol.Message{Kind: protocol.KindStatus, Status: &protocol.Status{Items: []protocol.ItemStatus{{
@@ -406,5 +409,43 @@ func TestDriftReports(t *testing.T) {
 		// Another business sees none of it.
 		beta := h.newTenant(root, "beta")
 		h.expect(404, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), beta.token, nil)
+	})
+}
+
+// TestRolloutFollowsLabelsAndHoldsItsSpecs: a cluster that loses the
+// deployment's label during a rollout loses the workload and gets no
+// later wave; a pod security change, which would recompile and rewrite
+// the deployment everywhere at once, is refused while it rolls out.
+func TestRolloutFollowsLabelsAndHoldsItsSpecs(t *testing.T) {
+	eachHub(t, func(t *testing.T, h *hub) {
+		root := h.login(adminName, adminPass)
+		acme := h.newTenant(root, "acme")
+		h.expect(200, "POST", "/v1/app", acme.token, appBody("web", "1.0"))
+		e1, e2, e3 := h.edge("edge-1", "edge", "canary"), h.edge("edge-2", "edge"), h.edge("edge-3", "edge")
+		wn := fmt.Sprintf("ns%d/web", acme.business.ID)
+		var d deployOut
+		h.expect(200, "POST", "/v1/deploy", acme.token, map[string]any{"deployName": "web", "appName": "web", "version": "1.0", "cluster": "edge",
+			"strategy": map[string]any{"waves": []map[string]any{{"clusterLabel": "canary"}, {}}, "soakSeconds": 0}}).into(t, &d)
+		h.decide(acme.token, d.ID, 1)
+		if e1.item(wn) == nil || e2.item(wn) != nil || e3.item(wn) != nil {
+			t.Fatal("the new deployment's first wave is not the canary alone")
+		}
+		if r := h.expect(409, "PUT", fmt.Sprintf("/v1/business/id/%d", acme.business.ID), root, map[string]any{"podSecurity": "baseline"}); !strings.Contains(r.Message, "rolling out version 1.0") {
+			t.Fatalf("pod security change during a rollout: %q", r.Message)
+		}
+
+		// edge-3 leaves before its wave; the canary's item goes with its label.
+		h.expect(200, "DELETE", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-3"}, "clusterLabel": "edge"})
+		e1.healthy(wn)
+		h.waitFor("the second wave", func() bool { return e2.item(wn) != nil })
+		e2.healthy(wn)
+		got := h.waitRollout(acme.token, d.ID, "the rollout succeeds", state("succeeded"))
+		if e3.item(wn) != nil {
+			t.Fatalf("a later wave reached edge-3, which lost the label: %+v", got.Rollout)
+		}
+		h.expect(200, "DELETE", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-1"}, "clusterLabel": "edge"})
+		if e1.item(wn) != nil {
+			t.Fatal("edge-1 kept the workload after losing the label")
+		}
 	})
 }

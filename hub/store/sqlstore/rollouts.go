@@ -358,10 +358,19 @@ func (s *Store) stepRollout(tx *gorm.DB, id uint64, now time.Time) (bool, error)
 	return wrote, s.refreshIn(tx, d.BusinessID, d.Name, workloadName(d.BusinessID, d.Name))
 }
 
-// waveView reads, for each cluster of a wave, whether its agent is
-// connected and how it runs the workload's revision it was sent.
+// waveView reads, for each cluster of a wave that still carries the
+// deployment's label, whether its agent is connected and how it runs the
+// workload's revision it was sent. A cluster that lost the label is no
+// longer the wave's to wait for.
 func (s *Store) waveView(tx *gorm.DB, d *deployRow, clusters []uint64) ([]deploy.WaveCluster, error) {
-	cws, err := s.clusterWorkload(tx, d, clusters)
+	var still []uint64
+	if err := tx.Model(&clusterLabelRow{}).Where("label = ? AND cluster_id IN ?", d.ClusterLabel, clusters).Pluck("cluster_id", &still).Error; err != nil {
+		return nil, err
+	}
+	if len(still) == 0 {
+		return nil, nil
+	}
+	cws, err := s.clusterWorkload(tx, d, still)
 	if err != nil {
 		return nil, err
 	}
