@@ -339,15 +339,14 @@ func (s *server) checkStrategy(c *fiber.Ctx, st *store.Strategy, label string) e
 	if st == nil {
 		return nil
 	}
-	var targets []deploy.Candidate
-	if label != "" {
-		cs, _, err := s.store.ListClusters(c.UserContext(), store.ClusterQuery{Label: label})
-		if err != nil {
-			return err
-		}
-		for _, cl := range cs {
-			targets = append(targets, deploy.Candidate{ID: cl.ID, Name: cl.Name, Labels: cl.Labels})
-		}
+	// The targets: the clusters carrying label, or every cluster.
+	cs, _, err := s.store.ListClusters(c.UserContext(), store.ClusterQuery{Label: label})
+	if err != nil {
+		return err
+	}
+	targets := make([]deploy.Candidate, len(cs))
+	for i, cl := range cs {
+		targets[i] = deploy.Candidate{ID: cl.ID, Name: cl.Name, Labels: cl.Labels}
 	}
 	return deploy.ValidateStrategy(st, label, targets)
 }

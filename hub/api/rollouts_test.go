@@ -78,7 +78,9 @@ func (a *agent) readAll() {
 	a.t.Cleanup(func() { a.conn.Close(); <-done })
 }
 
-// item is the live workload item wn desired in the cluster (nil: none).
+// item is the workload item wn that the cluster's agent runs: of the
+// cluster's items and those for every cluster, the newest revision of the
+// key (nil: none, or a tombstone).
 func (e *edge) item(wn string) *store.DesiredItem {
 	e.h.t.Helper()
 	cl, err := e.h.store.ClusterByName(context.Background(), e.name)
@@ -86,12 +88,16 @@ func (e *edge) item(wn string) *store.DesiredItem {
 		e.h.t.Fatal(err)
 	}
 	items, _ := e.h.store.DesiredSince(context.Background(), cl.ID, 0, 1000)
+	var newest *store.DesiredItem
 	for i := range items {
-		if items[i].Kind == store.ItemWorkload && items[i].Name == wn && !items[i].Deleted {
-			return &items[i]
+		if items[i].Kind == store.ItemWorkload && items[i].Name == wn {
+			newest = &items[i]
 		}
 	}
-	return nil
+	if newest == nil || newest.Deleted {
+		return nil
+	}
+	return newest
 }
 
 // version is the app version of workload wn desired in the cluster.
@@ -199,8 +205,10 @@ func TestRolloutInWaves(t *testing.T) {
 				t.Errorf("%s: %d %q", field, r.Status, r.Message)
 			}
 		}
-		h.expect(422, "POST", "/v1/deploy", worker, map[string]any{"deployName": "all", "appName": "web", "version": "1.0",
-			"strategy": strategy(map[string]any{})}) // no cluster label: nothing to roll out in waves
+		if r := h.expect(422, "POST", "/v1/deploy", worker, map[string]any{"deployName": "all", "appName": "web", "version": "1.0",
+			"strategy": strategy(map[string]any{"clusterLabel": "gpu"}, map[string]any{})}); !strings.HasPrefix(r.Message, "strategy.waves[0].clusterLabel:") {
+			t.Errorf("a wave label no cluster carries, deployment to every cluster: %q", r.Message)
+		}
 		if got := h.getDeploy(worker, d.ID); !got.Editable || got.Version != "1.0" {
 			t.Fatalf("a refused strategy changed the deployment: %+v", got)
 		}
@@ -446,6 +454,60 @@ func TestRolloutFollowsLabelsAndHoldsItsSpecs(t *testing.T) {
 		h.expect(200, "DELETE", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-1"}, "clusterLabel": "edge"})
 		if e1.item(wn) != nil {
 			t.Fatal("edge-1 kept the workload after losing the label")
+		}
+	})
+}
+
+// TestRolloutToEveryCluster: a deployment without a cluster label rolls
+// out in waves among every cluster; a cluster that joins during the
+// rollout runs the previous version, and the new one once the rollout
+// ends, when the deployment is again one item for every cluster.
+func TestRolloutToEveryCluster(t *testing.T) {
+	eachHub(t, func(t *testing.T, h *hub) {
+		root := h.login(adminName, adminPass)
+		acme := h.newTenant(root, "acme")
+		for _, v := range []string{"1.0", "2.0"} {
+			h.expect(200, "POST", "/v1/app", acme.token, appBody("web", v))
+		}
+		e1, e2 := h.edge("edge-1", "canary"), h.edge("edge-2")
+		wn := fmt.Sprintf("ns%d/web", acme.business.ID)
+		var d deployOut
+		h.expect(200, "POST", "/v1/deploy", acme.token, map[string]any{"deployName": "web", "appName": "web", "version": "1.0"}).into(t, &d)
+		h.decide(acme.token, d.ID, 1)
+		e1.healthy(wn)
+		e2.healthy(wn)
+		h.waitFor("1.0 succeeds", func() bool { return h.getDeploy(acme.token, d.ID).Status == 5 })
+
+		h.expect(200, "POST", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme.token, map[string]any{"version": "2.0",
+			"strategy": map[string]any{"waves": []map[string]any{{"clusterLabel": "canary", "approval": true}, {}}, "soakSeconds": 0}})
+		h.decide(acme.token, d.ID, 1)
+		if v1, v2 := e1.version(wn), e2.version(wn); v1 != "2.0" || v2 != "1.0" {
+			t.Fatalf("first wave: edge-1 %s, edge-2 %s; want the canary alone on 2.0", v1, v2)
+		}
+		e3 := h.edge("edge-3")
+		if v := e3.version(wn); v != "1.0" {
+			t.Fatalf("a cluster that joined during the rollout runs %q, want the previous 1.0", v)
+		}
+		e1.healthy(wn)
+		h.waitRollout(acme.token, d.ID, "the approval of the rest", state("approval"))
+		a := h.waveAudit(acme.token, d.ID)
+		if len(a.Clusters) != 1 || a.Clusters[0] != "edge-2" {
+			t.Fatalf("the rest is %v, want the clusters there were at approval", a.Clusters)
+		}
+		h.expect(200, "PUT", "/v1/admin/deploy", acme.token, map[string]any{"id": a.ID, "status": 1, "comment": "go"})
+		h.waitFor("2.0 in edge-2", func() bool { return e2.version(wn) == "2.0" })
+		e2.healthy(wn)
+		h.waitRollout(acme.token, d.ID, "the rollout succeeds", state("succeeded"))
+		for _, e := range []*edge{e1, e2, e3} {
+			it := e.item(wn)
+			if it == nil || e.version(wn) != "2.0" || it.ClusterID != store.AllClusters {
+				t.Fatalf("%s after the rollout: %+v, want 2.0 from the item for every cluster", e.name, it)
+			}
+		}
+		var n int64
+		h.store.DB().Table("desired_items").Where("name = ? AND cluster_id <> 0", wn).Count(&n)
+		if n != 0 {
+			t.Fatalf("%d clusters' own items left after the rollout", n)
 		}
 	})
 }

@@ -40,12 +40,9 @@ type Candidate struct {
 }
 
 // ValidateStrategy checks s for a deployment to the clusters carrying
-// clusterLabel (targets), and fills its defaults. Refusals name the field,
-// under "strategy".
+// clusterLabel (every cluster when empty): targets. It fills the
+// strategy's defaults. Refusals name the field, under "strategy".
 func ValidateStrategy(s *store.Strategy, clusterLabel string, targets []Candidate) error {
-	if clusterLabel == "" {
-		return invalid("strategy", "a rollout in waves needs the deployment's cluster label (the clusters it may reach); a deployment to every cluster changes them all at once")
-	}
 	if len(s.Waves) == 0 {
 		return invalid("strategy.waves", "must list at least one wave")
 	}
@@ -71,7 +68,7 @@ func ValidateStrategy(s *store.Strategy, clusterLabel string, targets []Candidat
 				return invalid(f+".clusterLabel", "must be 1-63 letters, digits, '-' or '.', starting and ending with a letter or digit, got %q", w.ClusterLabel)
 			}
 			if !carried[w.ClusterLabel] {
-				return invalid(f+".clusterLabel", "no cluster of the deployment (label %q) carries label %q", clusterLabel, w.ClusterLabel)
+				return invalid(f+".clusterLabel", "no cluster the deployment reaches carries label %q", w.ClusterLabel)
 			}
 		}
 		if w.Count != 0 {
@@ -112,6 +109,9 @@ func ValidateStrategy(s *store.Strategy, clusterLabel string, targets []Candidat
 		return invalid("strategy.deadlineSeconds", "must be between 10 and %d, got %d", maxDeadlineSeconds, s.DeadlineSeconds)
 	}
 	if len(targets) == 0 {
+		if clusterLabel == "" {
+			return invalid("strategy", "no cluster has joined: there is nothing to roll out to")
+		}
 		return invalid("strategy", "no cluster carries the deployment's label %q: there is nothing to roll out to", clusterLabel)
 	}
 	return nil

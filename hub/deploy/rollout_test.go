@@ -28,7 +28,6 @@ func TestValidateStrategy(t *testing.T) {
 		s     store.Strategy
 		field string
 	}{
-		{"no cluster label", "", store.Strategy{Waves: []store.WaveSpec{{}}}, "strategy"},
 		{"no waves", "edge", store.Strategy{}, "strategy.waves"},
 		{"unknown label", "edge", store.Strategy{Waves: []store.WaveSpec{{ClusterLabel: "gpu"}, {}}}, "strategy.waves[0].clusterLabel"},
 		{"percent over 100", "edge", store.Strategy{Waves: []store.WaveSpec{{Percent: 150}}}, "strategy.waves[0].percent"},
@@ -51,6 +50,10 @@ func TestValidateStrategy(t *testing.T) {
 	}
 	if err := ValidateStrategy(&s, "edge", nil); err == nil {
 		t.Error("a label no cluster carries: accepted")
+	}
+	// A deployment to every cluster rolls out among all of them.
+	if err := ValidateStrategy(&s, "", fleet(3)); err != nil {
+		t.Errorf("every cluster: %v", err)
 	}
 }
 

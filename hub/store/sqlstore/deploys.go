@@ -396,6 +396,11 @@ func (s *Store) writeWorkload(tx *gorm.DB, d *deployRow) error {
 			return err
 		}
 	}
+	if d.ClusterLabel == "" {
+		// Clusters an aborted rollout reached hold items of their own:
+		// the item for all, written above them, is theirs again.
+		return dropClusterItems(tx, d)
+	}
 	return nil
 }
 

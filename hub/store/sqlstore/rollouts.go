@@ -78,16 +78,19 @@ func (s *Store) saveRollout(tx *gorm.DB, r *rolloutRow, ro *store.Rollout, now t
 	}).Error
 }
 
-// candidates are the clusters that carry label, with all their labels.
+// candidates are the clusters that carry label (every cluster when
+// empty), with all their labels.
 func candidates(tx *gorm.DB, label string) ([]deploy.Candidate, error) {
 	var rows []struct {
 		ID    uint64
 		Name  string
-		Label string
+		Label sql.NullString
 	}
-	err := tx.Table("clusters").Select("clusters.id, clusters.name, l2.label").
-		Joins("JOIN cluster_labels l1 ON l1.cluster_id = clusters.id AND l1.label = ?", label).
-		Joins("JOIN cluster_labels l2 ON l2.cluster_id = clusters.id").Order("clusters.id").Scan(&rows).Error
+	q := tx.Table("clusters").Select("clusters.id, clusters.name, l2.label")
+	if label != "" {
+		q = q.Joins("JOIN cluster_labels l1 ON l1.cluster_id = clusters.id AND l1.label = ?", label)
+	}
+	err := q.Joins("LEFT JOIN cluster_labels l2 ON l2.cluster_id = clusters.id").Order("clusters.id").Scan(&rows).Error
 	if err != nil {
 		return nil, err
 	}
@@ -96,9 +99,33 @@ func candidates(tx *gorm.DB, label string) ([]deploy.Candidate, error) {
 		if n := len(out); n == 0 || out[n-1].ID != r.ID {
 			out = append(out, deploy.Candidate{ID: r.ID, Name: r.Name})
 		}
-		out[len(out)-1].Labels = append(out[len(out)-1].Labels, r.Label)
+		if r.Label.Valid {
+			out[len(out)-1].Labels = append(out[len(out)-1].Labels, r.Label.String)
+		}
 	}
 	return out, nil
+}
+
+// A deployment to every cluster has one desired item for all of them.
+// During its rollout the clusters reached also have an item of their own,
+// written later, so of a higher revision: the agents, which keep the
+// newest revision of a key, run it, and the rest run the item for all.
+// When the rollout ends, the item for all is written again (the new
+// spec, or the previous one after a rollback), above every cluster's, and
+// the clusters' items are removed without a tombstone: a tombstone would
+// be newer than the item for all and take the workload away.
+func dropClusterItems(tx *gorm.DB, d *deployRow) error {
+	return tx.Where("kind = ? AND name = ? AND cluster_id <> ?", store.ItemWorkload, workloadName(d.BusinessID, d.Name), store.AllClusters).
+		Delete(&desiredItemRow{}).Error
+}
+
+// toEveryCluster writes spec as d's one item for every cluster and drops
+// the clusters' own.
+func toEveryCluster(tx *gorm.DB, d *deployRow, spec []byte) error {
+	if _, err := putDesired(tx, &store.DesiredItem{ClusterID: store.AllClusters, Kind: store.ItemWorkload, Name: workloadName(d.BusinessID, d.Name), Spec: spec}); err != nil {
+		return err
+	}
+	return dropClusterItems(tx, d)
 }
 
 // startRollout begins the rollout of request rr's change (spec) of d,
@@ -141,7 +168,7 @@ func (s *Store) startRollout(tx *gorm.DB, d *deployRow, rr *deployRequestRow, sp
 // planned gets nothing: it is no longer the deployment's.
 func (s *Store) sendWave(tx *gorm.DB, d *deployRow, clusters []uint64, spec []byte) error {
 	name := workloadName(d.BusinessID, d.Name)
-	if spec != nil {
+	if spec != nil && d.ClusterLabel != "" {
 		var still []uint64
 		if err := tx.Model(&clusterLabelRow{}).Where("label = ? AND cluster_id IN ?", d.ClusterLabel, clusters).Pluck("cluster_id", &still).Error; err != nil {
 			return err
@@ -363,9 +390,11 @@ func (s *Store) stepRollout(tx *gorm.DB, id uint64, now time.Time) (bool, error)
 // workload's revision it was sent. A cluster that lost the label is no
 // longer the wave's to wait for.
 func (s *Store) waveView(tx *gorm.DB, d *deployRow, clusters []uint64) ([]deploy.WaveCluster, error) {
-	var still []uint64
-	if err := tx.Model(&clusterLabelRow{}).Where("label = ? AND cluster_id IN ?", d.ClusterLabel, clusters).Pluck("cluster_id", &still).Error; err != nil {
-		return nil, err
+	still := clusters
+	if d.ClusterLabel != "" {
+		if err := tx.Model(&clusterLabelRow{}).Where("label = ? AND cluster_id IN ?", d.ClusterLabel, clusters).Pluck("cluster_id", &still).Error; err != nil {
+			return nil, err
+		}
 	}
 	if len(still) == 0 {
 		return nil, nil
@@ -409,6 +438,13 @@ func (s *Store) askWaveApproval(tx *gorm.DB, d *deployRow, r *rolloutRow, ro *st
 // finishRollout makes the change d's live spec: clusters that gained the
 // label during the rollout, which no wave took, get it now.
 func (s *Store) finishRollout(tx *gorm.DB, d *deployRow, ro *store.Rollout, now time.Time) error {
+	d.Spec = string(ro.Spec)
+	if d.ClusterLabel == "" {
+		if err := toEveryCluster(tx, d, ro.Spec); err != nil {
+			return err
+		}
+		return tx.Model(&deployRow{}).Where("id = ?", d.ID).Updates(map[string]any{"spec": d.Spec, "editable": true, "updated_at": now}).Error
+	}
 	var labelled []uint64
 	if err := tx.Model(&clusterLabelRow{}).Where("label = ?", d.ClusterLabel).Order("cluster_id").Pluck("cluster_id", &labelled).Error; err != nil {
 		return err
@@ -430,7 +466,13 @@ func (s *Store) rollBack(tx *gorm.DB, d *deployRow, ro *store.Rollout, now time.
 	if len(ro.PrevSpec) > 0 {
 		prev = ro.PrevSpec
 	}
-	if err := s.sendWave(tx, d, deploy.Reached(ro), prev); err != nil {
+	var err error
+	if d.ClusterLabel == "" && prev != nil {
+		err = toEveryCluster(tx, d, prev)
+	} else {
+		err = s.sendWave(tx, d, deploy.Reached(ro), prev)
+	}
+	if err != nil {
 		return err
 	}
 	upd := map[string]any{"editable": true, "updated_at": now}
@@ -449,7 +491,7 @@ func (s *Store) rollBack(tx *gorm.DB, d *deployRow, ro *store.Rollout, now time.
 	}).Error; err != nil {
 		return err
 	}
-	if err := recordHistory(tx, d.ID, ro.PrevVersion, now); err != nil {
+	if err = recordHistory(tx, d.ID, ro.PrevVersion, now); err != nil {
 		return err
 	}
 	upd["version"], upd["type"], upd["audit_comment"] = ro.PrevVersion, int(store.DeployRollback), "automatic rollback: "+ro.Reason
@@ -462,7 +504,9 @@ func (s *Store) clusterWorkload(tx *gorm.DB, d *deployRow, clusters []uint64) ([
 	wn := workloadName(d.BusinessID, d.Name)
 	q := tx.Where("kind = ? AND name = ? AND deleted = ?", store.ItemWorkload, wn, false)
 	if clusters != nil {
-		q = q.Where("cluster_id IN ?", clusters)
+		// With the item for every cluster, which a cluster's own
+		// overrides.
+		q = q.Where("cluster_id IN ?", append(slices.Clone(clusters), store.AllClusters))
 	}
 	var items []desiredItemRow
 	if err := q.Find(&items).Error; err != nil {
