@@ -9,12 +9,10 @@ import (
 
 	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/storage/driver"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/cli-runtime/pkg/resource"
 
-	"github.com/ote-stack/ote/agent/credential"
 	"github.com/ote-stack/ote/protocol"
 )
 
@@ -120,28 +118,6 @@ func objectDrift(object string, want map[string]any, live *unstructured.Unstruct
 		}
 	}
 	return out
-}
-
-// attribute names in d the newest manager, other than the agent, whose
-// managed fields of live hold path: a field changed by an update belongs
-// to the manager that changed it alone, so Helm's own entry no longer
-// holds it.
-func attribute(d *protocol.Drift, live metav1.Object, path ...string) {
-	for _, mf := range live.GetManagedFields() {
-		if mf.Manager == credential.FieldManager || mf.FieldsV1 == nil || !holds(mf.FieldsV1.Raw, path) {
-			continue
-		}
-		var at int64
-		if mf.Time != nil {
-			at = mf.Time.Unix()
-		}
-		if d.Manager == "" || at >= d.At || d.At == 0 {
-			d.Manager, d.At = mf.Manager, at
-			if mf.Subresource != "" {
-				d.Manager += " (" + mf.Subresource + ")"
-			}
-		}
-	}
 }
 
 // Repair applies release name's deployed revision again, as a Helm

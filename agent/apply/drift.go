@@ -112,11 +112,19 @@ func envDiff(want []protocol.EnvVar, live []corev1.EnvVar) (string, string, bool
 	return strings.Join(names, ","), strings.Join(actual, ","), changed
 }
 
-// drift is a difference at field, attributed to the newest manager other
-// than the agent whose managed fields hold path.
+// drift is a difference at field, attributed (attribute).
 func drift(obj metav1.Object, field, desired, actual string, path ...string) protocol.Drift {
 	d := protocol.Drift{Field: field, Desired: desired, Actual: actual}
-	for _, mf := range obj.GetManagedFields() {
+	attribute(&d, obj, path...)
+	return d
+}
+
+// attribute names in d the newest manager, other than the agent, whose
+// managed fields of live hold path: a field changed by an update belongs
+// to the manager that changed it alone, so the agent's (or Helm's) entry
+// no longer holds it. The scale subresource's entries carry no time.
+func attribute(d *protocol.Drift, live metav1.Object, path ...string) {
+	for _, mf := range live.GetManagedFields() {
 		if mf.Manager == credential.FieldManager || mf.FieldsV1 == nil || !holds(mf.FieldsV1.Raw, path) {
 			continue
 		}
@@ -131,7 +139,6 @@ func drift(obj metav1.Object, field, desired, actual string, path ...string) pro
 			}
 		}
 	}
-	return d
 }
 
 // holds reports whether the fieldsV1 set raw holds path or a field under it.

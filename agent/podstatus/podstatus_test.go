@@ -55,17 +55,7 @@ func TestCounts(t *testing.T) {
 	pod("a", corev1.PodRunning, true, "")
 	pod("b", corev1.PodPending, false, "ImagePullBackOff")
 	pod("c", corev1.PodPending, false, "ContainerCreating")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		got := w.Counts("ns1", "web", "")
-		if got == (protocol.PodCounts{Desired: 3, Running: 1, Failed: 1}) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counts %+v", got)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCounts(t, w, "", protocol.PodCounts{Desired: 3, Running: 1, Failed: 1})
 	select {
 	case <-w.Changed():
 	default:
@@ -91,14 +81,25 @@ func TestCounts(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("ns1").UpdateStatus(ctx, old, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	deadline = time.Now().Add(10 * time.Second)
-	for w.Counts("ns1", "web", "0.9").Running != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the old pod is not counted at its own version: %+v", w.Counts("ns1", "web", "0.9"))
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitCounts(t, w, "0.9", protocol.PodCounts{Desired: 3, Running: 2, Failed: 1})
 	if got := w.Counts("ns1", "web", "1.0"); got != (protocol.PodCounts{Desired: 3, Running: 1, Failed: 1}) {
 		t.Fatalf("counts at 1.0 with a running 0.9 pod: %+v", got)
+	}
+}
+
+// waitCounts polls ns1/web's counts at version until they are want, within
+// ten seconds (the informers see the API server's changes a moment later).
+func waitCounts(t *testing.T, w *Watcher, version string, want protocol.PodCounts) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := w.Counts("ns1", "web", version)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts at version %q: %+v, want %+v", version, got, want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
