@@ -187,6 +187,7 @@ var pathParamDocs = map[string][2]string{
 	"repoId":      {"string", "The external repository's id."},
 	"digest":      {"string", "sha256:<64 hex digits>."},
 	"namespace":   {"string", "The business's namespace."},
+	"asset":       {"string", "A file of the console, such as app.js."},
 }
 
 var tagDocs = []oaTag{

@@ -92,6 +92,8 @@ func roleMatrix(t *testing.T, h *hub) {
 		// The API's description, for anyone who may script against it.
 		"GET /v1/openapi.json": {"/v1/openapi.json", nil, everyone, false},
 		"GET /v1/docs":         {"/v1/docs", nil, everyone, false},
+		"GET /":                {"/", nil, everyone, false},
+		"GET /console/:asset":  {"/console/app.js", nil, everyone, false},
 
 		"POST /v1/authorization":   {"/v1/authorization", empty, everyone, false},
 		"PUT /v1/authorization":    {"/v1/authorization", nil, signedIn, true},

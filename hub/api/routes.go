@@ -137,6 +137,10 @@ var apiRoutes = []route{
 	{Method: "GET", Path: "/metrics", Handle: (*server).metricsEndpoint, Tag: "Hub", Summary: "Prometheus metrics", Raw: "text/plain"},
 	{Method: "GET", Path: "/v1/openapi.json", Handle: (*server).openAPIJSON, Tag: "Hub", Summary: "This description of the API (OpenAPI 3.1)", Raw: "application/json"},
 	{Method: "GET", Path: "/v1/docs", Handle: (*server).openAPIPage, Tag: "Hub", Summary: "This description of the API, as a page for people", Raw: "text/html"},
+	{Method: "GET", Path: "/", Handle: (*server).consoleIndex, Tag: "Hub", Summary: "The web console",
+		Desc: "The console's page (hub/console). It calls this API with the user's token, kept in the browser's session storage.", Raw: "text/html"},
+	{Method: "GET", Path: "/console/:asset", Handle: (*server).consoleAsset, Tag: "Hub", Summary: "The web console's scripts and style sheet",
+		Desc: "Revalidated on every load (Cache-Control: no-cache, ETag).", Raw: "text/javascript", Errors: []int{404}},
 
 	// User management.
 	{Method: "POST", Path: "/v1/authorization", Handle: (*server).login, Tag: "User", Summary: "Login",

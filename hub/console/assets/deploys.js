@@ -1,0 +1,219 @@
+// Deployments: the list, the create form, and a deployment's page with
+// its status per cluster (updated live), rollout waves, drift, history,
+// and its changes: upgrade, rollback, delete, each audited.
+import * as api from './api.js';
+import { h, put, table, pager, badge, fmtTime, form, action, message, statusOf, deployStatus, deployType, auditStatus } from './ui.js';
+
+const SIZE = 20;
+const tenant = (me) => me.role === 2 || me.role === 3;
+
+export async function list(ctx) {
+  const page = Number(ctx.query.get('page')) || 1;
+  const name = ctx.query.get('app') || '';
+  const body = h('div');
+  const load = async () => {
+    const env = await api.get('/v1/deploy', { page, pageSize: SIZE, appName: name });
+    put(body, table('Deployments', [
+      { title: 'Deployment', cell: (d) => h('a', { href: '#/deploys/' + d.id }, d.deployName) },
+      { title: 'App', cell: (d) => `${d.appName} ${d.version}` },
+      { title: 'Clusters', cell: (d) => d.cluster || 'every cluster' },
+      { title: 'Status', cell: (d) => statusOf(deployStatus, d.status) },
+      { title: 'Last change', cell: (d) => deployType[d.deployType] || String(d.deployType) },
+      { title: 'Business', cell: (d) => d.businessName },
+      { title: 'Updated', cell: (d) => fmtTime(d.updateTime) },
+    ], env.data, name ? `No deployment of ${name}.` : 'No deployment yet.'),
+    pager(env.total || 0, page, SIZE, (p) => ctx.go(`/deploys?page=${p}${name ? '&app=' + encodeURIComponent(name) : ''}`)));
+  };
+  await load();
+  ctx.every(5000, () => load().catch(() => {}));
+  const filter = form({
+    cls: 'bar', submit: 'Filter', secondary: true,
+    fields: [{ name: 'app', label: 'App name', value: name, placeholder: 'any' }],
+    onSubmit: async (v) => ctx.go('/deploys' + (v.app ? '?app=' + encodeURIComponent(v.app) : '')),
+  });
+  return h('section', null, h('h1', null, 'Deployments'),
+    tenant(ctx.me) ? h('div', { class: 'actions' }, h('a', { href: '#/deploys/new', class: 'button' }, 'New deployment')) : null,
+    filter.el, body);
+}
+
+// strategyOf parses the strategy field (JSON, optional).
+function strategyOf(text) {
+  if (!text || !text.trim()) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw Object.assign(new Error('strategy: ' + e.message), { field: 'strategy' });
+  }
+}
+
+const strategyHint = 'optional, JSON: {"waves":[{"name":"canary","clusterLabel":"canary"},{"percent":50,"approval":true},{}],"soakSeconds":60,"autoRollback":true}';
+
+export async function create(ctx) {
+  const [apps, labels] = await Promise.all([
+    api.get('/v1/app', { pageSize: 1000 }),
+    api.get('/v1/cluster/label'),
+  ]);
+  const names = [...new Set((apps.data || []).map((a) => a.appName))].sort();
+  const f = form({
+    cls: 'grid', submit: 'Create deployment',
+    fields: [
+      { name: 'deployName', label: 'Deployment name', required: true, value: ctx.query.get('app') || '' },
+      { name: 'appName', label: 'App', type: 'select', options: [['', 'Choose an app'], ...names], value: ctx.query.get('app') || '' },
+      { name: 'version', label: 'Version', required: true, value: ctx.query.get('version') || '', hint: 'a version of the app, x.y' },
+      { name: 'cluster', label: 'Cluster label', type: 'select', options: [['', 'Every cluster'], ...(labels.data || [])], hint: 'the clusters carrying it' },
+      { name: 'nodeLabel', label: 'Node label', hint: 'optional: only nodes carrying it' },
+      { name: 'driftPolicy', label: 'Drift', type: 'select', options: [['correct', 'Put back changes made in a cluster'], ['report', 'Only report them']], value: 'correct' },
+      { name: 'comment', label: 'Comment for the auditor', wide: true },
+      { name: 'strategy', label: 'Rollout strategy', type: 'textarea', wide: true, hint: strategyHint },
+    ],
+    async onSubmit(v) {
+      const body = { ...v, strategy: strategyOf(v.strategy) };
+      for (const k of ['cluster', 'nodeLabel', 'strategy']) if (!body[k]) delete body[k];
+      const env = await api.post('/v1/deploy', body);
+      ctx.go('/deploys/' + env.data.id);
+    },
+  });
+  return h('section', null, h('p', null, h('a', { href: '#/deploys' }, '← Deployments')), h('h1', null, 'New deployment'),
+    h('div', { class: 'card' }, f.el));
+}
+
+// The status lines the hub writes in errorMessage ("edge-a: 2/2 pods running").
+function statusLines(text) {
+  if (!text) return h('span', { class: 'hint' }, 'no report yet');
+  return h('pre', { class: 'lines' }, text.split(/;\s*|\n/).filter(Boolean).join('\n'));
+}
+
+function rolloutCard(ctx, d, refresh) {
+  const r = d.rollout;
+  if (!r) return null;
+  const act = (what) => action(what[0].toUpperCase() + what.slice(1), async () => {
+    await api.post(`/v1/deploy/id/${d.id}/rollout`, { action: what });
+    await refresh();
+  }, { cls: what === 'abort' ? 'danger' : 'secondary', confirmText: what === 'abort' ? 'Really abort?' : null });
+  const live = ['running', 'waiting', 'paused', 'failed'].includes(r.state);
+  return h('div', { class: 'card' }, h('h2', null, 'Rollout'),
+    h('dl', { class: 'facts' },
+      h('dt', null, 'State'), h('dd', null, badge(r.state, r.state === 'done' ? 'ok' : r.state === 'failed' || r.state === 'aborted' ? 'bad' : 'warn')),
+      h('dt', null, 'Version'), h('dd', null, `${r.previousVersion || '—'} → ${r.version} (${deployType[r.deployType] || r.deployType})`),
+      h('dt', null, 'Current wave'), h('dd', null, String(r.wave)),
+      r.reason ? [h('dt', null, 'Reason'), h('dd', null, r.reason)] : null),
+    table('Waves', [
+      { title: 'Wave', cell: (w) => w.name },
+      { title: 'State', cell: (w) => w.state || '—' },
+      { title: 'Then', cell: (w) => (w.approval ? 'an approval' : w.waitSeconds ? `wait ${w.waitSeconds} s` : 'next wave') },
+      { title: 'Clusters', cell: (w) => (w.clusters || []).map((c) => h('div', null, `${c.name}: ${c.version || '—'} `, h('span', { class: 'hint' }, c.state || ''))) },
+    ], r.waves),
+    live ? h('div', { class: 'actions' },
+      r.state !== 'paused' && r.state !== 'failed' ? act('pause') : null,
+      (r.state === 'paused' || r.state === 'failed') && tenant(ctx.me) ? act('resume') : null,
+      act('abort')) : null);
+}
+
+function driftCard(d) {
+  if (!d.drift || d.drift.length === 0) return null;
+  return h('div', { class: 'card' }, h('h2', null, 'Drift'),
+    h('p', { class: 'hint' }, d.driftPolicy === 'report' ? 'Changes made in the clusters are reported and kept.' : 'Changes made in the clusters are put back.'),
+    table('Drift', [
+      { title: 'Cluster', cell: (x) => x.cluster },
+      { title: 'Object', cell: (x) => x.object },
+      { title: 'Field', cell: (x) => x.field },
+      { title: 'Wanted', cell: (x) => x.desired },
+      { title: 'Found', cell: (x) => x.actual },
+      { title: 'Changed by', cell: (x) => x.manager || 'unknown' },
+      { title: 'When', cell: (x) => fmtTime(x.time || x.reportTime) },
+      { title: 'Put back', cell: (x) => (x.corrected ? badge('yes', 'ok') : badge('no', 'warn')) },
+    ], d.drift));
+}
+
+// auditBox: the deployment's waiting requests, with approve and refuse
+// for those who may decide them.
+function auditBox(requests, refresh) {
+  if (requests.length === 0) return null;
+  return h('div', { class: 'card' }, h('h2', null, 'Waiting for audit'),
+    requests.map((a) => decideForm(a, refresh)));
+}
+
+export function decideForm(a, done) {
+  const what = `${deployType[a.deployType] || 'change'} to ${a.version}${a.wave ? `, wave ${a.wave} (${(a.clusters || []).join(', ')})` : ''}`;
+  let decision = 1;
+  const f = form({
+    cls: 'bar', submit: 'Approve',
+    fields: [{ name: 'comment', label: `Comment on request ${a.id}: ${what}` }],
+    async onSubmit(v) {
+      await api.put('/v1/admin/deploy', { id: a.id, status: decision, comment: v.comment });
+      decision = 1;
+      await done();
+    },
+  });
+  const refuse = h('button', { type: 'button', class: 'danger' }, 'Refuse');
+  refuse.addEventListener('click', () => { decision = 2; f.el.requestSubmit(); });
+  f.el.querySelector('.actions').append(refuse);
+  return f.el;
+}
+
+export async function detail(ctx) {
+  const id = ctx.params[0];
+  const status = h('div');
+  const extra = h('div');
+  const admin = ctx.me.role === 3 || ctx.me.role === 4;
+  let d;
+  const load = async () => {
+    d = (await api.get('/v1/deploy/id/' + id)).data;
+    let waiting = [];
+    if (admin) {
+      const q = (await api.get('/v1/admin/deploy', { pageSize: 100, businessName: d.businessName })).data || [];
+      waiting = q.filter((a) => a.deployId === d.id && a.status === 0);
+    }
+    put(status, h('div', { class: 'card' },
+      h('dl', { class: 'facts' },
+        h('dt', null, 'Status'), h('dd', { 'aria-live': 'polite' }, statusOf(deployStatus, d.status)),
+        h('dt', null, 'Clusters'), h('dd', null, statusLines(d.errorMessage)),
+        h('dt', null, 'App'), h('dd', null, `${d.appName} ${d.version}`),
+        h('dt', null, 'Cluster label'), h('dd', null, d.cluster || 'every cluster'),
+        h('dt', null, 'Node label'), h('dd', null, d.nodeLabel || '—'),
+        h('dt', null, 'Drift'), h('dd', null, d.driftPolicy === 'report' ? 'reported' : 'put back'),
+        h('dt', null, 'Last change'), h('dd', null, `${deployType[d.deployType] || d.deployType}${d.comment ? ': ' + d.comment : ''}`),
+        h('dt', null, 'Audit comment'), h('dd', null, d.auditComment || '—'),
+        h('dt', null, 'Business'), h('dd', null, d.businessName),
+        h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updateTime)))),
+    auditBox(waiting, load), rolloutCard(ctx, d, load), driftCard(d));
+  };
+  await load();
+  const history = (await api.get('/v1/deploy/id/' + id, { field: 'historyVersion' })).data || [];
+  ctx.every(2000, () => { if (!status.contains(document.activeElement)) load().catch(() => {}); });
+
+  const change = (method, submit, hint) => form({
+    cls: 'bar', submit,
+    fields: [
+      { name: 'version', label: 'Version', required: true },
+      { name: 'comment', label: 'Comment' },
+      method === 'POST' ? { name: 'strategy', label: 'Rollout strategy', type: 'textarea', hint } : null,
+    ].filter(Boolean),
+    async onSubmit(v) {
+      const body = { version: v.version, comment: v.comment, strategy: strategyOf(v.strategy) };
+      if (!body.strategy) delete body.strategy;
+      await api.call(method, '/v1/deploy/id/' + id, { body });
+      await load();
+      return 'Filed; it waits for its audit unless auto-deploy applies.';
+    },
+  });
+  if (d.editable && d.status !== 9) {
+    extra.append(h('div', { class: 'cols' },
+      h('div', { class: 'card' }, h('h2', null, 'Upgrade'), change('POST', 'Upgrade', strategyHint).el),
+      h('div', { class: 'card' }, h('h2', null, 'Roll back'), change('PUT', 'Roll back').el,
+        h('p', { class: 'hint' }, 'to a version that has been live (history below)')),
+      h('div', { class: 'card' }, h('h2', null, 'Delete'), h('p', null, 'Removes the workload from every cluster, after its audit.'),
+        action('Delete deployment', async () => { await api.del('/v1/deploy/id/' + id); await load(); }, { cls: 'danger', confirmText: 'Really delete?' }))));
+  } else if (d.status !== 9) {
+    extra.append(message('A change waits or is under way: upgrade, rollback and delete open when it is done.'));
+  }
+  return h('section', null, h('p', null, h('a', { href: '#/deploys' }, '← Deployments')), h('h1', null, `Deployment ${d.deployName}`),
+    status, extra,
+    h('h2', null, 'History'),
+    table('Versions that have been live', [
+      { title: 'Version', cell: (v) => v.version },
+      { title: 'Deployed', cell: (v) => fmtTime(v.deployTime) },
+    ], history, 'No version has been live yet.'));
+}
+
+export { auditStatus };

@@ -1,0 +1,549 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/chromedp"
+
+	"github.com/ote-stack/ote/test/harness"
+)
+
+// The web console (hub/console) in a real browser: Debian's chromium,
+// driven by chromedp, against the real hub and agent binaries on the
+// harness's kube-apiserver. Each user has a tab of their own (session
+// storage, where the console keeps the token, is per tab).
+
+// chromiumPath finds the browser; CI installs it (.ci/run), elsewhere a
+// missing browser skips the console's tests, saying so.
+func chromiumPath(t testing.TB) string {
+	// Debian's /usr/bin/chromium is a shell script that adds flags of a
+	// desktop (GPU rasterization, extensions); the browser itself is run
+	// without them.
+	if _, err := os.Stat("/usr/lib/chromium/chromium"); err == nil {
+		return "/usr/lib/chromium/chromium"
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" || os.Getenv("OTE_REQUIRE_BROWSER") != "" {
+		t.Fatal("no chromium on PATH: .ci/run installs it (apt-get install chromium)")
+	}
+	t.Skip("!!! no chromium on PATH: the console's browser tests did not run (apt-get install chromium)")
+	return ""
+}
+
+// artifactDir is where screenshots go: $OTE_ARTIFACTS/console, or
+// artifacts/console at the top of the tree.
+func artifactDir(t testing.TB) string {
+	base := os.Getenv("OTE_ARTIFACTS")
+	if base == "" {
+		base = "../../artifacts"
+	}
+	dir := filepath.Join(base, "console")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	abs, _ := filepath.Abs(dir)
+	return abs
+}
+
+// browser is one chromium process; tabs are its users.
+type browser struct {
+	t      testing.TB
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	errs   []string
+}
+
+func newBrowser(t testing.TB) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath(t)),
+		chromedp.NoSandbox, // root in CI
+		chromedp.WindowSize(1280, 800),
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	b := &browser{t: t, ctx: ctx, cancel: func() { cancel(); acancel() }}
+	if err := chromedp.Do(ctx); err != nil { // starts the browser
+		b.cancel()
+		t.Fatalf("starting chromium: %v", err)
+	}
+	t.Cleanup(b.cancel)
+	return b
+}
+
+// tab is a user's tab. Every exception, console error, CSP violation or
+// failed load in it is recorded; the test fails on any at its end.
+type tab struct {
+	b    *browser
+	name string
+	ctx  context.Context
+	base string
+}
+
+func (b *browser) tab(name, base string) *tab {
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	tb := &tab{b: b, name: name, ctx: ctx, base: base}
+	err := chromedp.Listen(ctx, func(ev any) {
+		var msg string
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			msg = "exception: " + e.ExceptionDetails.Text
+			if e.ExceptionDetails.Exception != nil {
+				msg += " " + e.ExceptionDetails.Exception.Description
+			}
+		case *runtime.EventConsoleAPICalled:
+			if e.Type == runtime.ConsoleAPICalledTypeError || e.Type == runtime.ConsoleAPICalledTypeWarning {
+				var parts []string
+				for _, a := range e.Args {
+					parts = append(parts, string(a.Value)+a.Description)
+				}
+				msg = "console." + string(e.Type) + ": " + strings.Join(parts, " ")
+			}
+		case *cdplog.EventEntryAdded:
+			// The API's refusals that the walk provokes on purpose (401 after
+			// a revoked token, 422 on bad input) are logged by the browser as
+			// failed loads; anything else is an error of the console.
+			if e.Entry.Level == cdplog.EntryLevelError || e.Entry.Level == cdplog.EntryLevelWarning {
+				if e.Entry.Source == cdplog.EntrySourceNetwork && (strings.Contains(e.Entry.Text, "status of 422") || strings.Contains(e.Entry.Text, "status of 401")) {
+					return
+				}
+				msg = fmt.Sprintf("log %s %s: %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL)
+			}
+		}
+		if msg != "" {
+			b.mu.Lock()
+			b.errs = append(b.errs, name+": "+msg)
+			b.mu.Unlock()
+		}
+	})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		b.t.Fatal(err)
+	}
+	return tb
+}
+
+func (b *browser) checkNoErrors() {
+	b.t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, e := range b.errs {
+		b.t.Errorf("browser: %s", e)
+	}
+}
+
+func (tb *tab) run(what string, actions ...chromedp.Action[chromedp.Void]) {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		tb.b.t.Fatalf("%s: %s: %v\npage text:\n%s", tb.name, what, err, tb.mainText())
+	}
+}
+
+// eval runs a script in the page and decodes its result into out.
+func (tb *tab) eval(js string, out *string) error {
+	ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err == nil {
+		*out = v
+	}
+	return err
+}
+
+func (tb *tab) mainText() string {
+	var s string
+	if err := tb.eval(`document.getElementById('view') ? document.getElementById('view').innerText : ''`, &s); err != nil {
+		return "(cannot read the page: " + err.Error() + ")"
+	}
+	return s
+}
+
+// open goes to a screen of the console by its address, as a user typing it.
+func (tb *tab) open(hash string) {
+	tb.b.t.Helper()
+	// The same address again is a reload, as a browser's address bar
+	// makes it (a navigation to the same fragment changes nothing).
+	if tb.hash() == "#"+hash {
+		tb.run("reload "+hash, chromedp.Reload())
+		return
+	}
+	tb.run("open "+hash, chromedp.Navigate(tb.base+"/#"+hash))
+}
+
+// see waits until the main part of the page shows text.
+func (tb *tab) see(text string) {
+	tb.b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(tb.mainText(), text) {
+		if time.Now().After(deadline) {
+			tb.b.t.Fatalf("%s: the page never showed %q; it shows:\n%s", tb.name, text, tb.mainText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// control is the selector of the form control a label names: the test
+// finds fields as a user does, by their labels, so a field without one
+// cannot be filled.
+func (tb *tab) control(label string) string {
+	tb.b.t.Helper()
+	var id string
+	js := fmt.Sprintf(`(() => { const l = [...document.querySelectorAll('#view label')].find(l => l.textContent.trim() === %q);
+		return l && l.htmlFor && document.getElementById(l.htmlFor) ? l.htmlFor : ''; })()`, label)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if err := tb.eval(js, &id); err == nil && id != "" {
+			return "#" + id
+		}
+		if time.Now().After(deadline) {
+			tb.b.t.Fatalf("%s: no field labelled %q; the page shows:\n%s", tb.name, label, tb.mainText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// fill types into the field a label names, after clearing it.
+func (tb *tab) fill(label, value string) {
+	tb.b.t.Helper()
+	sel := tb.control(label)
+	var out string
+	if err := tb.eval(fmt.Sprintf(`(() => { document.querySelector(%q).value = ''; return 'ok'; })()`, sel), &out); err != nil {
+		tb.b.t.Fatalf("%s: clearing %s: %v", tb.name, label, err)
+	}
+	tb.run("fill "+label, chromedp.SendKeys(chromedp.CSS(sel), value))
+}
+
+func (tb *tab) choose(label, value string) {
+	tb.b.t.Helper()
+	sel := tb.control(label)
+	var out string
+	js := fmt.Sprintf(`(() => { const s = document.querySelector(%q); if (![...s.options].some(o => o.value === %q)) return 'no option';
+		s.value = %q; s.dispatchEvent(new Event('change', {bubbles: true})); return 'ok'; })()`, sel, value, value)
+	if err := tb.eval(js, &out); err != nil || out != "ok" {
+		tb.b.t.Fatalf("%s: choosing %q in %s: %v %s", tb.name, value, label, err, out)
+	}
+}
+
+func (tb *tab) check(label string) {
+	tb.b.t.Helper()
+	tb.run("check "+label, chromedp.Click(chromedp.CSS(tb.control(label))))
+}
+
+// press clicks the button (or link) that says text.
+func (tb *tab) press(text string) {
+	tb.b.t.Helper()
+	xp := fmt.Sprintf(`//*[@id="view"]//*[(self::button or self::a) and normalize-space(.)=%s]`, xpathString(text))
+	tb.run("press "+text, chromedp.Click(xp, chromedp.NodeVisible))
+}
+
+// fieldError is the error shown under the field a label names.
+func (tb *tab) fieldError(label string) string {
+	tb.b.t.Helper()
+	sel := tb.control(label)
+	var s string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_ = tb.eval(fmt.Sprintf(`(() => { const i = document.querySelector(%q); if (!i || i.getAttribute('aria-invalid') !== 'true') return '';
+			return document.getElementById(i.id + '-err').textContent; })()`, sel), &s)
+		if s != "" {
+			return s
+		}
+		if time.Now().After(deadline) {
+			tb.b.t.Fatalf("%s: no error under %q; the page shows:\n%s", tb.name, label, tb.mainText())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (tb *tab) nav() string {
+	var s string
+	if err := tb.eval(`location.href + ' ' + document.getElementById('nav').innerText`, &s); err != nil {
+		tb.b.t.Fatalf("%s: reading the navigation: %v", tb.name, err)
+	}
+	return s
+}
+
+func (tb *tab) hash() string {
+	var s string
+	_ = tb.eval(`location.hash`, &s)
+	return s
+}
+
+// shot saves a screenshot of the viewport as an artifact.
+func (tb *tab) shot(dir, name string) {
+	tb.b.t.Helper()
+	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		tb.b.t.Fatalf("screenshot %s: %v", name, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+		tb.b.t.Fatal(err)
+	}
+}
+
+func xpathString(s string) string {
+	if !strings.Contains(s, "'") {
+		return "'" + s + "'"
+	}
+	return `"` + s + `"`
+}
+
+// TestConsoleWalk: a new general administrator registers in the console,
+// the system administrator approves her and then her business, she sees
+// the cluster and its nodes, creates an app (after the form has shown the
+// API's refusal under the field), deploys it, approves the audit request
+// and watches the status turn to success without reloading. A general
+// user of her business sees no admin screen, also by address, and an
+// ended session returns to sign-in and then to the page it was on.
+func TestConsoleWalk(t *testing.T) {
+	chromiumPath(t) // before anything starts
+	api := harness.Start(t)
+	cs := api.Clientset()
+	fakeNode(t, cs, "gpu-1", 16, 64, 500, 2, "24576", true, "10.0.0.21")
+	fakeNode(t, cs, "cpu-1", 8, 32, 200, 0, "", true, "10.0.0.22")
+	h := startHub(t, "", "--data-dir", t.TempDir(), "--admin-password", "Root-pass1", "--agent-bootstrap-token", bootstrap, "--heartbeat-interval", "1s")
+	root := h.login("admin", "Root-pass1")
+	startAgent(t, h, api, "edge-1", bootstrap)
+	eventually(t, 30*time.Second, "edge-1 ready", func() bool { return h.clusterReady(root, "edge-1") })
+	shots := artifactDir(t)
+
+	b := newBrowser(t)
+	defer b.checkNoErrors()
+	alice := b.tab("alice", h.url)
+	adm := b.tab("admin", h.url)
+
+	// Register: the console shows the API's refusal under the field.
+	alice.open("/")
+	alice.see("Sign in to OTE")
+	alice.press("Register")
+	alice.see("Register")
+	alice.fill("User name", "alice")
+	alice.fill("Real name", "Alice")
+	alice.fill("Phone", "13800000000")
+	alice.fill("Password", "short")
+	alice.check("I will administer a business (a general administrator)")
+	alice.press("Register")
+	if e := alice.fieldError("Password"); !strings.HasPrefix(e, "password:") {
+		t.Fatalf("the password's refusal reads %q", e)
+	}
+	alice.shot(shots, "01-register-refused")
+	alice.fill("Password", "Alice-pass1")
+	alice.press("Register")
+	alice.see("Registered as alice")
+
+	// The system administrator approves her.
+	adm.open("/signin")
+	adm.signIn("admin", "Root-pass1")
+	adm.see("You are signed in as system administrator.")
+	for _, n := range []string{"Approvals", "Businesses", "Audit queue", "Audit trail", "Clusters"} {
+		if !strings.Contains(adm.nav(), n) {
+			t.Errorf("the system administrator's navigation has no %s: %q", n, adm.nav())
+		}
+	}
+	adm.open("/admin/approvals")
+	adm.see("alice")
+	adm.shot(shots, "02-approvals")
+	adm.press("Approve alice")
+	adm.see("No user waits for approval.")
+
+	// She signs in and applies for her business, which is approved.
+	alice.open("/signin")
+	alice.signIn("alice", "Alice-pass1")
+	alice.see("Apply for a business")
+	alice.fill("Business name", "acme")
+	alice.fill("Introduction", "vision at the edge")
+	alice.fill("Objective", "inference")
+	alice.fill("Scale", "20 clusters")
+	alice.press("Apply for the business")
+	alice.see("waits for a system administrator's approval")
+
+	adm.open("/admin/approvals")
+	adm.see("acme")
+	adm.choose("Pod Security level", "baseline")
+	adm.fill("Comment to acme", "welcome")
+	adm.press("Approve acme")
+	adm.see("No business waits for approval.")
+	var biz []struct{ PodSecurity string }
+	json.Unmarshal(h.must(200, "GET", "/v1/business", root, nil).Data, &biz)
+	if len(biz) != 1 || biz[0].PodSecurity != "baseline" {
+		t.Fatalf("the business approved in the console: %+v", biz)
+	}
+	adm.open("/admin/businesses")
+	adm.see("approved")
+	adm.shot(shots, "03-businesses")
+
+	// The cluster and its nodes; the administrator labels the cluster.
+	adm.open("/clusters")
+	adm.see("edge-1")
+	adm.see("2 / 2")
+	adm.press("edge-1")
+	adm.see("gpu-1")
+	adm.fill("New label for edge-1", "east")
+	adm.press("Add label")
+	adm.see("east")
+	adm.shot(shots, "04-cluster")
+
+	alice.open("/")
+	alice.see("You are signed in as business administrator.")
+	alice.open("/clusters/edge-1")
+	alice.see("gpu-1")
+	page := alice.mainText()
+	for _, want := range []string{"cpu-1", "16", "64 GiB", "500 GiB", "48 GiB", "east", "ready"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the cluster page does not show %q:\n%s", want, page)
+		}
+	}
+
+	// An app: a refusal under the field it names, then the app.
+	alice.open("/apps/new")
+	alice.fill("App name", "web")
+	alice.fill("Version", "1")
+	alice.fill("Image", "registry.example.com/web:1.0")
+	alice.fill("Replicas", "2")
+	alice.press("Create app")
+	if e := alice.fieldError("Version"); !strings.HasPrefix(e, "version: must be a main version") {
+		t.Fatalf("the version's refusal reads %q", e)
+	}
+	if v := alice.value("Image"); v != "registry.example.com/web:1.0" {
+		t.Fatalf("the refused form lost the image: %q", v)
+	}
+	alice.shot(shots, "05-app-refused")
+	alice.fill("Version", "1.0")
+	alice.press("Create app")
+	alice.see("App web 1.0")
+
+	// Deploy it to the clusters labelled east.
+	alice.press("Deploy this version")
+	alice.see("New deployment")
+	alice.fill("Deployment name", "web")
+	alice.choose("Cluster label", "east")
+	alice.fill("Comment for the auditor", "first")
+	alice.press("Create deployment")
+	alice.see("Deployment web")
+	alice.see("waiting for audit")
+
+	// A general user of her business, made in the console.
+	alice.open("/admin/users")
+	alice.fill("User name", "dev")
+	alice.fill("Real name", "Dev")
+	alice.fill("Phone", "13800000001")
+	alice.fill("Password", "Dev-pass1")
+	alice.press("Create a user of the business")
+	alice.see("dev")
+
+	// She approves the audit request in the audit queue, then watches the
+	// deployment's page turn to success as the pods start.
+	alice.open("/audit")
+	alice.see("create to version 1.0")
+	alice.shot(shots, "06-audit-queue")
+	alice.press("Approve")
+	alice.see("Nothing waits for audit.")
+	var ds []deployView
+	json.Unmarshal(h.must(200, "GET", "/v1/deploy", root, nil).Data, &ds)
+	if len(ds) != 1 {
+		t.Fatalf("deployments: %+v", ds)
+	}
+	alice.open(fmt.Sprintf("/deploys/%d", ds[0].ID))
+	alice.see("deploying")
+	alice.see("edge-1: 0/2 pods running")
+	eventually(t, 30*time.Second, "web in edge-1", func() bool { return deploymentImage(cs, "ns1", "web") == "registry.example.com/web:1.0" })
+	for _, p := range []string{"web-1", "web-2"} {
+		fakePod(t, cs, "ns1", p, "web", true, "")
+	}
+	alice.see("success") // the page polls: no reload
+	alice.see("edge-1: 2/2 pods running")
+	alice.shot(shots, "07-deployment")
+
+	// The general user: no admin screen in the navigation, and none by address.
+	dev := b.tab("dev", h.url)
+	dev.open("/deploys")
+	dev.see("Sign in to OTE")
+	dev.signIn("dev", "Dev-pass1")
+	dev.see("web") // back on the deployments it asked for
+	for _, n := range []string{"Approvals", "Businesses", "Audit queue", "Users", "Audit trail"} {
+		if strings.Contains(dev.nav(), n) {
+			t.Errorf("a general user's navigation has %s: %q", n, dev.nav())
+		}
+	}
+	for _, screen := range []string{"/admin/approvals", "/admin/businesses", "/admin/users", "/admin/trail", "/audit"} {
+		dev.open(screen)
+		dev.see("Not allowed")
+		if strings.Contains(dev.mainText(), "alice") {
+			t.Errorf("%s shows a general user other users' data:\n%s", screen, dev.mainText())
+		}
+	}
+	dev.shot(shots, "08-not-allowed")
+
+	// An ended session (the token revoked, as an expiry or a password
+	// change elsewhere would) returns to sign-in, then to the page.
+	dev.open(fmt.Sprintf("/deploys/%d", ds[0].ID))
+	dev.see("Deployment web")
+	var tok string
+	if err := dev.eval(`JSON.parse(sessionStorage.getItem('ote.session')).token`, &tok); err != nil || tok == "" {
+		t.Fatalf("no token in session storage: %v", err)
+	}
+	h.must(200, "DELETE", "/v1/authorization", tok, nil)
+	dev.see("Your session ended") // the page's next poll got 401
+	if hs := dev.hash(); !strings.Contains(hs, "next="+urlEscape(fmt.Sprintf("/deploys/%d", ds[0].ID))) {
+		t.Fatalf("sign-in does not remember the page: %s", hs)
+	}
+	dev.signIn("dev", "Dev-pass1")
+	dev.see("Deployment web")
+	if hs := dev.hash(); hs != fmt.Sprintf("#/deploys/%d", ds[0].ID) {
+		t.Fatalf("after sign-in the console is at %s", hs)
+	}
+	// The password was never stored; only the token, in session storage.
+	var stored string
+	_ = dev.eval(`JSON.stringify({...sessionStorage}) + JSON.stringify({...localStorage})`, &stored)
+	if strings.Contains(stored, "Dev-pass1") || !strings.Contains(stored, "token") {
+		t.Errorf("the browser's storage holds %s", stored)
+	}
+
+	// The trail shows what was done, to the system administrator.
+	adm.open("/admin/trail")
+	adm.see("deploy.audit")
+	adm.shot(shots, "09-audit-trail")
+	t.Logf("screenshots in %s", shots)
+}
+
+// signIn fills the sign-in form on the screen and sends it.
+func (tb *tab) signIn(user, password string) {
+	tb.b.t.Helper()
+	tb.fill("User name", user)
+	tb.fill("Password", password)
+	tb.press("Sign in")
+}
+
+func (tb *tab) value(label string) string {
+	var s string
+	_ = tb.eval(fmt.Sprintf(`document.querySelector(%q).value`, tb.control(label)), &s)
+	return s
+}
+
+func urlEscape(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
