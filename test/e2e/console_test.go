@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/ote-stack/ote/test/harness"
 )
@@ -189,9 +191,28 @@ func (tb *tab) open(hash string) {
 	// makes it (a navigation to the same fragment changes nothing).
 	if tb.hash() == "#"+hash {
 		tb.run("reload "+hash, chromedp.Reload())
-		return
+	} else {
+		tb.run("open "+hash, chromedp.Navigate(tb.base+"/#"+hash))
 	}
-	tb.run("open "+hash, chromedp.Navigate(tb.base+"/#"+hash))
+	tb.ready()
+}
+
+// ready waits until the console has drawn the screen of the address it is
+// at (app.js sets body's data-shown when it has), so that nothing is
+// looked for on the screen being left.
+func (tb *tab) ready() {
+	tb.b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var s string
+		if err := tb.eval(`location.hash !== '' && document.body.dataset.shown === location.hash ? 'yes' : ''`, &s); err == nil && s == "yes" {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.b.t.Fatalf("%s: the console never drew %s; it shows:\n%s", tb.name, tb.hash(), tb.mainText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // see waits until the main part of the page shows text.
@@ -216,6 +237,7 @@ func (tb *tab) control(label string) string {
 		return l && l.htmlFor && document.getElementById(l.htmlFor) ? l.htmlFor : ''; })()`, label)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
+		tb.ready()
 		if err := tb.eval(js, &id); err == nil && id != "" {
 			return "#" + id
 		}
@@ -256,6 +278,7 @@ func (tb *tab) check(label string) {
 // press clicks the button (or link) that says text.
 func (tb *tab) press(text string) {
 	tb.b.t.Helper()
+	tb.ready()
 	xp := fmt.Sprintf(`//*[@id="view"]//*[(self::button or self::a) and normalize-space(.)=%s]`, xpathString(text))
 	tb.run("press "+text, chromedp.Click(xp, chromedp.NodeVisible))
 }
@@ -293,9 +316,20 @@ func (tb *tab) hash() string {
 	return s
 }
 
-// shot saves a screenshot of the viewport as an artifact.
+// shot saves a screenshot of the viewport as an artifact, after checking
+// that every control on the screen has a name a screen reader can say: a
+// form field its label, a button its text or aria-label.
 func (tb *tab) shot(dir, name string) {
 	tb.b.t.Helper()
+	var unnamed string
+	if err := tb.eval(`JSON.stringify([
+		...[...document.querySelectorAll('input, select, textarea')].filter(i => !(i.labels && i.labels.length) && !i.getAttribute('aria-label')).map(i => i.outerHTML.slice(0, 100)),
+		...[...document.querySelectorAll('button, a')].filter(x => !x.textContent.trim() && !x.getAttribute('aria-label')).map(x => x.outerHTML.slice(0, 100))])`, &unnamed); err != nil {
+		tb.b.t.Fatal(err)
+	}
+	if unnamed != "[]" {
+		tb.b.t.Errorf("%s: controls without a name on the screen of %s: %s", tb.name, name, unnamed)
+	}
 	ctx, cancel := context.WithTimeout(tb.ctx, 30*time.Second)
 	defer cancel()
 	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
@@ -532,6 +566,23 @@ func TestConsoleWalk(t *testing.T) {
 	t.Logf("screenshots in %s", shots)
 }
 
+// titled waits until the screen's heading is title.
+func (tb *tab) titled(title string) {
+	tb.b.t.Helper()
+	var s string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_ = tb.eval(`(() => { const h = document.querySelector('#view h1'); return h ? h.textContent : ''; })()`, &s)
+		if s == title {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.b.t.Fatalf("%s: the screen's heading is %q, not %q", tb.name, s, title)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // signIn fills the sign-in form on the screen and sends it.
 func (tb *tab) signIn(user, password string) {
 	tb.b.t.Helper()
@@ -547,3 +598,252 @@ func (tb *tab) value(label string) string {
 }
 
 func urlEscape(s string) string { return strings.ReplaceAll(s, "/", "%2F") }
+
+// TestConsoleChanges: what follows a first deployment, in the console. A
+// chart is uploaded; an upgrade in waves is refused under its strategy
+// field, then filed, approved, paused and resumed, and its next wave
+// approved on the deployment's page; a change made in a cluster shows as
+// drift with who made it; a rollback in waves is aborted; the deployment
+// is deleted. Then images, the registry account and external
+// repositories; a cluster label removed; the keyboard, a tablet's screen,
+// the token's refresh and a password change.
+func TestConsoleChanges(t *testing.T) {
+	chromiumPath(t)
+	apiA, apiB := harness.Start(t), harness.Start(t)
+	csA, csB := apiA.Clientset(), apiB.Clientset()
+	fakeNode(t, csA, "node-a", 8, 32, 100, 0, "", true, "10.0.0.11")
+	fakeNode(t, csB, "node-b", 8, 32, 100, 0, "", true, "10.0.1.11")
+	h := startHub(t, "", "--data-dir", t.TempDir(), "--admin-password", "Root-pass1", "--agent-bootstrap-token", bootstrap, "--heartbeat-interval", "1s")
+	root := h.login("admin", "Root-pass1")
+	startAgent(t, h, apiA, "edge-a", bootstrap)
+	startAgent(t, h, apiB, "edge-b", bootstrap)
+	eventually(t, 60*time.Second, "both clusters ready", func() bool { return h.clusterReady(root, "edge-a") && h.clusterReady(root, "edge-b") })
+	h.must(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-a", "edge-b"}, "clusterLabel": "edge"})
+	h.must(200, "POST", "/v1/cluster/label", root, map[string]any{"clusterName": []string{"edge-a"}, "clusterLabel": "canary"})
+	ns := h.approveBusiness(root, "acme")
+	acme := h.login("acme", "Pw-acme9")
+	for _, v := range []string{"1.0", "2.0"} {
+		h.must(200, "POST", "/v1/app", acme, containerApp(v))
+	}
+	var d deployView
+	json.Unmarshal(h.must(200, "POST", "/v1/deploy", acme, map[string]any{"deployName": "web", "appName": "web", "version": "1.0", "cluster": "edge"}).Data, &d)
+	h.audit(acme, d.ID, 1)
+	eventually(t, 60*time.Second, "1.0 in both clusters", func() bool {
+		return deploymentImage(csA, ns, "web") != "" && deploymentImage(csB, ns, "web") != ""
+	})
+	kubelet(t, csA, ns, "web", 2, "")
+	kubelet(t, csB, ns, "web", 2, "")
+	eventually(t, 60*time.Second, "1.0 succeeds", func() bool { return h.deploy(acme, d.ID).Status == 5 })
+	shots := artifactDir(t)
+
+	b := newBrowser(t)
+	defer b.checkNoErrors()
+	tb := b.tab("acme", h.url)
+
+	// The keyboard alone signs in: Tab from the name to the password, Enter.
+	tb.open("/signin")
+	tb.run("type the sign-in", chromedp.SendKeys(chromedp.CSS(tb.control("User name")), "acme\tPw-acme9\r"))
+	tb.see("You are signed in as business administrator.")
+	// The menu by keyboard: Tab reaches "Apps" through the links before
+	// it, and Enter opens it.
+	var seen []string
+	for len(seen) < 20 && !slices.Contains(seen, "Apps") {
+		tb.run("Tab", chromedp.KeyEvent("\t"))
+		var focus string
+		_ = tb.eval(`document.activeElement ? document.activeElement.textContent.trim() : ''`, &focus)
+		seen = append(seen, focus)
+	}
+	if i := slices.Index(seen, "Apps"); i < 1 || seen[i-1] != "Clusters" {
+		t.Fatalf("Tab went %q, not through Clusters to Apps", seen)
+	}
+	tb.run("Enter", chromedp.KeyEvent("\r"))
+	tb.titled("Apps")
+
+	// A chart, uploaded with the form.
+	chart := filepath.Join(t.TempDir(), "hello-0.1.0.tgz")
+	if err := os.WriteFile(chart, chartArchive(t, "0.1.0", "hi"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tb.open("/apps/chart")
+	tb.fill("App name", "hello")
+	tb.fill("Version", "1.0")
+	tb.run("choose the chart", chromedp.SetUploadFiles(chromedp.CSS(tb.control("Chart archive (.tgz)")), []string{chart}))
+	tb.press("Upload chart")
+	tb.see("App hello 1.0")
+	tb.see("Helm chart")
+
+	// An upgrade in waves: the API's refusal of the strategy under its field.
+	page := fmt.Sprintf("/deploys/%d", d.ID)
+	tb.open(page)
+	tb.see("success")
+	tb.fill("Version to upgrade to", "2.0")
+	tb.fill("Rollout strategy of the upgrade", `{"waves":[{"name":"canary","clusterLabel":"nowhere","approval":true},{}],"soakSeconds":1}`)
+	tb.press("Upgrade")
+	if e := tb.fieldError("Rollout strategy of the upgrade"); !strings.Contains(e, "strategy.waves[0].clusterLabel") {
+		t.Fatalf("the strategy's refusal reads %q", e)
+	}
+	tb.fill("Rollout strategy of the upgrade", `{"waves":[{"name":"canary","clusterLabel":"canary","approval":true},{}],"soakSeconds":1,"deadlineSeconds":300}`)
+	tb.fill("Comment on the upgrade", "waves")
+	tb.press("Upgrade")
+	tb.see("Waiting for audit")
+	tb.see("upgrade to 2.0")
+	tb.press("Approve")
+	tb.see("Rollout")
+	tb.see("canary")
+	tb.press("Pause")
+	tb.see("paused")
+	tb.press("Resume")
+	eventually(t, 60*time.Second, "2.0 in the canary", func() bool { return deploymentImage(csA, ns, "web") == "registry.example.com/web:2.0" })
+	kubelet(t, csA, ns, "web", 2, "")
+	tb.see("waiting for approval")
+	tb.see("upgrade to 2.0, wave 2 (edge-b)")
+	tb.shot(shots, "10-rollout-approval")
+	if deploymentImage(csB, ns, "web") != "registry.example.com/web:1.0" {
+		t.Fatal("edge-b changed before its wave was approved")
+	}
+	tb.press("Approve")
+	eventually(t, 60*time.Second, "2.0 in edge-b", func() bool { return deploymentImage(csB, ns, "web") == "registry.example.com/web:2.0" })
+	kubelet(t, csB, ns, "web", 2, "")
+	tb.see("succeeded")
+	tb.see("edge-b: 2/2 pods running")
+
+	// Drift: someone scales the Deployment in edge-b; the agent puts it
+	// back, and the page names who did it.
+	eventually(t, 30*time.Second, "a scale by hand", func() bool {
+		dep, err := csB.AppsV1().Deployments(ns).Get(context.Background(), "web", metav1.GetOptions{})
+		if err != nil {
+			return false
+		}
+		dep.Spec.Replicas = new(int32)
+		*dep.Spec.Replicas = 5
+		_, err = csB.AppsV1().Deployments(ns).Update(context.Background(), dep, metav1.UpdateOptions{FieldManager: "console-test"})
+		return err == nil
+	})
+	tb.see("Drift")
+	tb.see("console-test")
+	tb.shot(shots, "11-drift")
+
+	// A rollback in waves, aborted while its next wave waits.
+	tb.fill("Version to roll back to", "1.0")
+	tb.fill("Rollout strategy of the rollback", `{"waves":[{"name":"canary","clusterLabel":"canary","approval":true},{}],"soakSeconds":1,"deadlineSeconds":300}`)
+	tb.press("Rollback")
+	tb.see("rollback to 1.0")
+	tb.press("Approve")
+	eventually(t, 60*time.Second, "1.0 in the canary", func() bool { return deploymentImage(csA, ns, "web") == "registry.example.com/web:1.0" })
+	kubelet(t, csA, ns, "web", 2, "")
+	tb.see("rollback to 1.0, wave 2 (edge-b)")
+	tb.press("Abort")
+	tb.press("Really abort?")
+	tb.see("aborted")
+	if deploymentImage(csB, ns, "web") != "registry.example.com/web:2.0" {
+		t.Fatal("an aborted rollback reached edge-b")
+	}
+
+	// Deleted, after its audit.
+	tb.press("Delete deployment")
+	tb.press("Really delete?")
+	tb.see("delete to")
+	tb.press("Approve")
+	tb.see("This deployment was deleted.")
+	eventually(t, 60*time.Second, "web gone from both clusters", func() bool {
+		return deploymentImage(csA, ns, "web") == "" && deploymentImage(csB, ns, "web") == ""
+	})
+
+	// Images: the registry account, a project, a pushed image and its tag;
+	// an external repository added and deleted.
+	tb.open("/images")
+	tb.fill("Registry user name", "acme-reg")
+	tb.fill("Registry password", "Acme-reg1")
+	tb.fill("Registry password again", "Acme-reg1")
+	tb.press("Create registry account")
+	tb.see("Change password") // the account exists now
+	tb.fill("Project name", "vision")
+	tb.press("Create project")
+	tb.see("vision")
+	if err := push(t, h.registry, "vision/detector:v1", randomImage(t), basic("acme-reg", "Acme-reg1")); err != nil {
+		t.Fatalf("pushing with the account made in the console: %v", err)
+	}
+	tb.open("/images")
+	tb.press("vision")
+	tb.see("vision/detector")
+	tb.press("vision/detector")
+	tb.see("Tags of vision/detector")
+	tb.see("v1")
+	tb.fill("Repository id", "ext")
+	tb.fill("Repository address", "registry.example.com")
+	tb.fill("Repository user", "bot")
+	tb.fill("Repository password", "Bot-pass12")
+	tb.press("Add repository")
+	tb.see("Repository ext added.")
+	if strings.Contains(tb.mainText(), "Bot-pass12") {
+		t.Fatal("the page shows an external repository's password")
+	}
+	tb.shot(shots, "12-images")
+	tb.press("Delete ext")
+	tb.press("Really delete?")
+	tb.see("No external repositories yet.")
+
+	// The system administrator removes a cluster's label.
+	adm := b.tab("admin", h.url)
+	adm.open("/signin")
+	adm.signIn("admin", "Root-pass1")
+	adm.see("You are signed in as system administrator.")
+	adm.open("/clusters/edge-a")
+	adm.see("canary")
+	adm.run("remove the label", chromedp.Click(`//*[@id="view"]//button[@aria-label="Remove label canary from edge-a"]`, chromedp.NodeVisible))
+	eventually(t, 30*time.Second, "canary removed from edge-a", func() bool {
+		var c []struct {
+			ClusterName string   `json:"clusterName"`
+			Labels      []string `json:"labels"`
+		}
+		json.Unmarshal(h.must(200, "GET", "/v1/cluster", root, nil).Data, &c)
+		for _, x := range c {
+			if x.ClusterName == "edge-a" {
+				return !slices.Contains(x.Labels, "canary") && slices.Contains(x.Labels, "edge")
+			}
+		}
+		return false
+	})
+
+	// A tablet: the pages fit its width (tables scroll inside their box).
+	tb.run("a tablet's screen", chromedp.EmulateViewport(768, 1024))
+	for screen, title := range map[string]string{"/clusters": "Clusters", "/apps": "Apps", "/deploys": "Deployments", page: "Deployment web", "/images": "Images"} {
+		tb.open(screen)
+		tb.titled(title)
+		var fits string
+		_ = tb.eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`, &fits)
+		if fits != "true" {
+			t.Errorf("%s is wider than a tablet's screen", screen)
+		}
+	}
+	tb.open("/clusters/edge-b")
+	tb.see("node-b")
+	tb.shot(shots, "13-tablet-cluster")
+	tb.run("back to 1280x800", chromedp.EmulateViewport(1280, 800))
+
+	// The token is refreshed before it expires: here its expiry is moved
+	// to just over five minutes ahead, which is when the console refreshes.
+	var old string
+	_ = tb.eval(`(() => { const s = JSON.parse(sessionStorage.getItem('ote.session')); s.expireTime = Math.floor(Date.now() / 1000) + 301;
+		sessionStorage.setItem('ote.session', JSON.stringify(s)); return s.token; })()`, &old)
+	tb.run("reload", chromedp.Reload())
+	eventually(t, 30*time.Second, "a new token in session storage", func() bool {
+		var now string
+		_ = tb.eval(`JSON.parse(sessionStorage.getItem('ote.session')).token`, &now)
+		return now != "" && now != old
+	})
+	h.must(401, "GET", "/v1/authorization", old, nil) // the refresh revoked the old token
+	tb.open("/clusters")
+	tb.see("edge-a") // and the console goes on with the new one
+
+	// A password change: the other sessions end, this one goes on.
+	tb.open("/account")
+	tb.fill("Current password", "Pw-acme9")
+	tb.fill("New password", "Pw-acme10")
+	tb.fill("New password again", "Pw-acme10")
+	tb.press("Change password")
+	tb.see("Password changed.")
+	h.must(401, "GET", "/v1/authorization", acme, nil)
+	tb.open("/deploys")
+	tb.see("web")
+}

@@ -51,7 +51,7 @@ func TestMain(m *testing.M) {
 
 // proc is one running binary whose output is kept.
 type proc struct {
-	t       *testing.T
+	t       testing.TB
 	name    string
 	metrics string // an agent's --metrics-listen address
 	cmd     *exec.Cmd
@@ -60,7 +60,7 @@ type proc struct {
 	exited  chan error
 }
 
-func startProc(t *testing.T, name, bin string, env []string, args ...string) *proc {
+func startProc(t testing.TB, name, bin string, env []string, args ...string) *proc {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
@@ -69,7 +69,7 @@ func startProc(t *testing.T, name, bin string, env []string, args ...string) *pr
 
 // startCmd starts a prepared command (one that runs in a fault.Site, say)
 // as startProc does.
-func startCmd(t *testing.T, name string, cmd *exec.Cmd, env []string) *proc {
+func startCmd(t testing.TB, name string, cmd *exec.Cmd, env []string) *proc {
 	t.Helper()
 	cmd.Env = append(os.Environ(), env...)
 	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan error, 1)}
@@ -172,7 +172,7 @@ func (h *hubProc) httpClient() *http.Client {
 	return http.DefaultClient
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -185,14 +185,14 @@ func freePort(t *testing.T) string {
 // startHub runs the hub binary on addr (a free port when empty) and waits
 // until /readyz answers and, with an embedded registry, until its address
 // has been read from the log.
-func startHub(t *testing.T, addr string, args ...string) *hubProc {
+func startHub(t testing.TB, addr string, args ...string) *hubProc {
 	t.Helper()
 	return startHubWith(t, addr, nil, args...)
 }
 
 // startHubWith is startHub for a hub that serves HTTPS (its --tls-cert
 // signed by a CA in client's transport) when client is not nil.
-func startHubWith(t *testing.T, addr string, client *http.Client, args ...string) *hubProc {
+func startHubWith(t testing.TB, addr string, client *http.Client, args ...string) *hubProc {
 	t.Helper()
 	if addr == "" {
 		addr = freePort(t)

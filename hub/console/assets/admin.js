@@ -2,7 +2,7 @@
 // users and businesses, businesses with their Pod Security level, users,
 // and the audit trail.
 import * as api from './api.js';
-import { h, put, table, pager, fmtTime, form, action, statusOf, userStatus, businessStatus, deployType, auditStatus, roleName } from './ui.js';
+import { h, put, changed, table, pager, fmtTime, form, action, statusOf, userStatus, businessStatus, deployType, auditStatus, roleName } from './ui.js';
 import { decideForm } from './deploys.js';
 
 const SIZE = 20;
@@ -14,6 +14,7 @@ export async function auditQueue(ctx) {
     const env = await api.get('/v1/admin/deploy', { pageSize: 200 });
     const all = env.data || [];
     const open = all.filter((a) => a.status === 0);
+    if (!changed(waiting, all)) return;
     put(waiting, open.length === 0 ? h('p', { class: 'empty' }, 'Nothing waits for audit.') :
       h('div', null, open.map((a) => h('div', { class: 'card' },
         h('p', null, h('a', { href: '#/deploys/' + a.deployId }, `${a.appName}`), ` (${a.businessName}): `,
@@ -42,6 +43,7 @@ export async function approvals(ctx) {
   const loadUsers = async () => {
     const all = (await api.get('/v1/admin/user', { pageSize: 1000 })).data || [];
     const pending = all.filter((u) => u.status === 0);
+    if (!changed(users, pending)) return;
     put(users, table('Users waiting for approval', [
       { title: 'User', cell: (u) => u.user },
       { title: 'Real name', cell: (u) => u.realName },
@@ -56,6 +58,7 @@ export async function approvals(ctx) {
   const loadBusinesses = async () => {
     const all = (await api.get('/v1/business', { pageSize: 100, order: 'desc' })).data || [];
     const pending = all.filter((b) => b.status === 0);
+    if (!changed(businesses, pending)) return;
     put(businesses, pending.length === 0 ? h('p', { class: 'empty' }, 'No business waits for approval.') :
       h('div', null, pending.map((b) => {
         let status = 1;

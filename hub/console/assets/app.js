@@ -67,6 +67,12 @@ api.whenUnauthorized(() => {
 
 async function render() {
   const gen = ++generation;
+  // User timing: ote:route when a screen is asked for, ote:shown when it
+  // is drawn (test/e2e's console benchmark reads them; so can devtools).
+  performance.clearMarks('ote:route');
+  performance.clearMarks('ote:shown');
+  performance.mark('ote:route');
+  delete document.body.dataset.shown;
   for (const f of cleanups) f();
   cleanups = [];
   const { path, query, raw } = parseHash();
@@ -109,6 +115,12 @@ async function render() {
       cleanups.push(() => clearInterval(t));
     },
     alive: () => gen === generation,
+    // replaceAddress changes the address to what the screen now shows (a
+    // choice made on it), without drawing it again.
+    replaceAddress(where) {
+      history.replaceState(null, '', '#' + where);
+      if (document.body.dataset.shown !== undefined) document.body.dataset.shown = location.hash;
+    },
     reload: () => render(),
   };
   try {
@@ -122,6 +134,10 @@ async function render() {
 
 function show(node) {
   view.replaceChildren(node);
+  performance.mark('ote:shown');
+  // Which address the screen shows: a test waits for it to be the
+  // address before it looks at the screen.
+  document.body.dataset.shown = location.hash;
   const h1 = view.querySelector('h1');
   if (h1) { h1.setAttribute('tabindex', '-1'); h1.focus({ preventScroll: true }); document.title = h1.textContent + ' · OTE console'; }
 }

@@ -1,7 +1,7 @@
 // Clusters and their nodes, with labels (the system administrator adds
 // and removes them; everyone approved sees them).
 import * as api from './api.js';
-import { h, put, table, pager, badge, fmtTime, fmtBytes, form, action } from './ui.js';
+import { h, put, changed, table, pager, badge, fmtTime, fmtBytes, form, action } from './ui.js';
 
 const SIZE = 20;
 
@@ -32,6 +32,7 @@ export async function list(ctx) {
   const load = async () => {
     const env = await api.get('/v1/cluster', { page, pageSize: SIZE, clusterLabel: label });
     const rows = env.data || [];
+    if (!changed(body, [rows, env.total])) return;
     const removeLabel = (c) => async (l) => {
       err.textContent = '';
       try {
@@ -71,6 +72,8 @@ export async function detail(ctx) {
     const env = await api.get('/v1/cluster', { pageSize: 0 });
     const c = (env.data || []).find((x) => x.clusterName === name);
     if (!c) throw Object.assign(new Error(`no cluster ${name}`), { text: `There is no cluster ${name}.` });
+    const ns = (await api.get('/v1/node', { clusterName: name, pageSize: 1000 })).data || [];
+    if (!changed(nodes, [c, ns])) return;
     put(head, 
       h('dl', { class: 'facts' },
         h('dt', null, 'Readiness'), h('dd', null, ready(c.isReady)),
@@ -83,7 +86,6 @@ export async function detail(ctx) {
           try { await api.del('/v1/cluster/label', { clusterName: [name], clusterLabel: l }); await load(); } catch (e) { err.textContent = e.text; }
         } : null, name))),
       root ? labelAdder(name, async (l) => { await api.post('/v1/cluster/label', { clusterName: [name], clusterLabel: l }); await load(); }) : null);
-    const ns = (await api.get('/v1/node', { clusterName: name, pageSize: 1000 })).data || [];
     put(nodes, table(`Nodes of ${name}`, [
       { title: 'Node', cell: (n) => h('span', null, h('strong', null, n.nodeName), h('br'), h('span', { class: 'hint' }, n.ip || '')) },
       { title: 'Readiness', cell: (n) => ready(n.isReady) },

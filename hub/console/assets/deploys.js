@@ -2,7 +2,7 @@
 // its status per cluster (updated live), rollout waves, drift, history,
 // and its changes: upgrade, rollback, delete, each audited.
 import * as api from './api.js';
-import { h, put, table, pager, badge, fmtTime, form, action, message, statusOf, deployStatus, deployType, auditStatus } from './ui.js';
+import { h, put, changed, table, pager, badge, fmtTime, form, action, message, statusOf, deployStatus, deployType, auditStatus } from './ui.js';
 
 const SIZE = 20;
 const tenant = (me) => me.role === 2 || me.role === 3;
@@ -13,6 +13,7 @@ export async function list(ctx) {
   const body = h('div');
   const load = async () => {
     const env = await api.get('/v1/deploy', { page, pageSize: SIZE, appName: name });
+    if (!changed(body, [env.data, env.total])) return;
     put(body, table('Deployments', [
       { title: 'Deployment', cell: (d) => h('a', { href: '#/deploys/' + d.id }, d.deployName) },
       { title: 'App', cell: (d) => `${d.appName} ${d.version}` },
@@ -90,12 +91,13 @@ function rolloutCard(ctx, d, refresh) {
     await api.post(`/v1/deploy/id/${d.id}/rollout`, { action: what });
     await refresh();
   }, { cls: what === 'abort' ? 'danger' : 'secondary', confirmText: what === 'abort' ? 'Really abort?' : null });
-  const live = ['running', 'waiting', 'paused', 'failed'].includes(r.state);
+  const live = ['running', 'waiting', 'approval', 'paused', 'failed'].includes(r.state);
   return h('div', { class: 'card' }, h('h2', null, 'Rollout'),
     h('dl', { class: 'facts' },
-      h('dt', null, 'State'), h('dd', null, badge(r.state, r.state === 'done' ? 'ok' : r.state === 'failed' || r.state === 'aborted' ? 'bad' : 'warn')),
+      h('dt', null, 'State'), h('dd', null, badge(r.state === 'approval' ? 'waiting for approval' : r.state, r.state === 'succeeded' ? 'ok' : ['failed', 'aborted', 'rolledBack'].includes(r.state) ? 'bad' : 'warn')),
       h('dt', null, 'Version'), h('dd', null, `${r.previousVersion || '—'} → ${r.version} (${deployType[r.deployType] || r.deployType})`),
-      h('dt', null, 'Current wave'), h('dd', null, String(r.wave)),
+      // wave is the index of the current wave, from 0.
+      h('dt', null, 'Current wave'), h('dd', null, `${(r.waves && r.waves[r.wave] && r.waves[r.wave].name) || r.wave + 1} (${r.wave + 1} of ${(r.waves || []).length})`),
       r.reason ? [h('dt', null, 'Reason'), h('dd', null, r.reason)] : null),
     table('Waves', [
       { title: 'Wave', cell: (w) => w.name },
@@ -154,16 +156,56 @@ export function decideForm(a, done) {
 export async function detail(ctx) {
   const id = ctx.params[0];
   const status = h('div');
-  const extra = h('div');
+  const changes = h('div');
+  const history = h('div');
   const admin = ctx.me.role === 3 || ctx.me.role === 4;
   let d;
-  const load = async () => {
-    d = (await api.get('/v1/deploy/id/' + id)).data;
-    let waiting = [];
-    if (admin) {
-      const q = (await api.get('/v1/admin/deploy', { pageSize: 100, businessName: d.businessName })).data || [];
-      waiting = q.filter((a) => a.deployId === d.id && a.status === 0);
+  let shown = ''; // the state the change forms were drawn for
+
+  // what names the change in its fields' labels ("Version to upgrade to").
+  const change = (method, submit, what) => form({
+    cls: 'grid', submit,
+    fields: [
+      { name: 'version', label: `Version to ${what}`, required: true },
+      { name: 'comment', label: `Comment on the ${submit.toLowerCase()}` },
+      { name: 'strategy', label: `Rollout strategy of the ${submit.toLowerCase()}`, type: 'textarea', wide: true, hint: strategyHint },
+    ],
+    async onSubmit(v) {
+      const body = { version: v.version, comment: v.comment, strategy: strategyOf(v.strategy) };
+      if (!body.strategy) delete body.strategy;
+      await api.call(method, '/v1/deploy/id/' + id, { body });
+      await load();
+      return 'Filed; it waits for its audit unless auto-deploy applies.';
+    },
+  });
+  // drawChanges draws upgrade, rollback and delete when the deployment
+  // takes a change, and says why not otherwise; only when that changes,
+  // so that a poll never clears what the user is typing.
+  const drawChanges = () => {
+    const now = d.status === 9 ? 'deleted' : d.editable ? 'editable' : 'busy';
+    if (now === shown) return;
+    shown = now;
+    if (now === 'deleted') {
+      put(changes, message('This deployment was deleted.'));
+    } else if (now === 'busy') {
+      put(changes, message('A change waits for its audit or is under way: upgrade, rollback and delete open when it is done.'));
+    } else {
+      put(changes, h('div', { class: 'cols' },
+        h('div', { class: 'card' }, h('h2', null, 'Upgrade'), change('POST', 'Upgrade', 'upgrade to').el),
+        h('div', { class: 'card' }, h('h2', null, 'Roll back'), h('p', { class: 'hint' }, 'to a version that has been live (History)'), change('PUT', 'Rollback', 'roll back to').el),
+        h('div', { class: 'card' }, h('h2', null, 'Delete'), h('p', null, 'Removes the workload from every cluster, after its audit.'),
+          action('Delete deployment', async () => { await api.del('/v1/deploy/id/' + id); await load(); }, { cls: 'danger', confirmText: 'Really delete?' }))));
     }
+  };
+  const load = async () => {
+    const [one, past, queue] = await Promise.all([
+      api.get('/v1/deploy/id/' + id),
+      api.get('/v1/deploy/id/' + id, { field: 'historyVersion' }),
+      admin ? api.get('/v1/admin/deploy', { pageSize: 100 }) : Promise.resolve({ data: [] }),
+    ]);
+    d = one.data;
+    const waiting = (queue.data || []).filter((a) => a.deployId === d.id && a.status === 0);
+    if (!changed(status, [d, past.data, waiting])) return;
     put(status, h('div', { class: 'card' },
       h('dl', { class: 'facts' },
         h('dt', null, 'Status'), h('dd', { 'aria-live': 'polite' }, statusOf(deployStatus, d.status)),
@@ -177,43 +219,16 @@ export async function detail(ctx) {
         h('dt', null, 'Business'), h('dd', null, d.businessName),
         h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updateTime)))),
     auditBox(waiting, load), rolloutCard(ctx, d, load), driftCard(d));
-  };
-  await load();
-  const history = (await api.get('/v1/deploy/id/' + id, { field: 'historyVersion' })).data || [];
-  ctx.every(2000, () => { if (!status.contains(document.activeElement)) load().catch(() => {}); });
-
-  const change = (method, submit, hint) => form({
-    cls: 'bar', submit,
-    fields: [
-      { name: 'version', label: 'Version', required: true },
-      { name: 'comment', label: 'Comment' },
-      method === 'POST' ? { name: 'strategy', label: 'Rollout strategy', type: 'textarea', hint } : null,
-    ].filter(Boolean),
-    async onSubmit(v) {
-      const body = { version: v.version, comment: v.comment, strategy: strategyOf(v.strategy) };
-      if (!body.strategy) delete body.strategy;
-      await api.call(method, '/v1/deploy/id/' + id, { body });
-      await load();
-      return 'Filed; it waits for its audit unless auto-deploy applies.';
-    },
-  });
-  if (d.editable && d.status !== 9) {
-    extra.append(h('div', { class: 'cols' },
-      h('div', { class: 'card' }, h('h2', null, 'Upgrade'), change('POST', 'Upgrade', strategyHint).el),
-      h('div', { class: 'card' }, h('h2', null, 'Roll back'), change('PUT', 'Roll back').el,
-        h('p', { class: 'hint' }, 'to a version that has been live (history below)')),
-      h('div', { class: 'card' }, h('h2', null, 'Delete'), h('p', null, 'Removes the workload from every cluster, after its audit.'),
-        action('Delete deployment', async () => { await api.del('/v1/deploy/id/' + id); await load(); }, { cls: 'danger', confirmText: 'Really delete?' }))));
-  } else if (d.status !== 9) {
-    extra.append(message('A change waits or is under way: upgrade, rollback and delete open when it is done.'));
-  }
-  return h('section', null, h('p', null, h('a', { href: '#/deploys' }, '← Deployments')), h('h1', null, `Deployment ${d.deployName}`),
-    status, extra,
-    h('h2', null, 'History'),
-    table('Versions that have been live', [
+    put(history, table('Versions that have been live', [
       { title: 'Version', cell: (v) => v.version },
       { title: 'Deployed', cell: (v) => fmtTime(v.deployTime) },
-    ], history, 'No version has been live yet.'));
+    ], past.data, 'No version has been live yet.'));
+    drawChanges();
+  };
+  await load();
+  ctx.every(2000, () => { if (!status.contains(document.activeElement)) load().catch(() => {}); });
+  return h('section', null, h('p', null, h('a', { href: '#/deploys' }, '← Deployments')), h('h1', null, `Deployment ${d.deployName}`),
+    status, changes, h('h2', null, 'History'), history);
 }
 
 export { auditStatus };

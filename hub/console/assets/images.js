@@ -82,7 +82,7 @@ export async function view(ctx) {
   // select remembers the project in the address without a reload.
   const select = (name) => {
     st.project = name; st.image = ''; st.imagePage = 1; st.tagPage = 1;
-    history.replaceState(null, '', '#/images' + (name ? '?project=' + encodeURIComponent(name) : ''));
+    ctx.replaceAddress('/images' + (name ? '?project=' + encodeURIComponent(name) : ''));
     markPicked(projectBox, name);
     loadImages(); loadTags();
   };
@@ -97,7 +97,7 @@ export async function view(ctx) {
       { title: 'Created', cell: (p) => fmtIso(p.createTime) },
     ];
     if (canDelete) {
-      cols.push({ title: 'Actions', cell: (p) => action('Delete', async () => {
+      cols.push({ title: 'Actions', cell: (p) => action(`Delete ${p.projectName}`, async () => {
         await api.del('/v1/repository/project', { projectId: [p.projectId] });
         if (p.projectName === st.project) select('');
         await loadProjects();
@@ -124,7 +124,7 @@ export async function view(ctx) {
       { title: 'Updated', cell: (i) => fmtTime(i.updateTime) },
     ];
     if (canDelete) {
-      cols.push({ title: 'Actions', cell: (i) => action('Delete', async () => {
+      cols.push({ title: 'Actions', cell: (i) => action(`Delete ${i.imageName}`, async () => {
         await api.del('/v1/repository/image', { imageName: [i.imageName] });
         if (i.imageName === st.image) { st.image = ''; loadTags(); }
         loadProjects(); // its image count changed
@@ -148,7 +148,7 @@ export async function view(ctx) {
       { title: 'Created', cell: (t) => fmtTime(t.createTime) },
     ];
     if (canDelete) {
-      cols.push({ title: 'Actions', cell: (t) => action('Delete', async () => {
+      cols.push({ title: 'Actions', cell: (t) => action(`Delete tag ${t.tag}`, async () => {
         await api.del('/v1/repository/image/tag', { imageName: image, tag: [t.tag] });
         await loadTags();
       }, { cls: 'danger', confirmText: 'Really untag?' }) });
@@ -203,8 +203,8 @@ export async function view(ctx) {
 // registryCard: the user's own account of the hub's registry.
 function registryCard(ctx) {
   const pw = [
-    { name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password', required: true, hint: 'The platform\'s password rule applies.' },
-    { name: 'repeat', label: 'Password again', type: 'password', autocomplete: 'new-password', required: true },
+    { name: 'password', label: 'Registry password', type: 'password', autocomplete: 'new-password', required: true, hint: 'The platform\'s password rule applies.' },
+    { name: 'repeat', label: 'Registry password again', type: 'password', autocomplete: 'new-password', required: true },
   ];
   if (ctx.me.hasRepoAccount) {
     const f = form({
@@ -248,7 +248,7 @@ function thirdCard(ctx) {
         { title: 'Address', cell: (r) => h('code', null, r.address) },
         { title: 'User', cell: (r) => r.user },
         { title: 'Created', cell: (r) => fmtTime(r.createTime) },
-        { title: 'Actions', cell: (r) => action('Delete', async () => {
+        { title: 'Actions', cell: (r) => action(`Delete ${r.repositoryId}`, async () => {
           await api.del('/v1/repository/third', { repositoryId: [r.repositoryId] });
           await load();
         }, { cls: 'danger', confirmText: 'Really delete?' }) },
@@ -258,10 +258,10 @@ function thirdCard(ctx) {
   const f = form({
     cls: 'grid', submit: 'Add repository',
     fields: [
-      { name: 'repositoryId', label: 'Id', required: true, hint: 'Apps name it as repositoryId.' },
-      { name: 'address', label: 'Address', required: true, placeholder: 'registry.example.com:5000' },
-      { name: 'user', label: 'User', required: true, autocomplete: 'off' },
-      { name: 'password', label: 'Password', type: 'password', autocomplete: 'new-password', required: true, hint: 'Kept sealed; never shown again.' },
+      { name: 'repositoryId', label: 'Repository id', required: true, hint: 'Apps name it as repositoryId.' },
+      { name: 'address', label: 'Repository address', required: true, placeholder: 'registry.example.com:5000' },
+      { name: 'user', label: 'Repository user', required: true, autocomplete: 'off' },
+      { name: 'password', label: 'Repository password', type: 'password', autocomplete: 'new-password', required: true, hint: 'Kept sealed; never shown again.' },
     ],
     onSubmit: async (v) => {
       await api.post('/v1/repository/third', { repositoryId: v.repositoryId.trim(), address: v.address.trim(), user: v.user, password: v.password });

@@ -196,3 +196,14 @@ export function put(el, ...children) {
   el.replaceChildren();
   append(el, children);
 }
+
+// changed tells whether data differs from what el was last drawn from, and
+// remembers it: a poll redraws a part of the screen only when its data
+// changed, so that nothing the user is looking at or about to click moves.
+const drawnFrom = new WeakMap();
+export function changed(el, data) {
+  const key = JSON.stringify(data);
+  if (drawnFrom.get(el) === key) return false;
+  drawnFrom.set(el, key);
+  return true;
+}
