@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,6 +71,9 @@ type browser struct {
 	cancel context.CancelFunc
 	mu     sync.Mutex
 	errs   []string
+	// expect401 is set while a step makes the hub refuse a token on
+	// purpose (revoked, replaced): the browser logs those loads as failed.
+	expect401 atomic.Bool
 }
 
 func newBrowser(t testing.TB) *browser {
@@ -122,11 +126,12 @@ func (b *browser) tab(name, base string) *tab {
 				msg = "console." + string(e.Type) + ": " + strings.Join(parts, " ")
 			}
 		case *cdplog.EventEntryAdded:
-			// The API's refusals that the walk provokes on purpose (401 after
-			// a revoked token, 422 on bad input) are logged by the browser as
+			// The API's refusals that the walk provokes on purpose (422 on bad
+			// input, 401 while expect401 is set) are logged by the browser as
 			// failed loads; anything else is an error of the console.
 			if e.Entry.Level == cdplog.EntryLevelError || e.Entry.Level == cdplog.EntryLevelWarning {
-				if e.Entry.Source == cdplog.EntrySourceNetwork && (strings.Contains(e.Entry.Text, "status of 422") || strings.Contains(e.Entry.Text, "status of 401")) {
+				if e.Entry.Source == cdplog.EntrySourceNetwork && (strings.Contains(e.Entry.Text, "status of 422") ||
+					(b.expect401.Load() && strings.Contains(e.Entry.Text, "status of 401"))) {
 					return
 				}
 				msg = fmt.Sprintf("log %s %s: %s %s", e.Entry.Source, e.Entry.Level, e.Entry.Text, e.Entry.URL)
@@ -376,7 +381,7 @@ func TestConsoleWalk(t *testing.T) {
 	alice.open("/")
 	alice.see("Sign in to OTE")
 	alice.press("Register")
-	alice.see("Register")
+	alice.titled("Register")
 	alice.fill("User name", "alice")
 	alice.fill("Real name", "Alice")
 	alice.fill("Phone", "13800000000")
@@ -542,8 +547,10 @@ func TestConsoleWalk(t *testing.T) {
 	if err := dev.eval(`JSON.parse(sessionStorage.getItem('ote.session')).token`, &tok); err != nil || tok == "" {
 		t.Fatalf("no token in session storage: %v", err)
 	}
+	b.expect401.Store(true)
 	h.must(200, "DELETE", "/v1/authorization", tok, nil)
 	dev.see("Your session ended") // the page's next poll got 401
+	b.expect401.Store(false)
 	if hs := dev.hash(); !strings.Contains(hs, "next="+urlEscape(fmt.Sprintf("/deploys/%d", ds[0].ID))) {
 		t.Fatalf("sign-in does not remember the page: %s", hs)
 	}
@@ -644,17 +651,19 @@ func TestConsoleChanges(t *testing.T) {
 	tb.open("/signin")
 	tb.run("type the sign-in", chromedp.SendKeys(chromedp.CSS(tb.control("User name")), "acme\tPw-acme9\r"))
 	tb.see("You are signed in as business administrator.")
-	// The menu by keyboard: Tab reaches "Apps" through the links before
-	// it, and Enter opens it.
+	// The menu by keyboard, on a fresh load: the first Tab reaches the skip
+	// link, the next ones the menu's links in order, and Enter opens one.
+	tb.run("reload", chromedp.Reload())
+	tb.ready()
 	var seen []string
-	for len(seen) < 20 && !slices.Contains(seen, "Apps") {
+	for len(seen) < 20 && !slices.Contains(seen, "nav:Apps") {
 		tb.run("Tab", chromedp.KeyEvent("\t"))
 		var focus string
-		_ = tb.eval(`document.activeElement ? document.activeElement.textContent.trim() : ''`, &focus)
+		_ = tb.eval(`(() => { const a = document.activeElement; if (!a) return ''; return (a.closest('#nav') ? 'nav:' : '') + a.textContent.trim(); })()`, &focus)
 		seen = append(seen, focus)
 	}
-	if i := slices.Index(seen, "Apps"); i < 1 || seen[i-1] != "Clusters" {
-		t.Fatalf("Tab went %q, not through Clusters to Apps", seen)
+	if len(seen) < 3 || seen[0] != "Skip to content" || seen[len(seen)-2] != "nav:Clusters" || seen[len(seen)-1] != "nav:Apps" {
+		t.Fatalf("Tab went %q, not from the skip link through the menu to Apps", seen)
 	}
 	tb.run("Enter", chromedp.KeyEvent("\r"))
 	tb.titled("Apps")
@@ -705,7 +714,7 @@ func TestConsoleChanges(t *testing.T) {
 	eventually(t, 60*time.Second, "2.0 in edge-b", func() bool { return deploymentImage(csB, ns, "web") == "registry.example.com/web:2.0" })
 	kubelet(t, csB, ns, "web", 2, "")
 	tb.see("succeeded")
-	tb.see("edge-b: 2/2 pods running")
+	tb.see("edge-b: 2.0") // the last wave's cluster runs the new version
 
 	// Drift: someone scales the Deployment in edge-b; the agent puts it
 	// back, and the page names who did it.
@@ -719,11 +728,28 @@ func TestConsoleChanges(t *testing.T) {
 		_, err = csB.AppsV1().Deployments(ns).Update(context.Background(), dep, metav1.UpdateOptions{FieldManager: "console-test"})
 		return err == nil
 	})
-	tb.see("Drift")
 	tb.see("console-test")
 	tb.shot(shots, "11-drift")
 
-	// A rollback in waves, aborted while its next wave waits.
+	// A rollback, refused by the auditor with a comment; then one in waves,
+	// aborted while its next wave waits.
+	tb.fill("Version to roll back to", "1.0")
+	tb.press("Rollback")
+	tb.see("rollback to 1.0")
+	tb.fill(fmt.Sprintf("Comment on request %d: rollback to 1.0", h.pendingAudit(acme, d.ID)), "not now")
+	tb.press("Refuse")
+	tb.titled("Deployment web")
+	tb.control("Version to roll back to") // the forms are back: it takes a change again
+	var after struct {
+		AuditComment string `json:"auditComment"`
+	}
+	json.Unmarshal(h.must(200, "GET", fmt.Sprintf("/v1/deploy/id/%d", d.ID), acme, nil).Data, &after)
+	if a := h.auditOf(acme, d.ID, 3); a.Status != 2 || after.AuditComment != "not now" {
+		t.Fatalf("the refused rollback's request: %+v, the auditor's comment %q", a, after.AuditComment)
+	}
+	if deploymentImage(csA, ns, "web") != "registry.example.com/web:2.0" {
+		t.Fatal("a refused rollback reached edge-a")
+	}
 	tb.fill("Version to roll back to", "1.0")
 	tb.fill("Rollout strategy of the rollback", `{"waves":[{"name":"canary","clusterLabel":"canary","approval":true},{}],"soakSeconds":1,"deadlineSeconds":300}`)
 	tb.press("Rollback")
@@ -790,7 +816,10 @@ func TestConsoleChanges(t *testing.T) {
 	adm.see("You are signed in as system administrator.")
 	adm.open("/clusters/edge-a")
 	adm.see("canary")
-	adm.run("remove the label", chromedp.Click(`//*[@id="view"]//button[@aria-label="Remove label canary from edge-a"]`, chromedp.NodeVisible))
+	remove := `//*[@id="view"]//button[@aria-label="Remove label canary from edge-a"]`
+	adm.run("remove the label", chromedp.Click(remove, chromedp.NodeVisible))
+	adm.see("Remove?") // it asks for a second press
+	adm.run("confirm the removal", chromedp.Click(remove, chromedp.NodeVisible))
 	eventually(t, 30*time.Second, "canary removed from edge-a", func() bool {
 		var c []struct {
 			ClusterName string   `json:"clusterName"`
@@ -810,6 +839,9 @@ func TestConsoleChanges(t *testing.T) {
 	for screen, title := range map[string]string{"/clusters": "Clusters", "/apps": "Apps", "/deploys": "Deployments", page: "Deployment web", "/images": "Images"} {
 		tb.open(screen)
 		tb.titled(title)
+		if screen == "/images" {
+			tb.see("vision") // its cards load after the heading
+		}
 		var fits string
 		_ = tb.eval(`String(document.documentElement.scrollWidth <= window.innerWidth)`, &fits)
 		if fits != "true" {
@@ -821,6 +853,7 @@ func TestConsoleChanges(t *testing.T) {
 	tb.shot(shots, "13-tablet-cluster")
 	tb.run("back to 1280x800", chromedp.EmulateViewport(1280, 800))
 
+	b.expect401.Store(true) // polls sent with a token just replaced
 	// The token is refreshed before it expires: here its expiry is moved
 	// to just over five minutes ahead, which is when the console refreshes.
 	var old string
@@ -846,4 +879,44 @@ func TestConsoleChanges(t *testing.T) {
 	h.must(401, "GET", "/v1/authorization", acme, nil)
 	tb.open("/deploys")
 	tb.see("web")
+	b.expect401.Store(false)
+}
+
+type auditView struct {
+	ID         uint64 `json:"id"`
+	DeployID   uint64 `json:"deployId"`
+	DeployType int    `json:"deployType"`
+	Status     int    `json:"status"`
+	Comment    string `json:"comment"`
+}
+
+func (h *hubProc) audits(tok string) []auditView {
+	h.t.Helper()
+	var as []auditView
+	json.Unmarshal(h.must(200, "GET", "/v1/admin/deploy?pageSize=100", tok, nil).Data, &as)
+	return as
+}
+
+// pendingAudit is the id of deployment id's request that waits for its audit.
+func (h *hubProc) pendingAudit(tok string, id uint64) uint64 {
+	h.t.Helper()
+	for _, a := range h.audits(tok) {
+		if a.DeployID == id && a.Status == 0 {
+			return a.ID
+		}
+	}
+	h.t.Fatalf("no request of deployment %d waits for its audit", id)
+	return 0
+}
+
+// auditOf is deployment id's newest request of a type (1 create, 2
+// upgrade, 3 rollback, 4 delete).
+func (h *hubProc) auditOf(tok string, id uint64, typ int) auditView {
+	h.t.Helper()
+	for _, a := range h.audits(tok) { // newest first
+		if a.DeployID == id && a.DeployType == typ {
+			return a
+		}
+	}
+	return auditView{}
 }

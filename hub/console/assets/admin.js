@@ -2,37 +2,38 @@
 // users and businesses, businesses with their Pod Security level, users,
 // and the audit trail.
 import * as api from './api.js';
-import { h, put, changed, table, pager, fmtTime, form, action, statusOf, userStatus, businessStatus, deployType, auditStatus, roleName } from './ui.js';
-import { decideForm } from './deploys.js';
+import { h, put, changed, redraw, latest, table, pager, fmtTime, form, action, statusOf, userStatus, businessStatus, deployType, auditStatus, roleName } from './ui.js';
+import { decideForm, auditRequests } from './deploys.js';
 
 const SIZE = 20;
 
 export async function auditQueue(ctx) {
   const waiting = h('div');
   const decided = h('div');
-  const load = async () => {
-    const env = await api.get('/v1/admin/deploy', { pageSize: 200 });
-    const all = env.data || [];
+  const load = latest(async ({ poll, current }) => {
+    const { all, capped } = await auditRequests();
+    if (!current()) return;
     const open = all.filter((a) => a.status === 0);
-    if (!changed(waiting, all)) return;
-    put(waiting, open.length === 0 ? h('p', { class: 'empty' }, 'Nothing waits for audit.') :
+    redraw(waiting, open, () => (open.length === 0 ? h('p', { class: 'empty' }, 'Nothing waits for audit.') :
       h('div', null, open.map((a) => h('div', { class: 'card' },
         h('p', null, h('a', { href: '#/deploys/' + a.deployId }, `${a.appName}`), ` (${a.businessName}): `,
           `${deployType[a.deployType] || 'change'} to version ${a.version}, clusters ${a.cluster || 'every cluster'}`,
           a.comment ? ` — “${a.comment}”` : '', h('span', { class: 'hint' }, ' · filed ' + fmtTime(a.createTime))),
-        decideForm(a, load)))));
-    put(decided, table('Decided requests', [
-      { title: 'Request', cell: (a) => String(a.id) },
-      { title: 'Deployment', cell: (a) => h('a', { href: '#/deploys/' + a.deployId }, a.appName) },
-      { title: 'Change', cell: (a) => `${deployType[a.deployType] || a.deployType} ${a.version}${a.wave ? ' · wave ' + a.wave : ''}` },
-      { title: 'Business', cell: (a) => a.businessName },
-      { title: 'Decision', cell: (a) => statusOf(auditStatus, a.status) },
-      { title: 'Comment', cell: (a) => a.comment || '—' },
-      { title: 'When', cell: (a) => fmtTime(a.updateTime) },
-    ], all.filter((a) => a.status !== 0), 'No request has been decided yet.'));
-  };
+        decideForm(a, load))))), poll);
+    redraw(decided, all, () => h('div', null,
+      capped ? h('p', { class: 'hint' }, `The newest ${all.length} requests.`) : null,
+      table('Decided requests', [
+        { title: 'Request', cell: (a) => String(a.id) },
+        { title: 'Deployment', cell: (a) => h('a', { href: '#/deploys/' + a.deployId }, a.appName) },
+        { title: 'Change', cell: (a) => `${deployType[a.deployType] || a.deployType} ${a.version}${a.wave ? ' · wave ' + a.wave : ''}` },
+        { title: 'Business', cell: (a) => a.businessName },
+        { title: 'Decision', cell: (a) => statusOf(auditStatus, a.status) },
+        { title: 'Comment', cell: (a) => a.comment || '—' },
+        { title: 'When', cell: (a) => fmtTime(a.updateTime) },
+      ], all.filter((a) => a.status !== 0), 'No request has been decided yet.')), poll);
+  });
   await load();
-  ctx.every(5000, () => { if (!waiting.contains(document.activeElement)) load().catch(() => {}); });
+  ctx.every(5000, () => load({ poll: true }));
   return h('section', null, h('h1', null, 'Audit queue'), waiting, h('h2', null, 'Decided'), decided);
 }
 
@@ -40,11 +41,12 @@ export async function auditQueue(ctx) {
 export async function approvals(ctx) {
   const users = h('div');
   const businesses = h('div');
-  const loadUsers = async () => {
-    const all = (await api.get('/v1/admin/user', { pageSize: 1000 })).data || [];
+  // The newest 1,000 users: those waiting for approval are among them.
+  const loadUsers = latest(async ({ poll, current }) => {
+    const all = (await api.get('/v1/admin/user', { pageSize: 1000, order: 'desc' })).data || [];
+    if (!current()) return;
     const pending = all.filter((u) => u.status === 0);
-    if (!changed(users, pending)) return;
-    put(users, table('Users waiting for approval', [
+    redraw(users, pending, () => table('Users waiting for approval', [
       { title: 'User', cell: (u) => u.user },
       { title: 'Real name', cell: (u) => u.realName },
       { title: 'Phone', cell: (u) => u.phone },
@@ -52,42 +54,34 @@ export async function approvals(ctx) {
       { title: 'Registered', cell: (u) => fmtTime(u.createTime) },
       { title: 'Decision', cell: (u) => h('span', { class: 'actions' },
         action(`Approve ${u.user}`, async () => { await api.put('/v1/admin/user/' + u.id, { status: 1 }); await loadUsers(); }, { cls: '' }),
-        action(`Refuse ${u.user}`, async () => { await api.put('/v1/admin/user/' + u.id, { status: 2 }); await loadUsers(); }, { cls: 'danger' })) },
-    ], pending, 'No user waits for approval.'));
-  };
-  const loadBusinesses = async () => {
+        action(`Refuse ${u.user}`, async () => { await api.put('/v1/admin/user/' + u.id, { status: 2 }); await loadUsers(); }, { cls: 'danger', confirmText: `Really refuse ${u.user}?` })) },
+    ], pending, 'No user waits for approval.'), poll);
+  });
+  const loadBusinesses = latest(async ({ poll, current }) => {
     const all = (await api.get('/v1/business', { pageSize: 100, order: 'desc' })).data || [];
+    if (!current()) return;
     const pending = all.filter((b) => b.status === 0);
-    if (!changed(businesses, pending)) return;
-    put(businesses, pending.length === 0 ? h('p', { class: 'empty' }, 'No business waits for approval.') :
+    redraw(businesses, pending, () => (pending.length === 0 ? h('p', { class: 'empty' }, 'No business waits for approval.') :
       h('div', null, pending.map((b) => {
-        let status = 1;
         const f = form({
-          cls: 'grid', submit: `Approve ${b.name}`,
+          cls: 'grid', submit: `Approve ${b.name}`, more: [{ label: `Refuse ${b.name}`, value: 'refuse', cls: 'danger' }],
           fields: [
             { name: 'comment', label: `Comment to ${b.name}` },
             { name: 'podSecurity', label: 'Pod Security level', type: 'select', options: ['restricted', 'baseline', 'privileged'], value: b.podSecurity || 'restricted', hint: 'what its pods may do on the nodes' },
           ],
-          async onSubmit(v) {
-            const body = { status, comment: v.comment };
-            if (status === 1) body.podSecurity = v.podSecurity;
+          async onSubmit(v, { submitter }) {
+            const body = { status: submitter === 'refuse' ? 2 : 1, comment: v.comment };
+            if (body.status === 1) body.podSecurity = v.podSecurity;
             await api.put('/v1/business/id/' + b.id, body);
-            status = 1;
             await loadBusinesses();
           },
         });
-        const refuse = h('button', { type: 'button', class: 'danger' }, `Refuse ${b.name}`);
-        refuse.addEventListener('click', () => { status = 2; f.el.requestSubmit(); });
-        f.el.querySelector('.actions').append(refuse);
         return h('div', { class: 'card' }, h('h3', null, b.name),
           h('p', null, b.introduce, ' · ', b.objective, ' · ', b.scale, h('span', { class: 'hint' }, ` · applied ${fmtTime(b.createTime)}`)), f.el);
-      })));
-  };
-  await Promise.all([loadUsers(), loadBusinesses()]);
-  ctx.every(10000, () => {
-    if (!users.contains(document.activeElement)) loadUsers().catch(() => {});
-    if (!businesses.contains(document.activeElement)) loadBusinesses().catch(() => {});
+      }))), poll);
   });
+  await Promise.all([loadUsers(), loadBusinesses()]);
+  ctx.every(10000, () => Promise.all([loadUsers({ poll: true }), loadBusinesses({ poll: true })]));
   return h('section', null, h('h1', null, 'Approvals'), h('h2', null, 'Users'), users, h('h2', null, 'Businesses'), businesses);
 }
 
@@ -139,9 +133,9 @@ export async function users(ctx) {
       { title: 'Business', cell: (u) => (u.businessId ? String(u.businessId) : '—') },
       { title: 'Created', cell: (u) => fmtTime(u.createTime) },
       { title: 'Actions', cell: (u) => (u.id === ctx.me.userId ? h('span', { class: 'hint' }, 'you') : h('span', { class: 'actions' },
-        root && u.status !== 1 ? action('Approve', async () => { await api.put('/v1/admin/user/' + u.id, { status: 1 }); ctx.reload(); }) : null,
-        root && u.status === 1 ? action('Forbid', async () => { await api.put('/v1/admin/user/' + u.id, { status: 3 }); ctx.reload(); }, { cls: 'danger' }) : null,
-        action('Delete', async () => { await api.del('/v1/admin/user/' + u.id); ctx.reload(); }, { cls: 'danger', confirmText: 'Really delete?' }))) },
+        root && u.status !== 1 ? action('Approve', async () => { await api.put('/v1/admin/user/' + u.id, { status: 1 }); ctx.reload(); }, { name: `Approve ${u.user}` }) : null,
+        root && u.status === 1 ? action('Forbid', async () => { await api.put('/v1/admin/user/' + u.id, { status: 3 }); ctx.reload(); }, { cls: 'danger', confirmText: 'Really forbid?', name: `Forbid ${u.user}` }) : null,
+        action('Delete', async () => { await api.del('/v1/admin/user/' + u.id); ctx.reload(); }, { cls: 'danger', confirmText: 'Really delete?', name: `Delete ${u.user}` }))) },
     ], env.data),
     pager(env.total || 0, page, SIZE, (p) => ctx.go('/admin/users?page=' + p)),
     h('div', { class: 'card' }, h('h2', null, 'New user'), f.el));

@@ -44,6 +44,13 @@ const routes = [
 const view = document.getElementById('view');
 const nav = document.getElementById('nav');
 const who = document.getElementById('who');
+const live = document.getElementById('live');
+
+// The skip link moves the focus to the screen; it is not an address.
+document.querySelector('a.skip').addEventListener('click', (ev) => {
+  ev.preventDefault();
+  view.focus();
+});
 
 let me = null; // GET /v1/authorization of the signed-in user
 let cleanups = [];
@@ -77,7 +84,10 @@ async function render() {
   cleanups = [];
   const { path, query, raw } = parseHash();
   const route = routes.find((r) => r.path.test(path));
-  const params = route ? path.match(route.path).slice(1).map(decodeURIComponent) : [];
+  let params = [];
+  try {
+    params = route ? path.match(route.path).slice(1).map(decodeURIComponent) : [];
+  } catch { /* a malformed address: its screen says what is missing */ }
   const s = api.session.get();
   if (route && !route.public && !s) {
     go('/signin?next=' + encodeURIComponent(raw));
@@ -87,7 +97,9 @@ async function render() {
     try {
       me = (await api.get('/v1/authorization')).data;
     } catch (e) {
-      if (e.status === 401) return; // gone to sign-in
+      // A 401 has cleared the session and gone to sign-in; on the
+      // sign-in screen already, it is drawn again without the session.
+      if (e.status === 401) { if (path === '/signin' && gen === generation) render(); return; }
       me = me || null;
       if (!me) { show(h('p', { class: 'msg bad', role: 'alert' }, e.text)); return; }
     }
@@ -109,10 +121,24 @@ async function render() {
   }
   const ctx = {
     me, params, query, go,
-    // every: run f now and every ms while this screen is shown.
+    // every: run f (a promise) ms after the last run ended, while this
+    // screen is shown; a failure is said in the page's live line, and
+    // the next success clears it.
     every(ms, f) {
-      const t = setInterval(() => { if (gen === generation) f(); }, ms);
-      cleanups.push(() => clearInterval(t));
+      if (gen !== generation) return;
+      let t;
+      const tick = async () => {
+        if (gen !== generation) return;
+        try {
+          await f();
+          if (gen === generation) liveLine('');
+        } catch (e) {
+          if (gen === generation && e.status !== 401) liveLine(`Live updates stopped: ${e.text || e.message}. Trying again.`);
+        }
+        if (gen === generation) t = setTimeout(tick, ms);
+      };
+      t = setTimeout(tick, ms);
+      cleanups.push(() => clearTimeout(t));
     },
     alive: () => gen === generation,
     // replaceAddress changes the address to what the screen now shows (a
@@ -132,14 +158,29 @@ async function render() {
   }
 }
 
+// liveLine says, above every screen, that its live updates failed.
+function liveLine(text) {
+  if (live.textContent !== text) live.textContent = text;
+}
+
+let shownOnce = false;
 function show(node) {
   view.replaceChildren(node);
+  liveLine('');
   performance.mark('ote:shown');
   // Which address the screen shows: a test waits for it to be the
   // address before it looks at the screen.
   document.body.dataset.shown = location.hash;
   const h1 = view.querySelector('h1');
-  if (h1) { h1.setAttribute('tabindex', '-1'); h1.focus({ preventScroll: true }); document.title = h1.textContent + ' · OTE console'; }
+  if (h1) {
+    h1.setAttribute('tabindex', '-1');
+    document.title = h1.textContent + ' · OTE console';
+    // After a navigation, focus goes to the new screen's heading (so a
+    // screen reader reads it); on the page's first load it stays at the
+    // top, where Tab reaches the skip link first.
+    if (shownOnce) h1.focus({ preventScroll: true });
+  }
+  shownOnce = true;
 }
 
 function drawChrome(path) {

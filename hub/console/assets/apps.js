@@ -33,8 +33,8 @@ export async function list(ctx) {
       { title: 'Image or chart', cell: (a) => (a.chartName ? `${a.chartName} ${a.chartVersion}` : a.image) },
       { title: 'Created', cell: (a) => fmtTime(a.createTime) },
       { title: 'Actions', cell: (a) => h('span', { class: 'actions' },
-        h('a', { href: `#/deploys/new?app=${encodeURIComponent(a.appName)}&version=${encodeURIComponent(a.version)}` }, 'Deploy'),
-        tenant(ctx.me) ? action('Delete', async () => { await api.del('/v1/app', { appId: [a.id] }); ctx.reload(); }, { cls: 'danger', confirmText: 'Really delete?' }) : null) },
+        tenant(ctx.me) ? h('a', { href: `#/deploys/new?app=${encodeURIComponent(a.appName)}&version=${encodeURIComponent(a.version)}`, 'aria-label': `Deploy ${a.appName} ${a.version}` }, 'Deploy') : null,
+        tenant(ctx.me) ? action('Delete', async () => { await api.del('/v1/app', { appId: [a.id] }); ctx.reload(); }, { cls: 'danger', confirmText: 'Really delete?', name: `Delete ${a.appName} ${a.version}` }) : null) },
     ], env.data, name ? `No app matches ${name}.` : 'No app yet.'),
     pager(env.total || 0, page, SIZE, (p) => ctx.go(`/apps?page=${p}${name ? '&name=' + encodeURIComponent(name) : ''}`)));
 }

@@ -1,5 +1,6 @@
 // Signing in, registering, the home screen of each role and the account.
 import * as api from './api.js';
+import { auditRequests } from './deploys.js';
 import { h, put, form, message, table, fmtTime, statusOf, businessStatus, roleName } from './ui.js';
 
 export async function signIn(ctx) {
@@ -60,6 +61,11 @@ export async function home(ctx) {
     return out;
   }
   const counts = [];
+  const waitingAudit = async () => {
+    const { all } = await auditRequests();
+    const n = all.filter((a) => a.status === 0).length;
+    counts.push(h('div', { class: 'card' }, h('h2', null, h('a', { href: '#/audit' }, 'Waiting for audit')), h('p', { class: 'big' }, String(n))));
+  };
   const count = async (label, path, query, href) => {
     try {
       const env = await api.get(path, { page: 1, pageSize: 1, ...query });
@@ -69,7 +75,7 @@ export async function home(ctx) {
   if (me.role === 4) {
     await count('Clusters', '/v1/cluster', {}, '#/clusters');
     await count('Businesses', '/v1/business', {}, '#/admin/businesses');
-    await count('Audit requests', '/v1/admin/deploy', {}, '#/audit');
+    await waitingAudit();
   } else {
     const biz = (await api.get('/v1/business/id/' + me.businessId)).data;
     out.append(h('div', { class: 'card' }, h('h2', null, 'Your business'),
@@ -78,7 +84,7 @@ export async function home(ctx) {
     await count('Clusters', '/v1/cluster', {}, '#/clusters');
     await count('Apps', '/v1/app', {}, '#/apps');
     await count('Deployments', '/v1/deploy', {}, '#/deploys');
-    if (me.role === 3) await count('Audit requests', '/v1/admin/deploy', {}, '#/audit');
+    if (me.role === 3) await waitingAudit();
   }
   out.append(h('div', { class: 'cols' }, counts));
   return out;
@@ -130,9 +136,8 @@ export async function account(ctx) {
       if (v.password !== v.confirm) {
         throw Object.assign(new Error('the two new passwords differ'), { field: 'confirm' });
       }
-      const env = await api.put('/v1/user', { oldPassword: v.oldPassword, password: v.password });
-      // The hub revoked every other token of the user and answered a new one.
-      api.session.set(env.data.token, env.data.expireTime, api.session.get().user);
+      // The hub revokes every other token of the user and answers a new one.
+      await api.putAndReplaceToken('/v1/user', { oldPassword: v.oldPassword, password: v.password });
       for (const i of Object.values(f.inputs)) i.value = '';
       return 'Password changed. Your other sessions have ended.';
     },

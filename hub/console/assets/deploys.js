@@ -2,7 +2,7 @@
 // its status per cluster (updated live), rollout waves, drift, history,
 // and its changes: upgrade, rollback, delete, each audited.
 import * as api from './api.js';
-import { h, put, changed, table, pager, badge, fmtTime, form, action, message, statusOf, deployStatus, deployType, auditStatus } from './ui.js';
+import { h, put, changed, redraw, latest, table, pager, badge, fmtTime, form, action, message, statusOf, deployStatus, deployType, auditStatus } from './ui.js';
 
 const SIZE = 20;
 const tenant = (me) => me.role === 2 || me.role === 3;
@@ -11,10 +11,10 @@ export async function list(ctx) {
   const page = Number(ctx.query.get('page')) || 1;
   const name = ctx.query.get('app') || '';
   const body = h('div');
-  const load = async () => {
+  const load = latest(async ({ poll, current }) => {
     const env = await api.get('/v1/deploy', { page, pageSize: SIZE, appName: name });
-    if (!changed(body, [env.data, env.total])) return;
-    put(body, table('Deployments', [
+    if (!current()) return;
+    redraw(body, [env.data, env.total], () => [table('Deployments', [
       { title: 'Deployment', cell: (d) => h('a', { href: '#/deploys/' + d.id }, d.deployName) },
       { title: 'App', cell: (d) => `${d.appName} ${d.version}` },
       { title: 'Clusters', cell: (d) => d.cluster || 'every cluster' },
@@ -23,10 +23,10 @@ export async function list(ctx) {
       { title: 'Business', cell: (d) => d.businessName },
       { title: 'Updated', cell: (d) => fmtTime(d.updateTime) },
     ], env.data, name ? `No deployment of ${name}.` : 'No deployment yet.'),
-    pager(env.total || 0, page, SIZE, (p) => ctx.go(`/deploys?page=${p}${name ? '&app=' + encodeURIComponent(name) : ''}`)));
-  };
+    pager(env.total || 0, page, SIZE, (p) => ctx.go(`/deploys?page=${p}${name ? '&app=' + encodeURIComponent(name) : ''}`))], poll);
+  });
   await load();
-  ctx.every(5000, () => load().catch(() => {}));
+  ctx.every(5000, () => load({ poll: true }));
   const filter = form({
     cls: 'bar', submit: 'Filter', secondary: true,
     fields: [{ name: 'app', label: 'App name', value: name, placeholder: 'any' }],
@@ -51,7 +51,7 @@ const strategyHint = 'optional, JSON: {"waves":[{"name":"canary","clusterLabel":
 
 export async function create(ctx) {
   const [apps, labels] = await Promise.all([
-    api.get('/v1/app', { pageSize: 1000 }),
+    api.get('/v1/app', { pageSize: 0 }),
     api.get('/v1/cluster/label'),
   ]);
   const names = [...new Set((apps.data || []).map((a) => a.appName))].sort();
@@ -92,12 +92,14 @@ function rolloutCard(ctx, d, refresh) {
     await refresh();
   }, { cls: what === 'abort' ? 'danger' : 'secondary', confirmText: what === 'abort' ? 'Really abort?' : null });
   const live = ['running', 'waiting', 'approval', 'paused', 'failed'].includes(r.state);
+  // The API pauses a running or waiting rollout, resumes a paused or failed
+  // one (members of its business only) and aborts any that is live.
   return h('div', { class: 'card' }, h('h2', null, 'Rollout'),
     h('dl', { class: 'facts' },
       h('dt', null, 'State'), h('dd', null, badge(r.state === 'approval' ? 'waiting for approval' : r.state, r.state === 'succeeded' ? 'ok' : ['failed', 'aborted', 'rolledBack'].includes(r.state) ? 'bad' : 'warn')),
       h('dt', null, 'Version'), h('dd', null, `${r.previousVersion || '—'} → ${r.version} (${deployType[r.deployType] || r.deployType})`),
-      // wave is the index of the current wave, from 0.
-      h('dt', null, 'Current wave'), h('dd', null, `${(r.waves && r.waves[r.wave] && r.waves[r.wave].name) || r.wave + 1} (${r.wave + 1} of ${(r.waves || []).length})`),
+      // wave counts from 1.
+      h('dt', null, 'Current wave'), h('dd', null, `${(r.waves && r.waves[r.wave - 1] && r.waves[r.wave - 1].name) || r.wave} (${r.wave} of ${(r.waves || []).length})`),
       r.reason ? [h('dt', null, 'Reason'), h('dd', null, r.reason)] : null),
     table('Waves', [
       { title: 'Wave', cell: (w) => w.name },
@@ -106,7 +108,7 @@ function rolloutCard(ctx, d, refresh) {
       { title: 'Clusters', cell: (w) => (w.clusters || []).map((c) => h('div', null, `${c.name}: ${c.version || '—'} `, h('span', { class: 'hint' }, c.state || ''))) },
     ], r.waves),
     live ? h('div', { class: 'actions' },
-      r.state !== 'paused' && r.state !== 'failed' ? act('pause') : null,
+      r.state === 'running' || r.state === 'waiting' ? act('pause') : null,
       (r.state === 'paused' || r.state === 'failed') && tenant(ctx.me) ? act('resume') : null,
       act('abort')) : null);
 }
@@ -135,27 +137,35 @@ function auditBox(requests, refresh) {
     requests.map((a) => decideForm(a, refresh)));
 }
 
+// auditRequests reads the audit requests the caller may decide, newest
+// first, up to 1,000 (capped: there are more).
+export async function auditRequests(query = {}) {
+  const all = [];
+  let total = 0;
+  for (let page = 1; page <= 5; page++) {
+    const env = await api.get('/v1/admin/deploy', { ...query, page, pageSize: 200, order: 'desc' });
+    all.push(...(env.data || []));
+    total = env.total || 0;
+    if (all.length >= total || (env.data || []).length < 200) break;
+  }
+  return { all, capped: all.length < total };
+}
+
 export function decideForm(a, done) {
   const what = `${deployType[a.deployType] || 'change'} to ${a.version}${a.wave ? `, wave ${a.wave} (${(a.clusters || []).join(', ')})` : ''}`;
-  let decision = 1;
   const f = form({
-    cls: 'bar', submit: 'Approve',
+    cls: 'bar', submit: 'Approve', more: [{ label: 'Refuse', value: 'refuse', cls: 'danger' }],
     fields: [{ name: 'comment', label: `Comment on request ${a.id}: ${what}` }],
-    async onSubmit(v) {
-      await api.put('/v1/admin/deploy', { id: a.id, status: decision, comment: v.comment });
-      decision = 1;
+    async onSubmit(v, { submitter }) {
+      await api.put('/v1/admin/deploy', { id: a.id, status: submitter === 'refuse' ? 2 : 1, comment: v.comment });
       await done();
     },
   });
-  const refuse = h('button', { type: 'button', class: 'danger' }, 'Refuse');
-  refuse.addEventListener('click', () => { decision = 2; f.el.requestSubmit(); });
-  f.el.querySelector('.actions').append(refuse);
   return f.el;
 }
 
 export async function detail(ctx) {
   const id = ctx.params[0];
-  const status = h('div');
   const changes = h('div');
   const history = h('div');
   const admin = ctx.me.role === 3 || ctx.me.role === 4;
@@ -197,18 +207,25 @@ export async function detail(ctx) {
           action('Delete deployment', async () => { await api.del('/v1/deploy/id/' + id); await load(); }, { cls: 'danger', confirmText: 'Really delete?' }))));
     }
   };
-  const load = async () => {
+  const facts = h('div');
+  const audit = h('div');
+  const rollout = h('div');
+  const drift = h('div');
+  const said = h('p', { class: 'sr', 'aria-live': 'polite' }); // the status, read out when it changes
+  const load = latest(async ({ poll, current }) => {
     const [one, past, queue] = await Promise.all([
       api.get('/v1/deploy/id/' + id),
       api.get('/v1/deploy/id/' + id, { field: 'historyVersion' }),
-      admin ? api.get('/v1/admin/deploy', { pageSize: 100 }) : Promise.resolve({ data: [] }),
+      admin ? auditRequests(d ? { businessName: d.businessName } : {}) : Promise.resolve({ all: [] }),
     ]);
+    if (!current()) return;
     d = one.data;
-    const waiting = (queue.data || []).filter((a) => a.deployId === d.id && a.status === 0);
-    if (!changed(status, [d, past.data, waiting])) return;
-    put(status, h('div', { class: 'card' },
+    const waiting = queue.all.filter((a) => a.deployId === d.id && a.status === 0);
+    const text = `Status: ${(deployStatus[d.status] || [String(d.status)])[0]}`;
+    if (said.textContent !== text) said.textContent = text;
+    redraw(facts, { ...d, drift: undefined, rollout: undefined }, () => h('div', { class: 'card' },
       h('dl', { class: 'facts' },
-        h('dt', null, 'Status'), h('dd', { 'aria-live': 'polite' }, statusOf(deployStatus, d.status)),
+        h('dt', null, 'Status'), h('dd', null, statusOf(deployStatus, d.status)),
         h('dt', null, 'Clusters'), h('dd', null, statusLines(d.errorMessage)),
         h('dt', null, 'App'), h('dd', null, `${d.appName} ${d.version}`),
         h('dt', null, 'Cluster label'), h('dd', null, d.cluster || 'every cluster'),
@@ -217,18 +234,20 @@ export async function detail(ctx) {
         h('dt', null, 'Last change'), h('dd', null, `${deployType[d.deployType] || d.deployType}${d.comment ? ': ' + d.comment : ''}`),
         h('dt', null, 'Audit comment'), h('dd', null, d.auditComment || '—'),
         h('dt', null, 'Business'), h('dd', null, d.businessName),
-        h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updateTime)))),
-    auditBox(waiting, load), rolloutCard(ctx, d, load), driftCard(d));
-    put(history, table('Versions that have been live', [
+        h('dt', null, 'Updated'), h('dd', null, fmtTime(d.updateTime)))), poll);
+    redraw(audit, waiting, () => auditBox(waiting, load), poll);
+    redraw(rollout, d.rollout || null, () => rolloutCard(ctx, d, load), poll);
+    redraw(drift, d.drift || null, () => driftCard(d), poll);
+    redraw(history, past.data, () => table('Versions that have been live', [
       { title: 'Version', cell: (v) => v.version },
       { title: 'Deployed', cell: (v) => fmtTime(v.deployTime) },
-    ], past.data, 'No version has been live yet.'));
+    ], past.data, 'No version has been live yet.'), poll);
     drawChanges();
-  };
+  });
   await load();
-  ctx.every(2000, () => { if (!status.contains(document.activeElement)) load().catch(() => {}); });
+  ctx.every(2000, () => load({ poll: true }));
   return h('section', null, h('p', null, h('a', { href: '#/deploys' }, '← Deployments')), h('h1', null, `Deployment ${d.deployName}`),
-    status, changes, h('h2', null, 'History'), history);
+    said, facts, audit, rollout, drift, changes, h('h2', null, 'History'), history);
 }
 
 export { auditStatus };

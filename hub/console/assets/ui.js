@@ -67,7 +67,11 @@ let ids = 0;
 // required, wide, placeholder}]. onSubmit(values) may throw an ApiError:
 // a 422 that names a field of the form is shown under it (and the field
 // focused), anything else above the button. Nothing typed is lost.
-export function form({ fields, submit, onSubmit, cls = 'stack', secondary = false }) {
+//
+// more are further submit buttons [{label, value, cls}]: onSubmit gets the
+// value of the button that sent the form (submitter: 'submit' for the
+// first), so a failed "Refuse" cannot turn the next "Approve" into one.
+export function form({ fields, submit, onSubmit, cls = 'stack', secondary = false, more = [] }) {
   const inputs = {};
   const errors = {};
   const formError = h('p', { class: 'form-error', role: 'alert' });
@@ -100,8 +104,9 @@ export function form({ fields, submit, onSubmit, cls = 'stack', secondary = fals
       f.hint ? h('p', { class: 'hint', id: hintId }, f.hint) : null,
       errors[f.name]));
   }
-  const button = h('button', { type: 'submit', class: secondary ? 'secondary' : null }, submit);
-  el.append(h('div', { class: 'field wide' }, formError, h('div', { class: 'actions' }, button), done));
+  const buttons = [h('button', { type: 'submit', value: 'submit', class: secondary ? 'secondary' : null }, submit),
+    ...more.map((b) => h('button', { type: 'submit', value: b.value, class: b.cls || 'secondary' }, b.label))];
+  el.append(h('div', { class: 'field wide' }, formError, h('div', { class: 'actions' }, buttons), done));
 
   const clear = () => {
     formError.textContent = '';
@@ -136,38 +141,46 @@ export function form({ fields, submit, onSubmit, cls = 'stack', secondary = fals
   el.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     clear();
-    button.disabled = true;
+    const submitter = (ev.submitter && ev.submitter.value) || 'submit';
+    for (const b of buttons) b.disabled = true;
     try {
-      const msg = await onSubmit(values(), { inputs, showError });
+      const msg = await onSubmit(values(), { inputs, showError, submitter });
       if (typeof msg === 'string') done.textContent = msg;
     } catch (err) {
       showError(err);
     } finally {
-      button.disabled = false;
+      for (const b of buttons) b.disabled = false;
     }
   });
   return { el, inputs, values, showError };
 }
 
 // action is a button whose refusal is shown beside it.
-export function action(label, run, { cls = 'secondary', confirmText } = {}) {
+export function action(label, run, { cls = 'secondary', confirmText, name } = {}) {
   const out = h('span', { class: 'field-error', role: 'alert' });
-  const b = h('button', { type: 'button', class: cls }, label);
-  // A confirmation is a second click on the same button (no dialog).
+  // name: what a screen reader says when the label repeats on every row.
+  const b = h('button', { type: 'button', class: cls, 'aria-label': name }, label);
+  // A confirmation is a second click on the same button (no dialog),
+  // within 10 s and before the focus leaves it; a live region says so.
   let armed = false;
+  let timer;
+  const hint = h('span', { class: 'sr', 'aria-live': 'polite' });
+  const disarm = () => { armed = false; clearTimeout(timer); b.textContent = label; hint.textContent = ''; };
+  b.addEventListener('blur', () => { if (armed) disarm(); });
   b.addEventListener('click', async () => {
     if (confirmText && !armed) {
       armed = true;
       b.textContent = confirmText;
+      hint.textContent = `${confirmText} Press again to confirm.`;
+      timer = setTimeout(disarm, 10000);
       return;
     }
-    armed = false;
-    b.textContent = label;
+    disarm();
     out.textContent = '';
     b.disabled = true;
     try { await run(); } catch (e) { out.textContent = e.text || e.message; } finally { b.disabled = false; }
   });
-  return h('span', { class: 'actions' }, b, out);
+  return h('span', { class: 'actions' }, b, hint, out);
 }
 
 // message: a line that says how something went.
@@ -206,4 +219,24 @@ export function changed(el, data) {
   if (drawnFrom.get(el) === key) return false;
   drawnFrom.set(el, key);
   return true;
+}
+
+// redraw draws el from data with build(): only when data changed since el
+// was last drawn and, on a poll, not while the focus is inside el (what the
+// user is typing or about to press stays where it is).
+export function redraw(el, data, build, poll = false) {
+  if (poll && el.contains(document.activeElement)) return;
+  if (!changed(el, data)) return;
+  put(el, build());
+}
+
+// latest wraps a screen's load so that only the newest call draws: a poll
+// answered after an action's own reload is dropped. load gets
+// {poll, current}; it draws only while current() is true.
+export function latest(load) {
+  let n = 0;
+  return (opts = {}) => {
+    const mine = ++n;
+    return load({ poll: !!opts.poll, current: () => mine === n });
+  };
 }
