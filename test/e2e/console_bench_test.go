@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 )
@@ -58,18 +57,10 @@ func BenchmarkConsoleClusters(b *testing.B) {
 			const rows = document.querySelectorAll('#view tbody tr').length;
 			if (!m.length || rows !== 20 || !document.getElementById('view').innerText.includes('Page %d of 50')) return '';
 			return String(m[m.length-1].startTime - (%q === 'route' && r.length ? r[r.length-1].startTime : 0)); })()`, page, since)
-		deadline := time.Now().Add(30 * time.Second)
-		for {
-			var s string
-			if err := tb.eval(js, &s); err == nil && s != "" {
-				ms, _ := strconv.ParseFloat(s, 64)
-				return ms
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("page %d of the clusters never drawn:\n%s", page, tb.mainText())
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		var s string
+		tb.until(fmt.Sprintf("drew page %d of the clusters", page), func() bool { return tb.eval(js, &s) == nil && s != "" })
+		ms, _ := strconv.ParseFloat(s, 64)
+		return ms
 	}
 	var load, turn float64
 	b.ResetTimer()

@@ -207,29 +207,30 @@ func (tb *tab) open(hash string) {
 // looked for on the screen being left.
 func (tb *tab) ready() {
 	tb.b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	tb.until("the console draws the screen of its address", func() bool {
 		var s string
-		if err := tb.eval(`location.hash !== '' && document.body.dataset.shown === location.hash ? 'yes' : ''`, &s); err == nil && s == "yes" {
-			return
-		}
+		err := tb.eval(`location.hash !== '' && document.body.dataset.shown === location.hash ? 'yes' : ''`, &s)
+		return err == nil && s == "yes"
+	})
+}
+
+// until waits for cond, checked every 50 ms for 30 s; the test fails with
+// what the page shows otherwise.
+func (tb *tab) until(what string, cond func() bool) {
+	tb.b.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
 		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("%s: the console never drew %s; it shows:\n%s", tb.name, tb.hash(), tb.mainText())
+			tb.b.t.Fatalf("%s: never %s; at %s the page shows:\n%s", tb.name, what, tb.hash(), tb.mainText())
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
 // see waits until the main part of the page shows text.
 func (tb *tab) see(text string) {
 	tb.b.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(tb.mainText(), text) {
-		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("%s: the page never showed %q; it shows:\n%s", tb.name, text, tb.mainText())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	tb.until(fmt.Sprintf("showed %q", text), func() bool { return strings.Contains(tb.mainText(), text) })
 }
 
 // control is the selector of the form control a label names: the test
@@ -240,17 +241,11 @@ func (tb *tab) control(label string) string {
 	var id string
 	js := fmt.Sprintf(`(() => { const l = [...document.querySelectorAll('#view label')].find(l => l.textContent.trim() === %q);
 		return l && l.htmlFor && document.getElementById(l.htmlFor) ? l.htmlFor : ''; })()`, label)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	tb.until(fmt.Sprintf("showed a field labelled %q", label), func() bool {
 		tb.ready()
-		if err := tb.eval(js, &id); err == nil && id != "" {
-			return "#" + id
-		}
-		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("%s: no field labelled %q; the page shows:\n%s", tb.name, label, tb.mainText())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return tb.eval(js, &id) == nil && id != ""
+	})
+	return "#" + id
 }
 
 // fill types into the field a label names, after clearing it.
@@ -293,18 +288,12 @@ func (tb *tab) fieldError(label string) string {
 	tb.b.t.Helper()
 	sel := tb.control(label)
 	var s string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	tb.until(fmt.Sprintf("showed an error under %q", label), func() bool {
 		_ = tb.eval(fmt.Sprintf(`(() => { const i = document.querySelector(%q); if (!i || i.getAttribute('aria-invalid') !== 'true') return '';
 			return document.getElementById(i.id + '-err').textContent; })()`, sel), &s)
-		if s != "" {
-			return s
-		}
-		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("%s: no error under %q; the page shows:\n%s", tb.name, label, tb.mainText())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return s != ""
+	})
+	return s
 }
 
 func (tb *tab) nav() string {
@@ -576,18 +565,11 @@ func TestConsoleWalk(t *testing.T) {
 // titled waits until the screen's heading is title.
 func (tb *tab) titled(title string) {
 	tb.b.t.Helper()
-	var s string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	tb.until(fmt.Sprintf("showed the heading %q", title), func() bool {
+		var s string
 		_ = tb.eval(`(() => { const h = document.querySelector('#view h1'); return h ? h.textContent : ''; })()`, &s)
-		if s == title {
-			return
-		}
-		if time.Now().After(deadline) {
-			tb.b.t.Fatalf("%s: the screen's heading is %q, not %q", tb.name, s, title)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return s == title
+	})
 }
 
 // signIn fills the sign-in form on the screen and sends it.

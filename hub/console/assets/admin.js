@@ -2,7 +2,7 @@
 // users and businesses, businesses with their Pod Security level, users,
 // and the audit trail.
 import * as api from './api.js';
-import { h, put, changed, redraw, latest, table, pager, fmtTime, form, action, statusOf, userStatus, businessStatus, deployType, auditStatus, roleName } from './ui.js';
+import { h, redraw, latest, table, pager, fmtTime, form, action, statusOf, userStatus, businessStatus, deployType, auditStatus, roleName } from './ui.js';
 import { decideForm, auditRequests } from './deploys.js';
 
 const SIZE = 20;

@@ -2,7 +2,7 @@
 // an app's page with its versions. The API validates; the forms show its
 // 422 under the field it names, so the rules live in one place (hub/deploy).
 import * as api from './api.js';
-import { h, put, table, pager, badge, fmtTime, fmtBytes, form, action } from './ui.js';
+import { h, table, pager, badge, fmtTime, fmtBytes, form, action } from './ui.js';
 
 const SIZE = 20;
 const tenant = (me) => me.role === 2 || me.role === 3;

@@ -1,7 +1,7 @@
 // Signing in, registering, the home screen of each role and the account.
 import * as api from './api.js';
 import { auditRequests } from './deploys.js';
-import { h, put, form, message, table, fmtTime, statusOf, businessStatus, roleName } from './ui.js';
+import { h, form, message, table, fmtTime, statusOf, businessStatus, roleName } from './ui.js';
 
 export async function signIn(ctx) {
   const next = ctx.query.get('next') || '/';

@@ -2,7 +2,7 @@
 // its status per cluster (updated live), rollout waves, drift, history,
 // and its changes: upgrade, rollback, delete, each audited.
 import * as api from './api.js';
-import { h, put, changed, redraw, latest, table, pager, badge, fmtTime, form, action, message, statusOf, deployStatus, deployType, auditStatus } from './ui.js';
+import { h, put, redraw, latest, table, pager, badge, fmtTime, form, action, message, statusOf, deployStatus, deployType } from './ui.js';
 
 const SIZE = 20;
 const tenant = (me) => me.role === 2 || me.role === 3;
@@ -250,4 +250,3 @@ export async function detail(ctx) {
     said, facts, audit, rollout, drift, changes, h('h2', null, 'History'), history);
 }
 
-export { auditStatus };
